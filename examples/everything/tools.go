@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// result wraps content in a tool result.
+func result(content ...mcp.Content) *mcp.CallToolResult {
+	return &mcp.CallToolResult{Content: content}
+}
+
+func text(s string) *mcp.TextContent { return &mcp.TextContent{Text: s} }
+
+// fixed returns a tool handler that always answers with the same content.
+func fixed(content ...mcp.Content) mcp.ToolHandlerFor[any, any] {
+	return func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		return result(content...), nil, nil
+	}
+}
+
+func addTools(s *mcp.Server) {
+	embedded := func(uri string) *mcp.EmbeddedResource {
+		return &mcp.EmbeddedResource{Resource: &mcp.ResourceContents{URI: uri, MIMEType: "text/plain", Text: "This is an embedded resource"}}
+	}
+	png := &mcp.ImageContent{Data: pngData, MIMEType: "image/png"}
+
+	mcp.AddTool(s, &mcp.Tool{Name: "test_simple_text", Description: "Returns simple text"},
+		fixed(text("This is a simple text response for testing.")))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_image_content", Description: "Returns an image"}, fixed(png))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_audio_content", Description: "Returns audio"},
+		fixed(&mcp.AudioContent{Data: wavData, MIMEType: "audio/wav"}))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_embedded_resource", Description: "Returns an embedded resource"},
+		fixed(embedded("test://embedded-resource")))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_multiple_content_types", Description: "Returns text, an image and a resource"},
+		fixed(text("This is text content"), png, embedded("test://embedded-in-multiple")))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_tool_with_logging", Description: "Logs three messages while it runs"}, withLogging)
+	mcp.AddTool(s, &mcp.Tool{Name: "test_tool_with_progress", Description: "Reports progress while it runs"}, withProgress)
+	mcp.AddTool(s, &mcp.Tool{Name: "test_error_handling", Description: "Always fails"},
+		func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+			return nil, nil, errors.New("this tool intentionally returns an error for testing")
+		})
+	mcp.AddTool(s, &mcp.Tool{Name: "test_sampling", Description: "Asks the client's LLM to answer a prompt"}, sample)
+	mcp.AddTool(s, &mcp.Tool{Name: "test_elicitation", Description: "Asks the user for a username"}, elicitUsername)
+	mcp.AddTool(s, &mcp.Tool{Name: "test_elicitation_sep1034_defaults", Description: "Elicits fields with default values"},
+		elicitWith("Test defaults for primitives", defaultsSchema))
+	mcp.AddTool(s, &mcp.Tool{Name: "test_elicitation_sep1330_enums", Description: "Elicits every kind of enum"},
+		elicitWith("Test enum schemas", enumsSchema))
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "json_schema_2020_12_tool",
+		Description: "Declares a JSON Schema 2020-12 input schema",
+		InputSchema: json.RawMessage(schema202012),
+	}, func(_ context.Context, _ *mcp.CallToolRequest, in json.RawMessage) (*mcp.CallToolResult, any, error) {
+		return result(text("JSON Schema 2020-12 tool called with: " + string(in))), nil, nil
+	})
+
+	// Tools of our own, for tests and benchmarks.
+	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Returns its text argument"}, echo)
+	mcp.AddTool(s, &mcp.Tool{Name: "sleep", Description: "Waits for ms milliseconds, or until cancelled"}, sleep)
+	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "Asks for a name: in-band elicitation for 2025 clients, an input-required result for 2026-07-28 clients"}, askName)
+}
+
+// stepDelay spaces out the notifications of the logging and progress
+// tools, as the conformance scenarios describe them (~50 ms apart).
+const stepDelay = 50 * time.Millisecond
+
+func withLogging(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+	for i, msg := range []string{"Tool execution started", "Tool processing data", "Tool execution completed"} {
+		if i > 0 {
+			time.Sleep(stepDelay)
+		}
+		if err := req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: msg}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return result(text("Tool with logging executed successfully")), nil, nil
+}
+
+func withProgress(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+	token := req.Params.GetProgressToken()
+	if token != nil {
+		for _, p := range []float64{0, 50, 100} {
+			err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+				ProgressToken: token, Progress: p, Total: 100,
+				Message: fmt.Sprintf("Completed step %.0f of 100", p),
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+			time.Sleep(stepDelay)
+		}
+	}
+	return result(text(fmt.Sprint(token))), nil, nil
+}
+
+type promptArgs struct {
+	Prompt string `json:"prompt" jsonschema:"the prompt to send to the client's LLM"`
+}
+
+func sample(ctx context.Context, req *mcp.CallToolRequest, in promptArgs) (*mcp.CallToolResult, any, error) {
+	res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+		Messages:  []*mcp.SamplingMessage{{Role: "user", Content: text(in.Prompt)}},
+		MaxTokens: 100,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("sampling failed: %w", err)
+	}
+	answer := "(non-text response)"
+	if t, ok := res.Content.(*mcp.TextContent); ok {
+		answer = t.Text
+	}
+	return result(text("LLM response: " + answer)), nil, nil
+}
+
+type messageArgs struct {
+	Message string `json:"message" jsonschema:"the message to show the user"`
+}
+
+func elicitUsername(ctx context.Context, req *mcp.CallToolRequest, in messageArgs) (*mcp.CallToolResult, any, error) {
+	return elicit(ctx, req, in.Message, usernameSchema)
+}
+
+func elicitWith(message string, schema any) mcp.ToolHandlerFor[any, any] {
+	return func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		return elicit(ctx, req, message, schema)
+	}
+}
+
+func elicit(ctx context.Context, req *mcp.CallToolRequest, message string, schema any) (*mcp.CallToolResult, any, error) {
+	res, err := req.Session.Elicit(ctx, &mcp.ElicitParams{Message: message, RequestedSchema: schema})
+	if err != nil {
+		return nil, nil, fmt.Errorf("elicitation failed: %w", err)
+	}
+	return result(text(fmt.Sprintf("Elicitation result: action=%s, content=%v", res.Action, res.Content))), nil, nil
+}
+
+type echoArgs struct {
+	Text string `json:"text" jsonschema:"the text to return"`
+}
+
+func echo(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
+	return result(text(in.Text)), nil, nil
+}
+
+type sleepArgs struct {
+	MS int `json:"ms" jsonschema:"how long to wait, in milliseconds"`
+}
+
+func sleep(ctx context.Context, _ *mcp.CallToolRequest, in sleepArgs) (*mcp.CallToolResult, any, error) {
+	t := time.NewTimer(time.Duration(in.MS) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return result(text(fmt.Sprintf("slept %d ms", in.MS))), nil, nil
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+}
+
+// askName shows both generations of asking the client for input: a
+// 2026-07-28 client gets an input-required result and retries with the
+// answer; an older client gets an elicitation request in the middle of the
+// call.
+func askName(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+	ask := &mcp.ElicitParams{Message: "What is your name?", RequestedSchema: usernameSchema}
+	if resp, ok := req.Params.InputResponses["name"].(*mcp.ElicitResult); ok {
+		return result(text(fmt.Sprintf("Hello, %v!", resp.Content["username"]))), nil, nil
+	}
+	if v := req.Session.InitializeParams(); v == nil || v.ProtocolVersion >= "2026-07-28" {
+		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": ask}}, nil, nil
+	}
+	res, err := req.Session.Elicit(ctx, ask)
+	if err != nil {
+		return nil, nil, err
+	}
+	return result(text(fmt.Sprintf("Hello, %v!", res.Content["username"]))), nil, nil
+}

@@ -1,0 +1,117 @@
+package integration
+
+import (
+	"context"
+	"encoding/json"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// The TypeScript SDK's Client over its WebSocketClientTransport lists
+// tools, gets progress, and answers sampling, against our server.
+func TestTypeScriptClient(t *testing.T) {
+	p := startEverything(t)
+	out, err := runNode(t, time.Minute, "ts-client.mjs", "ws://"+p.addr+"/mcp")
+	if err != nil {
+		t.Fatalf("ts-client: %v\n%s", err, out)
+	}
+	var report struct {
+		ServerName     string    `json:"serverName"`
+		Tools          []string  `json:"tools"`
+		Progress       []float64 `json:"progress"`
+		ProgressResult string    `json:"progressResult"`
+		Sampled        []string  `json:"sampled"`
+		SamplingResult string    `json:"samplingResult"`
+	}
+	if err := json.Unmarshal([]byte(out), &report); err != nil {
+		t.Fatalf("report %q: %v", out, err)
+	}
+	t.Logf("TypeScript client report: %s", out)
+	if report.ServerName != "mcpws-everything" {
+		t.Errorf("server name = %q", report.ServerName)
+	}
+	for _, want := range []string{"test_tool_with_progress", "test_sampling", "echo"} {
+		if !slices.Contains(report.Tools, want) {
+			t.Errorf("tools/list lacks %s: %v", want, report.Tools)
+		}
+	}
+	if !slices.Equal(report.Progress, []float64{0, 50, 100}) {
+		t.Errorf("progress = %v, want [0 50 100]", report.Progress)
+	}
+	if !slices.Equal(report.Sampled, []string{"Capital of France?"}) || report.SamplingResult != "LLM response: Paris" {
+		t.Errorf("sampling: asked %v, result %q", report.Sampled, report.SamplingResult)
+	}
+}
+
+// The Go client in this process talks to the server in another, in both
+// protocol generations, including a server-to-client request.
+func TestGoClientAcrossProcesses(t *testing.T) {
+	p := startEverything(t)
+	for _, version := range []string{"2025-11-25", "2026-07-28"} {
+		t.Run(version, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			client := mcp.NewClient(&mcp.Implementation{Name: "go-client", Version: "1"}, &mcp.ClientOptions{
+				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "gopher"}}, nil
+				},
+			})
+			cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + p.addr + "/mcp"}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			for i := range 50 {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": strings.Repeat("é", i)}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := res.Content[0].(*mcp.TextContent).Text; got != strings.Repeat("é", i) {
+					t.Fatalf("echo %d = %q", i, got)
+				}
+			}
+			// ask_name elicits in-band for 2025 and returns input-required for 2026.
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask_name"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Content[0].(*mcp.TextContent).Text; got != "Hello, gopher!" {
+				t.Errorf("ask_name = %q", got)
+			}
+		})
+	}
+}
+
+// The hello example's client greets through the hello server, both as
+// separate processes.
+func TestHelloExample(t *testing.T) {
+	server := exec.Command(filepath.Join(binDir, "hello"))
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = server.Process.Kill(); _ = server.Wait() }()
+	var out []byte
+	var err error
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, err = exec.Command(filepath.Join(binDir, "hello-client"), "-name", "mcpws").CombinedOutput()
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // the server is still starting
+	}
+	if err != nil {
+		t.Fatalf("hello client: %v\n%s", err, out)
+	}
+	if got := strings.TrimSpace(string(out)); got != "Hello, mcpws!" {
+		t.Errorf("hello client printed %q", got)
+	}
+}

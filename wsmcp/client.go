@@ -1,0 +1,103 @@
+package wsmcp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ClientTransport is an mcp.Transport that dials an MCP server over
+// WebSocket:
+//
+//	session, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://localhost:8080/mcp"}, nil)
+//
+// Like the SDK's transports it is used for one Connect. Credentials go in
+// Header (Authorization), never in a subprotocol entry. Redirects are not
+// followed unless HTTPClient says so: a redirect would carry the handshake
+// headers to another host.
+type ClientTransport struct {
+	// URL is the ws:// or wss:// address of the server's endpoint.
+	URL string
+
+	// Header is sent with the upgrade request, for example Authorization.
+	Header http.Header
+
+	// Subprotocols are offered after "mcp", for example an mcp.version entry.
+	Subprotocols []string
+
+	// HTTPClient performs the handshake. Nil means a client that does not
+	// follow redirects.
+	HTTPClient *http.Client
+
+	// Logger receives connection events. Nil discards them.
+	Logger *slog.Logger
+
+	// ReadLimit bounds one inbound message; zero means
+	// DefaultClientReadLimit, negative means no limit.
+	ReadLimit int64
+
+	// PingInterval, PongTimeout, WriteTimeout and MaxQueueBytes mean what
+	// they mean in HandlerOptions, with the same defaults.
+	PingInterval  time.Duration
+	PongTimeout   time.Duration
+	WriteTimeout  time.Duration
+	MaxQueueBytes int
+
+	// CompressionMode enables permessage-deflate; off by default.
+	CompressionMode websocket.CompressionMode
+}
+
+var _ mcp.Transport = (*ClientTransport)(nil)
+
+// DialError reports a handshake that the server refused. StatusCode and
+// Header come from the server's HTTP response; WWW-Authenticate tells why an
+// authenticated endpoint refused.
+type DialError struct {
+	StatusCode int
+	Header     http.Header
+	Err        error
+}
+
+func (e *DialError) Error() string {
+	if e.StatusCode == 0 {
+		return fmt.Sprintf("wsmcp: dial: %v", e.Err)
+	}
+	return fmt.Sprintf("wsmcp: dial: server answered %d %s: %v", e.StatusCode, http.StatusText(e.StatusCode), e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// Connect implements mcp.Transport: it dials the server and returns the
+// connection for the SDK.
+func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	lim := resolveLimits(t.Logger, t.ReadLimit, DefaultClientReadLimit, -1, t.PingInterval, t.PongTimeout, t.WriteTimeout, t.MaxQueueBytes, -1)
+	hc := t.HTTPClient
+	if hc == nil {
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+	ws, resp, err := websocket.Dial(ctx, t.URL, &websocket.DialOptions{
+		HTTPClient:      hc,
+		HTTPHeader:      t.Header,
+		Subprotocols:    append([]string{Subprotocol}, t.Subprotocols...),
+		CompressionMode: t.CompressionMode,
+	})
+	if err != nil {
+		de := &DialError{Err: err}
+		if resp != nil {
+			de.StatusCode, de.Header = resp.StatusCode, resp.Header
+		}
+		return nil, de
+	}
+	if ws.Subprotocol() != Subprotocol {
+		_ = ws.CloseNow()
+		return nil, &DialError{StatusCode: resp.StatusCode, Header: resp.Header, Err: errors.New(`server did not select the "mcp" subprotocol`)}
+	}
+	c := newConn(ws, resp.Header.Get(SessionIDHeader), &lim, true)
+	return c, nil
+}

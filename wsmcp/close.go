@@ -1,0 +1,26 @@
+package wsmcp
+
+import "github.com/coder/websocket"
+
+// Close codes and reasons of the binding (docs/protocol.md). Reasons are
+// fixed strings, never built from input, and fit the 123-byte limit.
+const (
+	// StatusTokenExpired is 1008 with ReasonTokenExpired: the only 1008 after
+	// which a client redials, with a fresh token.
+	StatusTokenExpired = websocket.StatusPolicyViolation
+
+	ReasonTokenExpired   = "token expired"
+	ReasonBinary         = "binary messages are not supported"
+	ReasonInvalidUTF8    = "message is not valid UTF-8"
+	ReasonShutdown       = "server shutting down"
+	ReasonSlowConsumer   = "slow consumer"
+	ReasonPolicy         = "policy violation"
+	ReasonMessageTimeout = "message did not arrive in time"
+)
+
+// closeStatus is what a connection records about how it ended, for logs.
+type closeStatus struct {
+	code   websocket.StatusCode
+	reason string
+	err    error
+}

@@ -1,0 +1,44 @@
+package wsmcp
+
+import (
+	"errors"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// JSON-RPC error codes that the transport itself answers with. They lie in
+// the range that JSON-RPC 2.0 reserves for implementation-defined server
+// errors, clear of the codes used by the MCP SDKs.
+const (
+	// CodeShuttingDown answers a request that arrives while the server drains
+	// for shutdown. Retry it on another connection.
+	CodeShuttingDown = -32010
+	// CodeRateLimited answers a request over the connection's message rate.
+	CodeRateLimited = -32011
+	// CodeTooManyInFlight answers a request while the connection already has
+	// HandlerOptions.MaxInFlight requests running.
+	CodeTooManyInFlight = -32012
+)
+
+// Errors returned by Connection.Read and Connection.Write once the socket is
+// finished.
+var (
+	// ErrClosed reports that the connection was closed, by either side.
+	ErrClosed = errors.New("wsmcp: connection closed")
+	// ErrSlowConsumer reports that the peer did not read fast enough: the
+	// outbound queue stayed full for longer than the write timeout.
+	ErrSlowConsumer = errors.New("wsmcp: peer is not reading (outbound queue full past the write timeout)")
+	// ErrPingTimeout reports that the peer did not answer a ping in time.
+	ErrPingTimeout = errors.New("wsmcp: peer did not answer ping")
+)
+
+// Error replies written by the transport. They are *jsonrpc.Error values so
+// that callers can compare codes with errors.As.
+var (
+	errParse          = &jsonrpc.Error{Code: jsonrpc.CodeParseError, Message: "parse error: message is not valid JSON"}
+	errNotJSONRPC     = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: not a JSON-RPC 2.0 message"}
+	errBatch          = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: JSON-RPC batches are not supported"}
+	errDuplicateID    = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: request id already in use"}
+	errShuttingDown   = &jsonrpc.Error{Code: CodeShuttingDown, Message: "server shutting down"}
+	errTooManyFlights = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many requests in flight on this connection"}
+)

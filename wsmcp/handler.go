@@ -1,0 +1,176 @@
+package wsmcp
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// SessionIDHeader carries the session id on the upgrade response, as in the
+// Streamable HTTP transport. It is an identifier, never a credential.
+const SessionIDHeader = "Mcp-Session-Id"
+
+// Handler is an [http.Handler] that serves MCP over WebSocket: each upgraded
+// connection carries one MCP session. Create it with [NewHandler].
+//
+// ServeHTTP returns as soon as the session has started; the connection then
+// lives on its own, and [Handler.Shutdown] ends it. Because the connection
+// is hijacked, http.Server.Shutdown does not wait for it: register
+// Handler.Shutdown with http.Server.RegisterOnShutdown.
+type Handler struct {
+	getServer func(*http.Request) *mcp.Server
+	opts      HandlerOptions
+	lim       limits
+	tokenInfo func(context.Context) *auth.TokenInfo
+
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	draining bool
+}
+
+// NewHandler returns a Handler that serves the mcp.Server that getServer
+// returns for each upgrade request. getServer may return the same server
+// every time; if it returns nil the request is refused with 400.
+//
+// opts may be nil.
+func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions) *Handler {
+	if getServer == nil {
+		panic("wsmcp: NewHandler needs a getServer function")
+	}
+	h := &Handler{getServer: getServer, conns: make(map[*conn]struct{})}
+	if opts != nil {
+		h.opts = *opts
+	}
+	o := &h.opts
+	h.lim = resolveLimits(o.Logger, o.ReadLimit, DefaultServerReadLimit, o.MessageTimeout, o.PingInterval, o.PongTimeout, o.WriteTimeout, o.MaxQueueBytes, o.MaxInFlight)
+	h.tokenInfo = o.TokenInfo
+	if h.tokenInfo == nil {
+		h.tokenInfo = auth.TokenInfoFromContext
+	}
+	return h
+}
+
+// ServeHTTP upgrades the request and starts an MCP session on the socket.
+//
+// Before the upgrade it refuses, with a plain-text reason: a method other
+// than GET (405), a request without a WebSocket upgrade (426), a handler
+// that is shutting down (503), a client that does not offer the "mcp"
+// subprotocol or offers a malformed list (400), and an mcp.version entry
+// naming a protocol version the SDK does not speak (400).
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		http.Error(w, "MCP over WebSocket: use GET with a WebSocket upgrade", http.StatusMethodNotAllowed)
+		return
+	}
+	if !isUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		http.Error(w, "MCP over WebSocket: this endpoint requires a WebSocket upgrade", http.StatusUpgradeRequired)
+		return
+	}
+	if h.isDraining() {
+		http.Error(w, "MCP over WebSocket: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	sp, err := ParseSubprotocols(r.Header)
+	if err == nil && !sp.MCP && !h.opts.AllowNoSubprotocol {
+		err = ErrNoSubprotocol
+	}
+	if err == nil && sp.Version != "" && !slices.Contains(mcp.SupportedProtocolVersions(), sp.Version) {
+		err = ErrUnknownVersion
+	}
+	if err != nil {
+		h.lim.logger.Info("wsmcp: upgrade refused", "remote", r.RemoteAddr, "status", http.StatusBadRequest, "error", err.Error())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	server := h.getServer(r)
+	if server == nil {
+		http.Error(w, "MCP over WebSocket: no server for this request", http.StatusBadRequest)
+		return
+	}
+
+	id := rand.Text()
+	w.Header().Set(SessionIDHeader, id)
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		Subprotocols: []string{Subprotocol},
+		// Origin is the middleware's job (package middleware): coder/websocket's
+		// own check trusts any Origin whose host equals Host, which DNS
+		// rebinding defeats.
+		InsecureSkipVerify: true,
+		CompressionMode:    h.opts.CompressionMode,
+	})
+	if err != nil {
+		h.lim.logger.Info("wsmcp: upgrade failed", "remote", r.RemoteAddr, "error", err.Error())
+		return
+	}
+
+	c := newConn(ws, id, &h.lim, false)
+	c.extra = &mcp.RequestExtra{TokenInfo: h.tokenInfo(r.Context()), Header: sanitizeHeader(r.Header)}
+	c.onClose = h.forget
+	if !h.track(c) {
+		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
+		return
+	}
+	h.lim.logger.Info("wsmcp: connection opened", "session", id, "remote", r.RemoteAddr)
+	// The session outlives this request: keep the request's values (trace
+	// context, identity) but not its cancellation.
+	ctx := context.WithoutCancel(r.Context())
+	if _, err := server.Connect(ctx, connTransport{c}, nil); err != nil {
+		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
+		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
+	}
+}
+
+// isUpgrade reports whether r asks for a WebSocket upgrade.
+func isUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+// Sessions reports the number of open connections.
+func (h *Handler) Sessions() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.conns)
+}
+
+func (h *Handler) isDraining() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.draining
+}
+
+// track registers a new connection; it reports false once draining.
+func (h *Handler) track(c *conn) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.draining {
+		return false
+	}
+	h.conns[c] = struct{}{}
+	return true
+}
+
+// forget unregisters a closed connection.
+func (h *Handler) forget(c *conn) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.conns, c)
+}
+
+// connTransport hands one already-open connection to Server.Connect.
+type connTransport struct{ c *conn }
+
+func (t connTransport) Connect(context.Context) (mcp.Connection, error) {
+	if t.c == nil {
+		return nil, errors.New("wsmcp: transport already used")
+	}
+	return t.c, nil
+}

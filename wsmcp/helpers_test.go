@@ -1,0 +1,208 @@
+package wsmcp_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"go.uber.org/goleak"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// syncBuffer is a log sink safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testServer is a Handler on an httptest server, with a captured log.
+type testServer struct {
+	*httptest.Server
+	h   *wsmcp.Handler
+	log *syncBuffer
+	url string
+}
+
+// newTestServer serves server over WebSocket. opts may be nil; its Logger
+// is replaced by a captured one.
+func newTestServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions) *testServer {
+	t.Helper()
+	var o wsmcp.HandlerOptions
+	if opts != nil {
+		o = *opts
+	}
+	buf := &syncBuffer{}
+	o.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &o)
+	ts := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		ts.Close()
+	})
+	return &testServer{Server: ts, h: h, log: buf, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+}
+
+// newMCPServer returns a server with the tools the tests call.
+func newMCPServer() *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+	type echoArgs struct {
+		Text string `json:"text"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "echo"}, func(_ context.Context, _ *mcp.CallToolRequest, in echoArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	type sleepArgs struct {
+		MS int `json:"ms"`
+	}
+	mcp.AddTool(s, &mcp.Tool{Name: "sleep"}, func(ctx context.Context, _ *mcp.CallToolRequest, in sleepArgs) (*mcp.CallToolResult, any, error) {
+		t := time.NewTimer(time.Duration(in.MS) * time.Millisecond)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "slept"}}}, nil, nil
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
+		}
+	})
+	return s
+}
+
+// rawConn is a test client that speaks JSON-RPC by hand.
+type rawConn struct {
+	t  *testing.T
+	ws *websocket.Conn
+}
+
+func dialRaw(t *testing.T, url string) *rawConn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &rawConn{t: t, ws: ws}
+}
+
+func (c *rawConn) sendType(typ websocket.MessageType, s string) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.ws.Write(ctx, typ, []byte(s)); err != nil {
+		c.t.Fatalf("write: %v", err)
+	}
+}
+
+func (c *rawConn) send(s string) { c.t.Helper(); c.sendType(websocket.MessageText, s) }
+
+// recv reads one message and decodes it.
+func (c *rawConn) recv() map[string]any {
+	c.t.Helper()
+	m, err := c.tryRecv()
+	if err != nil {
+		c.t.Fatalf("read: %v", err)
+	}
+	return m
+}
+
+func (c *rawConn) tryRecv() (map[string]any, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, data, err := c.ws.Read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("reply is not JSON: %q", data)
+	}
+	return m, nil
+}
+
+// closeCode reads until the socket closes and returns the close code.
+func (c *rawConn) closeCode() websocket.StatusCode {
+	c.t.Helper()
+	for {
+		if _, err := c.tryRecv(); err != nil {
+			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// initialize performs the 2025-11-25 handshake.
+func (c *rawConn) initialize() {
+	c.t.Helper()
+	c.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if m := c.recv(); m["id"] != "init" || m["result"] == nil {
+		c.t.Fatalf("initialize reply = %v", m)
+	}
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+}
+
+// errorCode returns the code of an error reply, or 0.
+func errorCode(m map[string]any) int {
+	e, ok := m["error"].(map[string]any)
+	if !ok {
+		return 0
+	}
+	code, _ := e["code"].(float64)
+	return int(code)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// connect opens an SDK client session over the transport.
+func connect(t *testing.T, url string, client *mcp.Client, version string) *mcp.ClientSession {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var opts *mcp.ClientSessionOptions
+	if version != "" {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: version}
+	}
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: url}, opts)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { _ = cs.Close() })
+	return cs
+}

@@ -1,0 +1,144 @@
+package wsmcp
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+)
+
+// Defaults for the zero values of [HandlerOptions] and [ClientTransport].
+const (
+	// DefaultServerReadLimit bounds one inbound message on the server, the
+	// same as the SDK's Streamable HTTP request body limit.
+	DefaultServerReadLimit = 4 << 20
+	// DefaultClientReadLimit bounds one inbound message on the client.
+	DefaultClientReadLimit = 16 << 20
+	// DefaultPingInterval is under the 60 s idle timeout common to proxies
+	// and load balancers.
+	DefaultPingInterval = 25 * time.Second
+	// DefaultPongTimeout is how long a ping may go unanswered.
+	DefaultPongTimeout = 10 * time.Second
+	// DefaultWriteTimeout bounds one frame write, and how long a full
+	// outbound queue may stay full.
+	DefaultWriteTimeout = 10 * time.Second
+	// DefaultMessageTimeout bounds how long a message may take to arrive
+	// once its first frame has.
+	DefaultMessageTimeout = 30 * time.Second
+	// DefaultMaxQueueBytes bounds the bytes waiting to be written on one
+	// connection.
+	DefaultMaxQueueBytes = 4 << 20
+	// DefaultMaxInFlight bounds the requests running at once on one
+	// server connection.
+	DefaultMaxInFlight = 128
+)
+
+// HandlerOptions configures a [Handler]. The zero value, and a nil
+// *HandlerOptions, are good defaults.
+type HandlerOptions struct {
+	// Logger receives connection events. Nil discards them.
+	Logger *slog.Logger
+
+	// ReadLimit bounds the size of one inbound message in bytes; a larger
+	// one closes the socket with 1009. Zero means DefaultServerReadLimit;
+	// negative means no limit, which lets any client exhaust memory.
+	ReadLimit int64
+
+	// MessageTimeout bounds how long a message may take to arrive after its
+	// first frame (a slow-loris guard). Zero means DefaultMessageTimeout;
+	// negative disables it.
+	MessageTimeout time.Duration
+
+	// PingInterval is the time between WebSocket pings. Zero means
+	// DefaultPingInterval; negative disables pings, and with them the
+	// detection of half-open connections.
+	PingInterval time.Duration
+
+	// PongTimeout is how long a ping may go unanswered before the socket is
+	// dropped. Zero means DefaultPongTimeout.
+	PongTimeout time.Duration
+
+	// WriteTimeout bounds one frame write and how long Write may wait for
+	// room in a full outbound queue. A peer that does not read for that long
+	// is dropped. Zero means DefaultWriteTimeout.
+	WriteTimeout time.Duration
+
+	// MaxQueueBytes bounds the bytes queued for writing on one connection.
+	// Zero means DefaultMaxQueueBytes. A single message larger than the bound
+	// is still sent, alone.
+	MaxQueueBytes int
+
+	// MaxInFlight bounds the requests that one connection may have running
+	// at once; further requests are answered with CodeTooManyInFlight. Zero
+	// means DefaultMaxInFlight; negative means no bound.
+	MaxInFlight int
+
+	// CompressionMode enables permessage-deflate. The default, disabled, is
+	// right for most deployments: a deflate writer costs about 1.2 MB per
+	// connection, and compressing secrets next to attacker-chosen text opens
+	// CRIME-style attacks.
+	CompressionMode websocket.CompressionMode
+
+	// AllowNoSubprotocol accepts clients that offer no subprotocol at all.
+	// By default they are refused with 400 before the upgrade, since the
+	// binding requires "mcp".
+	AllowNoSubprotocol bool
+
+	// TokenInfo extracts the caller's verified identity from the upgrade
+	// request's context; it reaches every request as RequestExtra.TokenInfo.
+	// Nil means auth.TokenInfoFromContext, which the middleware package and
+	// the SDK's auth.RequireBearerToken both satisfy.
+	TokenInfo func(context.Context) *auth.TokenInfo
+}
+
+// limits are the resolved per-connection settings shared by both sides.
+type limits struct {
+	logger         *slog.Logger
+	readLimit      int64
+	messageTimeout time.Duration
+	pingInterval   time.Duration
+	pongTimeout    time.Duration
+	writeTimeout   time.Duration
+	maxQueueBytes  int
+	maxInFlight    int
+}
+
+func resolveLimits(logger *slog.Logger, readLimit, defaultReadLimit int64, messageTimeout, pingInterval, pongTimeout, writeTimeout time.Duration, maxQueueBytes, maxInFlight int) limits {
+	l := limits{
+		logger:         logger,
+		readLimit:      readLimit,
+		messageTimeout: messageTimeout,
+		pingInterval:   pingInterval,
+		pongTimeout:    pongTimeout,
+		writeTimeout:   writeTimeout,
+		maxQueueBytes:  maxQueueBytes,
+		maxInFlight:    maxInFlight,
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	if l.readLimit == 0 {
+		l.readLimit = defaultReadLimit
+	}
+	if l.messageTimeout == 0 {
+		l.messageTimeout = DefaultMessageTimeout
+	}
+	if l.pingInterval == 0 {
+		l.pingInterval = DefaultPingInterval
+	}
+	if l.pongTimeout <= 0 {
+		l.pongTimeout = DefaultPongTimeout
+	}
+	if l.writeTimeout <= 0 {
+		l.writeTimeout = DefaultWriteTimeout
+	}
+	if l.maxQueueBytes <= 0 {
+		l.maxQueueBytes = DefaultMaxQueueBytes
+	}
+	if l.maxInFlight == 0 {
+		l.maxInFlight = DefaultMaxInFlight
+	}
+	return l
+}

@@ -1,0 +1,187 @@
+package wsmcp
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// writeChunk is the fragment size for large messages, so that pings and
+// pongs can interleave with a long write.
+const writeChunk = 32 << 10
+
+// Write implements mcp.Connection. It only enqueues: a writer goroutine
+// sends the message. It waits, within ctx, for room in a full queue; if the
+// queue stays full past the write timeout the peer is not reading, the
+// socket is dropped and ErrSlowConsumer returned.
+//
+// ctx is the SDK's, which notifications/cancelled may cancel mid-write; it
+// is never passed to the socket, where it would close the connection.
+func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	data, err := jsonrpc.EncodeMessage(msg)
+	if err != nil {
+		return fmt.Errorf("wsmcp: encoding message: %w", err)
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		if m.IsCall() {
+			c.mu.Lock()
+			c.outCalls[idKey(m.ID)] = struct{}{}
+			c.mu.Unlock()
+		}
+	case *jsonrpc.Response:
+		c.mu.Lock()
+		delete(c.inCalls, idKey(m.ID))
+		if c.draining && len(c.inCalls) == 0 {
+			c.broadcastLocked()
+		}
+		c.mu.Unlock()
+	}
+	return c.enqueue(ctx, data)
+}
+
+// enqueue adds one encoded message to the outbound queue and starts the
+// writer if it is not running.
+func (c *conn) enqueue(ctx context.Context, data []byte) error {
+	var deadline *time.Timer
+	c.mu.Lock()
+	for !c.closed && c.queued > 0 && c.queued+len(data) > c.lim.maxQueueBytes {
+		if deadline == nil {
+			deadline = time.NewTimer(c.lim.writeTimeout)
+			defer deadline.Stop()
+		}
+		progress := c.progress
+		c.waiters++
+		c.mu.Unlock()
+		var err error
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-deadline.C:
+			err = ErrSlowConsumer
+		}
+		c.mu.Lock()
+		c.waiters--
+		if err != nil {
+			c.mu.Unlock()
+			if err == ErrSlowConsumer {
+				c.abort(websocket.StatusInternalError, ReasonSlowConsumer, err)
+			}
+			return err
+		}
+	}
+	if c.closed {
+		c.mu.Unlock()
+		return ErrClosed
+	}
+	c.queue = append(c.queue, data)
+	c.queued += len(data)
+	if !c.writing {
+		c.writing = true
+		go c.writeLoop()
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// writeLoop sends queued messages until the queue is empty, then exits: an
+// idle connection has no writer goroutine.
+func (c *conn) writeLoop() {
+	var batch [][]byte
+	for {
+		c.mu.Lock()
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			c.broadcastLocked()
+			c.mu.Unlock()
+			return
+		}
+		batch, c.queue = c.queue, batch[:0]
+		c.mu.Unlock()
+
+		n := 0
+		for i, data := range batch {
+			if err := c.writeMessage(data); err != nil {
+				c.abort(websocket.StatusAbnormalClosure, "", err)
+				c.mu.Lock()
+				c.writing = false
+				c.broadcastLocked()
+				c.mu.Unlock()
+				return
+			}
+			n += len(data)
+			batch[i] = nil
+		}
+		c.mu.Lock()
+		c.queued -= n
+		c.broadcastLocked()
+		c.mu.Unlock()
+	}
+}
+
+// writeMessage writes one message under the write watchdog; large messages
+// go out in fragments.
+func (c *conn) writeMessage(data []byte) error {
+	c.writeTimer.Reset(c.lim.writeTimeout)
+	defer c.writeTimer.Stop()
+	if len(data) <= writeChunk {
+		return c.ws.Write(context.Background(), websocket.MessageText, data)
+	}
+	w, err := c.ws.Writer(context.Background(), websocket.MessageText)
+	if err != nil {
+		return err
+	}
+	for len(data) > 0 {
+		n := min(len(data), writeChunk)
+		if _, err := w.Write(data[:n]); err != nil {
+			_ = w.Close()
+			return err
+		}
+		data = data[n:]
+	}
+	return w.Close()
+}
+
+// writeStalled fires when one frame write took longer than the write
+// timeout: the peer is not reading.
+func (c *conn) writeStalled() {
+	c.abort(websocket.StatusInternalError, ReasonSlowConsumer, ErrSlowConsumer)
+}
+
+// broadcastLocked wakes everyone waiting for progress. c.mu must be held.
+func (c *conn) broadcastLocked() {
+	if c.waiters > 0 {
+		close(c.progress)
+		c.progress = make(chan struct{})
+	}
+}
+
+// waitFlushed waits until the writer has sent everything queued.
+func (c *conn) waitFlushed(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.writing || len(c.queue) > 0 {
+		if c.closed {
+			return ErrClosed
+		}
+		progress := c.progress
+		c.waiters++
+		c.mu.Unlock()
+		var err error
+		select {
+		case <-progress:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+		c.mu.Lock()
+		c.waiters--
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
