@@ -201,7 +201,7 @@ func TestLoggingAndSubscriptions(t *testing.T) {
 	logs := make(chan string, 1)
 	updates := make(chan string, 1)
 	cs := connect(t, ts.url, newClient(&mcp.ClientOptions{
-		LoggingMessageHandler:   func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- r.Params.Data.(string) },
+		LoggingMessageHandler:  func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- r.Params.Data.(string) },
 		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updates <- r.Params.URI },
 	}), "2025-11-25")
 	ctx := context.Background()
