@@ -15,18 +15,13 @@ import (
 )
 
 // gatedServer has a tool "gate" that reports when it starts and then
-// sleeps for the given milliseconds, or until cancelled.
-func gatedServer(started chan<- struct{}) *mcp.Server {
+// waits until release is closed, or until cancelled.
+func gatedServer(started chan<- struct{}, release <-chan struct{}) *mcp.Server {
 	s := newMCPServer()
-	type args struct {
-		MS int `json:"ms"`
-	}
-	mcp.AddTool(s, &mcp.Tool{Name: "gate"}, func(ctx context.Context, _ *mcp.CallToolRequest, in args) (*mcp.CallToolResult, any, error) {
+	mcp.AddTool(s, &mcp.Tool{Name: "gate"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		started <- struct{}{}
-		t := time.NewTimer(time.Duration(in.MS) * time.Millisecond)
-		defer t.Stop()
 		select {
-		case <-t.C:
+		case <-release:
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "finished"}}}, nil, nil
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
@@ -52,11 +47,11 @@ func upgradeStatus(t *testing.T, url string) int {
 
 // Shutdown lets running calls finish, refuses new work, then closes 1001.
 func TestShutdownDrains(t *testing.T) {
-	started := make(chan struct{}, 1)
-	ts := newTestServer(t, gatedServer(started), nil)
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	ts := newTestServer(t, gatedServer(started, release), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
-	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"gate","arguments":{"ms":300}}}`)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"gate"}}`)
 	<-started
 
 	done := make(chan error, 1)
@@ -67,6 +62,7 @@ func TestShutdownDrains(t *testing.T) {
 	if m := c.recv(); m["id"] != float64(2) || errorCode(m) != wsmcp.CodeShuttingDown {
 		t.Fatalf("request during drain: %v, want code %d", m, wsmcp.CodeShuttingDown)
 	}
+	close(release)
 	m := c.recv()
 	if m["id"] != float64(1) || m["result"] == nil || !strings.Contains(m["result"].(map[string]any)["content"].([]any)[0].(map[string]any)["text"].(string), "finished") {
 		t.Fatalf("in-flight call's reply = %v", m)
@@ -86,10 +82,10 @@ func TestShutdownDrains(t *testing.T) {
 // 1001 and reports the deadline.
 func TestShutdownDeadline(t *testing.T) {
 	started := make(chan struct{}, 1)
-	ts := newTestServer(t, gatedServer(started), nil)
+	ts := newTestServer(t, gatedServer(started, nil), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
-	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"gate","arguments":{"ms":60000}}}`)
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"gate"}}`)
 	<-started
 	// The client reads, as a live client does, so the close handshake completes.
 	codes := make(chan websocket.StatusCode, 1)

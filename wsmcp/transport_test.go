@@ -150,8 +150,9 @@ func TestInputRequired(t *testing.T) {
 // not hold up a fast one.
 func TestCancelAndConcurrency(t *testing.T) {
 	server := newMCPServer()
-	cancelled := make(chan struct{})
+	started, cancelled := make(chan struct{}), make(chan struct{})
 	mcp.AddTool(server, &mcp.Tool{Name: "block"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		close(started)
 		<-ctx.Done()
 		close(cancelled)
 		return nil, nil, ctx.Err()
@@ -165,6 +166,7 @@ func TestCancelAndConcurrency(t *testing.T) {
 		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "block"})
 		errc <- err
 	}()
+	<-started
 	// The blocked call does not stop a fast one.
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "fast"}})
 	if err != nil || textOf(t, res) != "fast" {
