@@ -43,9 +43,11 @@ type conn struct {
 	status   closeStatus
 	done     chan struct{} // closed when the connection is finished
 
-	pingTimer  *time.Timer // keepalive
-	writeTimer *time.Timer // write watchdog, armed while a frame is written
-	readTimer  *time.Timer // message arrival watchdog
+	limiter    *messageLimiter // nil: no message rate limit
+	expiry     *time.Timer     // closes with 1008 when the token expires
+	pingTimer  *time.Timer     // keepalive
+	writeTimer *time.Timer     // write watchdog, armed while a frame is written
+	readTimer  *time.Timer     // message arrival watchdog
 
 	closeOnce sync.Once
 	closeWG   sync.WaitGroup
@@ -110,6 +112,9 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		}
 		c.mu.Unlock()
 		c.stopKeepalive()
+		if c.expiry != nil {
+			c.expiry.Stop()
+		}
 		if flush {
 			ctx, cancel := context.WithTimeout(context.Background(), c.lim.writeTimeout)
 			_ = c.waitFlushed(ctx)

@@ -41,4 +41,5 @@ var (
 	errDuplicateID    = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: request id already in use"}
 	errShuttingDown   = &jsonrpc.Error{Code: CodeShuttingDown, Message: "server shutting down"}
 	errTooManyFlights = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many requests in flight on this connection"}
+	errRateLimited    = &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limited: too many requests on this connection, slow down"}
 )

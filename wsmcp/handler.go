@@ -52,7 +52,7 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	h.lim = resolveLimits(o.Logger, o.ReadLimit, DefaultServerReadLimit, o.MessageTimeout, o.PingInterval, o.PongTimeout, o.WriteTimeout, o.MaxQueueBytes, o.MaxInFlight)
 	h.tokenInfo = o.TokenInfo
 	if h.tokenInfo == nil {
-		h.tokenInfo = auth.TokenInfoFromContext
+		h.tokenInfo = TokenInfoFromContext
 	}
 	return h
 }
@@ -65,6 +65,13 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 // subprotocol or offers a malformed list (400), and an mcp.version entry
 // naming a protocol version the SDK does not speak (400).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hooks := closeHooksFrom(r.Context())
+	started := false
+	defer func() {
+		if !started {
+			hooks.run()
+		}
+	}()
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
 		http.Error(w, "MCP over WebSocket: use GET with a WebSocket upgrade", http.StatusMethodNotAllowed)
@@ -113,8 +120,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	c := newConn(ws, id, &h.lim, false)
-	c.extra = &mcp.RequestExtra{TokenInfo: h.tokenInfo(r.Context()), Header: sanitizeHeader(r.Header)}
-	c.onClose = h.forget
+	info := h.tokenInfo(r.Context())
+	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: sanitizeHeader(r.Header)}
+	c.limiter = h.newLimiter()
+	c.onClose = func(c *conn) {
+		h.forget(c)
+		hooks.run()
+	}
+	started = true
+	if info != nil && !info.Expiration.IsZero() {
+		c.expireAt(info.Expiration)
+	}
 	if !h.track(c) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"golang.org/x/time/rate"
 )
 
 // Defaults for the zero values of [HandlerOptions] and [ClientTransport].
@@ -81,6 +82,16 @@ type HandlerOptions struct {
 	// CRIME-style attacks.
 	CompressionMode websocket.CompressionMode
 
+	// MessageRate limits the requests one connection may send, per second,
+	// with a token bucket of MessageBurst (zero means MessageRate, at least
+	// 1). An over-rate request is answered with CodeRateLimited; after
+	// MaxRateStrikes refusals in a row (zero means max(10, burst)) the
+	// socket is closed with 1008. Responses and notifications are never
+	// limited. Zero means no limit.
+	MessageRate    rate.Limit
+	MessageBurst   int
+	MaxRateStrikes int
+
 	// AllowNoSubprotocol accepts clients that offer no subprotocol at all.
 	// By default they are refused with 400 before the upgrade, since the
 	// binding requires "mcp".
@@ -88,8 +99,8 @@ type HandlerOptions struct {
 
 	// TokenInfo extracts the caller's verified identity from the upgrade
 	// request's context; it reaches every request as RequestExtra.TokenInfo.
-	// Nil means auth.TokenInfoFromContext, which the middleware package and
-	// the SDK's auth.RequireBearerToken both satisfy.
+	// Nil means TokenInfoFromContext, which finds what the middleware
+	// package and the SDK's auth.RequireBearerToken store.
 	TokenInfo func(context.Context) *auth.TokenInfo
 }
 

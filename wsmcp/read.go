@@ -157,6 +157,12 @@ func (c *conn) admit(msg jsonrpc.Message) bool {
 			return true
 		}
 		key := idKey(m.ID)
+		if c.limiter != nil {
+			if ok, abuse := c.limiter.allow(); !ok {
+				c.rateLimited(key, abuse)
+				return false
+			}
+		}
 		c.mu.Lock()
 		_, dup := c.inCalls[key]
 		draining := c.draining

@@ -1,0 +1,96 @@
+package wsmcp_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// A socket whose token expires is closed with 1008 "token expired".
+func TestTokenExpiryCloses(t *testing.T) {
+	exp := time.Now().Add(1200 * time.Millisecond)
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		TokenInfo: func(context.Context) *auth.TokenInfo { return &auth.TokenInfo{UserID: "u", Expiration: exp} },
+	})
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	_, _, err := c.ws.Read(context.Background())
+	var ce websocket.CloseError
+	if !asCloseError(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "token expired" {
+		t.Fatalf("close = %v, want 1008 \"token expired\"", err)
+	}
+	if early := time.Until(exp); early > 50*time.Millisecond {
+		t.Errorf("closed %v before the token expired", early)
+	}
+}
+
+// asCloseError reports whether err carries a close frame, and stores it.
+func asCloseError(err error, ce *websocket.CloseError) bool {
+	return errors.As(err, ce)
+}
+
+// Requests over the message rate are refused with CodeRateLimited;
+// a client that keeps going is closed with 1008.
+func TestMessageRateLimit(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MessageRate: 1, MessageBurst: 3, MaxRateStrikes: 5})
+	c := dialRaw(t, ts.url)
+	c.initialize() // one token
+	for i := range 2 {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i))
+		if m := c.recv(); m["result"] == nil {
+			t.Fatalf("ping %d within burst: %v", i, m)
+		}
+	}
+	// Notifications are never limited.
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}`)
+	c.send(`{"jsonrpc":"2.0","id":10,"method":"ping"}`)
+	if m := c.recv(); m["id"] != float64(10) || errorCode(m) != wsmcp.CodeRateLimited {
+		t.Fatalf("over-rate reply = %v, want code %d", m, wsmcp.CodeRateLimited)
+	}
+	for i := 11; i < 20; i++ {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i))
+	}
+	if code := c.closeCode(); code != websocket.StatusPolicyViolation {
+		t.Errorf("close code = %d, want 1008", code)
+	}
+}
+
+// Close hooks run once when the connection ends, and when the request is
+// refused before any upgrade.
+func TestCloseHooks(t *testing.T) {
+	var runs atomic.Int32
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil)
+	hooked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithCloseHook(r.Context(), func() { runs.Add(1) })))
+	})
+	srv := httptest.NewServer(hooked)
+	defer srv.Close()
+	defer h.Shutdown(context.Background())
+
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUpgradeRequired || runs.Load() != 1 {
+		t.Fatalf("refused request: status %d, hooks run %d times, want 426 and 1", resp.StatusCode, runs.Load())
+	}
+	c := dialRaw(t, "ws"+srv.URL[len("http"):])
+	c.initialize()
+	if n := runs.Load(); n != 1 {
+		t.Fatalf("hooks ran %d times while connected, want 1 (from the refusal)", n)
+	}
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "hook to run on close", func() bool { return runs.Load() == 2 })
+}
