@@ -1,0 +1,162 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// AuthOptions configures [Authenticate].
+type AuthOptions struct {
+	// Verifier checks a bearer token and returns the caller's identity;
+	// errors should wrap auth.ErrInvalidToken. [NewJWTVerifier] returns
+	// one; opaque tokens and introspection plug into the same slot.
+	// Required.
+	Verifier auth.TokenVerifier
+
+	// ResourceMetadataURL is the URL of the RFC 9728 protected resource
+	// metadata, sent in WWW-Authenticate so that clients can discover the
+	// authorization server.
+	ResourceMetadataURL string
+
+	// Scopes are required of every token; a token lacking one is refused
+	// with 403 insufficient_scope.
+	Scopes []string
+
+	// AllowQueryToken accepts a token in the access_token query parameter.
+	// Off by default: URLs end up in logs and browser history.
+	AllowQueryToken bool
+
+	// Logger records refusals with their reason, never the token.
+	Logger *slog.Logger
+}
+
+// Authenticate refuses, before any upgrade, a request without a valid
+// bearer token, and hands the verified identity to the wsmcp Handler (and
+// so to every MCP request as RequestExtra.TokenInfo) through
+// wsmcp.ContextWithTokenInfo.
+//
+// The token comes from "Authorization: Bearer", or for browsers from an
+// "mcp.auth.<token>" subprotocol entry. Answers:
+//   - no token: 401 with WWW-Authenticate: Bearer resource_metadata="…"
+//   - a token that fails verification: 401, error="invalid_token"
+//   - a token lacking a required scope: 403, error="insufficient_scope"
+//   - two credentials, or a token in the query string when not allowed:
+//     400, error="invalid_request"
+//
+// It panics without a Verifier.
+func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
+	if opts.Verifier == nil {
+		panic("middleware.Authenticate: no Verifier")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			token, err := findToken(r, opts.AllowQueryToken)
+			if err != nil {
+				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "invalid_request", "error", err.Error())
+				challenge(w, opts, http.StatusBadRequest, "invalid_request", err.Error())
+				return
+			}
+			if token == "" {
+				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "no_token")
+				challenge(w, opts, http.StatusUnauthorized, "", "")
+				return
+			}
+			info, err := opts.Verifier(r.Context(), token, r)
+			if err != nil {
+				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", Reason(err))
+				challenge(w, opts, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
+				return
+			}
+			if missing := missingScopes(info.Scopes, opts.Scopes); len(missing) > 0 {
+				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "insufficient_scope", "subject", info.UserID)
+				challenge(w, opts, http.StatusForbidden, "insufficient_scope", "")
+				return
+			}
+			logger.Debug("mcpws: authenticated", "subject", info.UserID, "remote", r.RemoteAddr)
+			next.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), info)))
+		})
+	}
+}
+
+// Token-finding errors.
+var (
+	errTwoCredentials = errors.New("more than one credential in the request")
+	errQueryToken     = errors.New("tokens in the query string are not accepted")
+)
+
+// findToken returns the bearer token of r, from exactly one place.
+func findToken(r *http.Request, allowQuery bool) (string, error) {
+	var found []string
+	for _, h := range r.Header.Values("Authorization") {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			return "", errors.New("malformed Authorization header")
+		}
+		found = append(found, strings.TrimSpace(tok))
+	}
+	sp, err := wsmcp.ParseSubprotocols(r.Header)
+	if err != nil {
+		return "", err
+	}
+	if sp.Token != "" {
+		found = append(found, sp.Token)
+	}
+	if q := r.URL.Query()["access_token"]; len(q) > 0 {
+		if !allowQuery {
+			return "", errQueryToken
+		}
+		found = append(found, q...)
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", errTwoCredentials
+}
+
+func missingScopes(have, want []string) []string {
+	var missing []string
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// challenge writes a refusal with an RFC 6750 WWW-Authenticate header.
+func challenge(w http.ResponseWriter, opts AuthOptions, status int, code, desc string) {
+	var params []string
+	if opts.ResourceMetadataURL != "" {
+		params = append(params, fmt.Sprintf("resource_metadata=%q", opts.ResourceMetadataURL))
+	}
+	if code != "" {
+		params = append(params, fmt.Sprintf("error=%q", code))
+	}
+	if desc != "" {
+		params = append(params, fmt.Sprintf("error_description=%q", desc))
+	}
+	if code == "insufficient_scope" {
+		params = append(params, fmt.Sprintf("scope=%q", strings.Join(opts.Scopes, " ")))
+	}
+	v := "Bearer"
+	if len(params) > 0 {
+		v += " " + strings.Join(params, ", ")
+	}
+	w.Header().Set("WWW-Authenticate", v)
+	http.Error(w, http.StatusText(status), status)
+}

@@ -1,0 +1,43 @@
+package middleware
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/go-chi/httprate"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// RateLimitByIP limits upgrade requests per client IP, with 429 and
+// Retry-After. Run it before authentication: it also shields signature
+// and JWKS work. The IP is r.RemoteAddr, canonicalised (IPv6 by /64);
+// behind a proxy, put chi's middleware.ClientIPFromXFFTrustedProxies (or
+// RealIP with care) in front, naming only proxies you trust.
+func RateLimitByIP(requests int, window time.Duration) func(http.Handler) http.Handler {
+	return httprate.Limit(requests, window, httprate.WithKeyFuncs(httprate.KeyByIP), httprate.WithLimitHandler(tooMany))
+}
+
+// RateLimitByIdentity limits upgrade requests per authenticated identity
+// (issuer and subject), with 429 and Retry-After. Run it after
+// [Authenticate]; requests without an identity pass.
+func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) http.Handler {
+	return httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+		return IdentityKey(r), nil
+	}), httprate.WithLimitHandler(tooMany))
+}
+
+// IdentityKey returns "issuer\x00subject" for the request's verified
+// identity, or "" without one.
+func IdentityKey(r *http.Request) string {
+	info := wsmcp.TokenInfoFromContext(r.Context())
+	if info == nil {
+		return ""
+	}
+	iss, _ := info.Extra["iss"].(string)
+	return iss + "\x00" + info.UserID
+}
+
+func tooMany(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "Too Many Requests: upgrade rate exceeded", http.StatusTooManyRequests)
+}

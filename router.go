@@ -1,0 +1,180 @@
+package mcpws
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// Defaults for the zero values of [Options].
+const (
+	DefaultUpgradesPerIP       = 60 // per minute
+	DefaultUpgradesPerIdentity = 30 // per minute
+	DefaultMaxConnsPerIdentity = 32
+	DefaultMaxConns            = 20000
+)
+
+// Options configures [New]. A nil *Options serves without authentication,
+// refusing every browser Origin.
+type Options struct {
+	// Handler configures the transport (limits, keepalive, message rate).
+	Handler *wsmcp.HandlerOptions
+
+	// Origin is the Origin and Host allow-list. With no AllowedOrigins,
+	// every request that carries an Origin (every browser) is refused.
+	Origin middleware.OriginOptions
+
+	// Verifier turns on authentication (see middleware.NewJWTVerifier).
+	// Nil means none: only for endpoints that need no identity.
+	Verifier auth.TokenVerifier
+	// Resource is this endpoint's resource identifier, the audience that
+	// tokens must carry, e.g. "https://mcp.example.com/mcp". Required with
+	// a Verifier.
+	Resource string
+	// AuthorizationServers and Scopes are published in the protected
+	// resource metadata; Scopes are also required of every token.
+	AuthorizationServers []string
+	Scopes               []string
+	// AllowQueryToken accepts access_token in the query string.
+	AllowQueryToken bool
+
+	// Upgrade rates, per minute; zero means the defaults, negative means
+	// no limit.
+	UpgradesPerIP       int
+	UpgradesPerIdentity int
+	// Connection caps; zero means the defaults, negative means no limit.
+	MaxConnsPerIdentity int
+	MaxConns            int
+
+	// Logger receives connection and refusal events. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Server is the assembled endpoint: an http.Handler for the MCP route,
+// plus the metadata document, readiness and drain.
+type Server struct {
+	ws       *wsmcp.Handler
+	handler  http.Handler
+	metadata http.Handler
+	draining atomic.Bool
+}
+
+// New assembles the stack around a wsmcp.Handler serving getServer, in this
+// order: Origin → upgrade rate per IP → authentication → upgrade rate per
+// identity → connection caps → transport. It panics on impossible
+// configuration: a Verifier without a Resource.
+func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Verifier != nil && o.Resource == "" {
+		panic("mcpws.New: a Verifier needs the Resource identifier that tokens must be issued for")
+	}
+	var hopts wsmcp.HandlerOptions
+	if o.Handler != nil {
+		hopts = *o.Handler
+	}
+	if hopts.Logger == nil {
+		hopts.Logger = o.Logger
+	}
+	s := &Server{ws: wsmcp.NewHandler(getServer, &hopts)}
+
+	var h http.Handler = s.ws
+	h = middleware.ConnectionLimit(middleware.ConnectionLimitOptions{
+		PerIdentity: orDefault(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
+		Total:       orDefault(o.MaxConns, DefaultMaxConns),
+	})(h)
+	if o.Verifier != nil {
+		if n := orDefault(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
+			h = middleware.RateLimitByIdentity(n, time.Minute)(h)
+		}
+		h = middleware.Authenticate(middleware.AuthOptions{
+			Verifier:            o.Verifier,
+			ResourceMetadataURL: metadataURL(o.Resource),
+			Scopes:              o.Scopes,
+			AllowQueryToken:     o.AllowQueryToken,
+			Logger:              o.Logger,
+		})(h)
+		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
+	}
+	if n := orDefault(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
+		h = middleware.RateLimitByIP(n, time.Minute)(h)
+	}
+	h = middleware.Origin(o.Origin)(h)
+	s.handler = h
+	return s
+}
+
+func orDefault(v, def int) int {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
+}
+
+// ServeHTTP serves the MCP endpoint.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Shutdown drains the transport (see wsmcp.Handler.Shutdown) and turns the
+// readiness handler unready.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	return s.ws.Shutdown(ctx)
+}
+
+// Ready is a readiness probe: 200 while serving, 503 once Shutdown began.
+func (s *Server) Ready() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+}
+
+// Metadata returns the RFC 9728 protected resource metadata handler, or nil
+// without authentication.
+func (s *Server) Metadata() http.Handler { return s.metadata }
+
+// Router is what Mount needs of a router: chi.Router and http.ServeMux
+// both have it.
+type Router interface {
+	Handle(pattern string, h http.Handler)
+}
+
+// Mount registers the endpoint at pattern (e.g. "/mcp") and, with
+// authentication, the metadata document at the root-level
+// /.well-known/oauth-protected-resource and its pattern-suffixed form.
+func (s *Server) Mount(r Router, pattern string) {
+	r.Handle(pattern, s)
+	if s.metadata != nil {
+		r.Handle(wellKnown, s.metadata)
+		r.Handle(wellKnown+pattern, s.metadata)
+	}
+}
+
+const wellKnown = "/.well-known/oauth-protected-resource"
+
+// metadataURL is where the metadata for resource is served (RFC 9728 §3.1).
+func metadataURL(resource string) string {
+	u, err := url.Parse(resource)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host + wellKnown + strings.TrimSuffix(u.Path, "/")
+}
