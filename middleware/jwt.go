@@ -118,6 +118,10 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 
 // classify turns a jwx error into a *VerifyError.
 func classify(err error) error {
+	var ve *VerifyError
+	if errors.As(err, &ve) {
+		return ve
+	}
 	reason := ReasonMalformed
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
