@@ -57,19 +57,7 @@ func (c *conn) waitIdle(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for len(c.inCalls) > 0 && !c.closed {
-		progress := c.progress
-		c.waiters++
-		c.mu.Unlock()
-		var err error
-		select {
-		case <-progress:
-		case <-c.done:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		c.mu.Lock()
-		c.waiters--
-		if err != nil {
+		if err := c.awaitProgressLocked(ctx, nil); err != nil {
 			return err
 		}
 	}

@@ -53,20 +53,7 @@ func (c *conn) enqueue(ctx context.Context, data []byte) error {
 			deadline = time.NewTimer(c.lim.writeTimeout)
 			defer deadline.Stop()
 		}
-		progress := c.progress
-		c.waiters++
-		c.mu.Unlock()
-		var err error
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-deadline.C:
-			err = ErrSlowConsumer
-		}
-		c.mu.Lock()
-		c.waiters--
-		if err != nil {
+		if err := c.awaitProgressLocked(ctx, deadline.C); err != nil {
 			c.mu.Unlock()
 			if err == ErrSlowConsumer {
 				c.abort(websocket.StatusInternalError, ReasonSlowConsumer, err)
@@ -168,20 +155,30 @@ func (c *conn) waitFlushed(ctx context.Context) error {
 		if c.closed {
 			return ErrClosed
 		}
-		progress := c.progress
-		c.waiters++
-		c.mu.Unlock()
-		var err error
-		select {
-		case <-progress:
-		case <-ctx.Done():
-			err = ctx.Err()
-		}
-		c.mu.Lock()
-		c.waiters--
-		if err != nil {
+		if err := c.awaitProgressLocked(ctx, nil); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// awaitProgressLocked waits until the writer makes progress, a request
+// finishes while draining, the connection ends, ctx ends (its error) or
+// stop fires (ErrSlowConsumer). c.mu is held on entry and on return.
+func (c *conn) awaitProgressLocked(ctx context.Context, stop <-chan time.Time) error {
+	progress := c.progress
+	c.waiters++
+	c.mu.Unlock()
+	var err error
+	select {
+	case <-progress:
+	case <-c.done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-stop:
+		err = ErrSlowConsumer
+	}
+	c.mu.Lock()
+	c.waiters--
+	return err
 }
