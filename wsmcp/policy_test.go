@@ -27,17 +27,12 @@ func TestTokenExpiryCloses(t *testing.T) {
 	c.initialize()
 	_, _, err := c.ws.Read(context.Background())
 	var ce websocket.CloseError
-	if !asCloseError(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "token expired" {
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != "token expired" {
 		t.Fatalf("close = %v, want 1008 \"token expired\"", err)
 	}
 	if early := time.Until(exp); early > 50*time.Millisecond {
 		t.Errorf("closed %v before the token expired", early)
 	}
-}
-
-// asCloseError reports whether err carries a close frame, and stores it.
-func asCloseError(err error, ce *websocket.CloseError) bool {
-	return errors.As(err, ce)
 }
 
 // Requests over the message rate are refused with CodeRateLimited;

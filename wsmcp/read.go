@@ -51,7 +51,7 @@ func (c *conn) readMessage() ([]byte, *bytes.Buffer, error) {
 		return nil, nil, c.readFailed(err)
 	}
 	if typ != websocket.MessageText {
-		c.sendClose(websocket.StatusUnsupportedData, ReasonBinary)
+		c.shutdown(websocket.StatusUnsupportedData, ReasonBinary, true, nil)
 		return nil, nil, fmt.Errorf("%w: peer sent a binary message", ErrClosed)
 	}
 	buf := readBufPool.Get().(*bytes.Buffer)
@@ -69,7 +69,7 @@ func (c *conn) readMessage() ([]byte, *bytes.Buffer, error) {
 	}
 	data := buf.Bytes()
 	if !utf8.Valid(data) {
-		c.sendClose(websocket.StatusInvalidFramePayloadData, ReasonInvalidUTF8)
+		c.shutdown(websocket.StatusInvalidFramePayloadData, ReasonInvalidUTF8, true, nil)
 		return nil, nil, fmt.Errorf("%w: peer sent invalid UTF-8", ErrClosed)
 	}
 	return data, buf, nil
@@ -88,17 +88,6 @@ func (c *conn) readFailed(err error) error {
 	}
 	c.shutdown(code, "", false, err)
 	return fmt.Errorf("%w: %w", ErrClosed, err)
-}
-
-// sendClose closes the socket with code and a fixed reason, from the
-// reader's goroutine: the close handshake reads the peer's reply here.
-func (c *conn) sendClose(code websocket.StatusCode, reason string) {
-	c.mu.Lock()
-	if c.status.code == 0 {
-		c.status = closeStatus{code: code, reason: reason}
-	}
-	c.mu.Unlock()
-	c.shutdown(code, reason, true, nil)
 }
 
 // messageStalled fires when a message has not finished arriving within the
