@@ -2,18 +2,19 @@
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp and /mcp-http)
 #   make test   vet, unit tests with -race, integration tests (conformance,
-#               TypeScript SDK client, cross-process Go client)
+#               TypeScript SDK client, headless Chromium, cross-process Go
+#               client); installs Node 22, npm packages and Chromium first
 
 GO       ?= go
 NODE_DIR := integration/node
 NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: run test vet node-deps unit
+.PHONY: run test vet node-deps browser-deps unit
 
 run:
 	$(GO) run ./examples/everything -addr 127.0.0.1:8080 -v
 
-test: vet node-deps
+test: vet node-deps browser-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 vet:
@@ -27,6 +28,13 @@ node-deps: $(NODE_MODS)
 $(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	@touch $@
+
+# Debian's Chromium, for the browser test. Installed when missing, as root
+# or through sudo.
+browser-deps:
+	@command -v chromium >/dev/null || { \
+		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 unit:
 	$(GO) test -race -count=1 ./wsmcp/...

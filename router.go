@@ -111,6 +111,9 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 	if n := orDefault(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
 		h = middleware.RateLimitByIP(n, time.Minute)(h)
 	}
+	if o.Origin.Logger == nil {
+		o.Origin.Logger = o.Logger
+	}
 	h = middleware.Origin(o.Origin)(h)
 	s.handler = h
 	return s

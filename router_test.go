@@ -13,7 +13,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -36,23 +36,6 @@ const (
 	issuer   = "https://idp.example.com"
 	origin   = "https://app.example.com"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // whoamiServer has a whoami tool that returns the caller's subject.
 func whoamiServer() *mcp.Server {
@@ -70,7 +53,7 @@ func whoamiServer() *mcp.Server {
 type stack struct {
 	url  string
 	key  *rsa.PrivateKey
-	logs *lockedBuffer
+	logs *testlog.Buffer
 	srv  *mcpws.Server
 }
 
@@ -86,7 +69,7 @@ func newStack(t *testing.T, mutate func(*mcpws.Options)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &lockedBuffer{}
+	logs := &testlog.Buffer{}
 	opts := &mcpws.Options{
 		Verifier: v, Resource: resource, Scopes: []string{"mcp"},
 		AuthorizationServers: []string{issuer},

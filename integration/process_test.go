@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"everything", "hello", "hello/client"} {
+	for _, pkg := range []string{"everything", "hello", "hello/client", "servemux"} {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
 		cmd := exec.Command("go", "build", "-o", out, "../examples/"+pkg)
 		if b, err := cmd.CombinedOutput(); err != nil {
@@ -62,8 +62,16 @@ func (p *proc) Logs() string {
 // startEverything runs examples/everything on a free loopback port.
 func startEverything(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startExample(t, "everything", nil, args...)
+}
+
+// startExample runs an example server that takes -addr and prints
+// "listening on ADDR" as its first line, on a free loopback port.
+func startExample(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
-	cmd := exec.Command(filepath.Join(binDir, "everything"), args...)
+	cmd := exec.Command(filepath.Join(binDir, name), args...)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +104,7 @@ func startEverything(t *testing.T, args ...string) *proc {
 	})
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		t.Fatalf("everything did not start: %v\n%s", err, p.Logs())
+		t.Fatalf("%s did not start: %v\n%s", name, err, p.Logs())
 	}
 	go io.Copy(io.Discard, stdout)
 	p.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
@@ -119,10 +127,17 @@ func node(t *testing.T) string {
 // runNode runs a Node script in integration/node and returns its stdout.
 func runNode(t *testing.T, timeout time.Duration, args ...string) (string, error) {
 	t.Helper()
+	return runNodeEnv(t, timeout, nil, args...)
+}
+
+// runNodeEnv is runNode with extra environment variables.
+func runNodeEnv(t *testing.T, timeout time.Duration, env []string, args ...string) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, node(t), args...)
 	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

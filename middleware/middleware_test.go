@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +21,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"go.uber.org/goleak"
 
+	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/middleware"
 )
 
@@ -27,29 +29,42 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestOrigin(t *testing.T) {
 	ok := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})
+	var logs testlog.Buffer
 	h := middleware.Origin(middleware.OriginOptions{
 		AllowedOrigins: []string{"https://app.example.com", "http://[::1]:3000"},
 		AllowedHosts:   []string{"localhost:8080", "[::1]:8080"},
+		Logger:         logs.Logger(),
 	})(ok)
 	tests := []struct {
 		name, host string
 		origin     []string
 		want       int
+		reason     string // logged for a refusal
 	}{
-		{"no Origin", "localhost:8080", nil, 200},
-		{"allowed", "localhost:8080", []string{"https://app.example.com"}, 200},
-		{"allowed, explicit default port, upper case", "localhost:8080", []string{"HTTPS://App.Example.com:443"}, 200},
-		{"IPv6 origin", "[::1]:8080", []string{"http://[::1]:3000"}, 200},
-		{"IPv6 origin, other port", "[::1]:8080", []string{"http://[::1]:3001"}, 403},
-		{"other scheme", "localhost:8080", []string{"http://app.example.com"}, 403},
-		{"sibling subdomain", "localhost:8080", []string{"https://evil.app.example.com"}, 403},
-		{"null", "localhost:8080", []string{"null"}, 403},
-		{"with path", "localhost:8080", []string{"https://app.example.com/x"}, 403},
-		{"two Origin headers", "localhost:8080", []string{"https://app.example.com", "https://evil.example"}, 403},
-		{"DNS rebinding Host", "attacker.example:8080", nil, 403},
+		{"no Origin", "localhost:8080", nil, 200, ""},
+		{"allowed", "localhost:8080", []string{"https://app.example.com"}, 200, ""},
+		{"allowed, explicit default port, upper case", "localhost:8080", []string{"HTTPS://App.Example.com:443"}, 200, ""},
+		{"IPv6 origin", "[::1]:8080", []string{"http://[::1]:3000"}, 200, ""},
+		{"IPv6 origin, other port", "[::1]:8080", []string{"http://[::1]:3001"}, 403, "origin"},
+		{"other scheme", "localhost:8080", []string{"http://app.example.com"}, 403, "origin"},
+		{"sibling subdomain", "localhost:8080", []string{"https://evil.app.example.com"}, 403, "origin"},
+		{"null", "localhost:8080", []string{"null"}, 403, "origin"},
+		{"with path", "localhost:8080", []string{"https://app.example.com/x"}, 403, "origin"},
+		{"two Origin headers", "localhost:8080", []string{"https://app.example.com", "https://evil.example"}, 403, "origin"},
+		{"DNS rebinding Host", "attacker.example:8080", nil, 403, "host"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			logs.Reset()
+			defer func() {
+				got := logs.String()
+				if tt.reason == "" && got != "" {
+					t.Errorf("logged %q for an allowed request", got)
+				}
+				if tt.reason != "" && !strings.Contains(got, "reason="+tt.reason+" ") {
+					t.Errorf("log %q lacks reason=%s", got, tt.reason)
+				}
+			}()
 			r := httptest.NewRequest("GET", "/mcp", nil)
 			r.Host = tt.host
 			for _, o := range tt.origin {

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -27,6 +28,10 @@ type OriginOptions struct {
 	// addresses: under DNS rebinding an attacker's name resolves to your
 	// address, and only the Host header shows it.
 	AllowedHosts []string
+
+	// Logger records each refusal with its reason and the offending
+	// value. Nil discards them.
+	Logger *slog.Logger
 }
 
 // Origin refuses with 403, before any upgrade, a request whose Origin is
@@ -51,26 +56,35 @@ func Origin(opts OriginOptions) func(http.Handler) http.Handler {
 	for _, h := range opts.AllowedHosts {
 		hosts = append(hosts, strings.ToLower(h))
 	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			refuse := func(reason, msg string) {
+				logger.Info("mcpws: request refused", "remote", r.RemoteAddr, "reason", reason,
+					"origin", r.Header.Values("Origin"), "host", r.Host)
+				http.Error(w, "Forbidden: "+msg, http.StatusForbidden)
+			}
 			if len(hosts) > 0 && !slices.Contains(hosts, strings.ToLower(r.Host)) {
-				http.Error(w, "Forbidden: host not allowed", http.StatusForbidden)
+				refuse("host", "host not allowed")
 				return
 			}
 			origins := r.Header.Values("Origin")
 			switch {
 			case len(origins) == 0:
 				if opts.RequireOrigin {
-					http.Error(w, "Forbidden: Origin header required", http.StatusForbidden)
+					refuse("no_origin", "Origin header required")
 					return
 				}
 			case len(origins) > 1:
-				http.Error(w, "Forbidden: more than one Origin header", http.StatusForbidden)
+				refuse("origin", "more than one Origin header")
 				return
 			default:
 				n, err := normalizeOrigin(origins[0])
 				if err != nil || !slices.Contains(allowed, n) {
-					http.Error(w, "Forbidden: origin not allowed", http.StatusForbidden)
+					refuse("origin", "origin not allowed")
 					return
 				}
 			}

@@ -1,7 +1,6 @@
 package wsmcp_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,34 +15,17 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"go.uber.org/goleak"
 
+	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testServer is a Handler on an httptest server, with a captured log.
 type testServer struct {
 	*httptest.Server
 	h   *wsmcp.Handler
-	log *syncBuffer
+	log *testlog.Buffer
 	url string
 }
 
@@ -56,7 +37,7 @@ func newTestServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions)
 	if opts != nil {
 		o = *opts
 	}
-	buf := &syncBuffer{}
+	buf := &testlog.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &o)
 	ts := httptest.NewServer(h)

@@ -3,13 +3,18 @@
 // SDK's Streamable HTTP transport at /mcp-http, so that both transports can
 // be tested and compared on the same server.
 //
+// Flags turn on the secure stack of mcpws.New: an Origin allow-list,
+// JWT authentication bound to an audience, message and upgrade rates and
+// connection caps.
+//
 //	go run ./examples/everything -addr 127.0.0.1:8080
+//	go run ./examples/everything -jwt-secret s3cret -audience http://127.0.0.1:8080/mcp \
+//		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log"
 	"log/slog"
@@ -22,16 +27,13 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/wsmcp"
+	"github.com/mcpws/mcpws"
 )
 
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
-	verbose := flag.Bool("v", false, "log connection events")
-	flag.Parse()
-
+	c := parseFlags()
 	level := slog.LevelWarn
-	if *verbose {
+	if c.verbose {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
@@ -41,35 +43,36 @@ func main() {
 
 	server := newServer()
 	go updateWatchedResource(ctx, server)
+	getServer := func(*http.Request) *mcp.Server { return server }
 
-	ws := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{Logger: logger})
+	verifier, err := c.verifier(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ws := mcpws.New(getServer, c.options(verifier, logger))
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", ws)
-	mux.Handle("/mcp-http", mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	ws.Mount(mux, "/mcp")
+	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
+	mux.Handle("/readyz", ws.Ready())
 
-	srv := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	// WebSocket connections are hijacked: http.Server.Shutdown does not wait
-	// for them, so drain them alongside.
-	srv.RegisterOnShutdown(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = ws.Shutdown(ctx)
-	})
+	srv := c.httpServer(mux)
 	go func() {
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(shutdownCtx)
+		// WebSocket connections are hijacked: http.Server.Shutdown does
+		// not wait for them, so drain them alongside.
+		go srv.Shutdown(shutdownCtx)
 		_ = ws.Shutdown(shutdownCtx)
 	}()
 
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	// The first line on stdout names the address, for scripts that pass -addr 127.0.0.1:0.
 	fmt.Printf("listening on %s\n", ln.Addr())
-	log.Printf("everything: MCP over WebSocket at ws://%s/mcp, Streamable HTTP at http://%s/mcp-http", ln.Addr(), ln.Addr())
+	log.Printf("everything: MCP over WebSocket at ws://%s/mcp, Streamable HTTP at http://%s/mcp-http (auth %v)", ln.Addr(), ln.Addr(), verifier != nil)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}

@@ -62,6 +62,7 @@ func addTools(s *mcp.Server) {
 	// Tools of our own, for tests and benchmarks.
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Returns its text argument"}, echo)
 	mcp.AddTool(s, &mcp.Tool{Name: "sleep", Description: "Waits for ms milliseconds, or until cancelled"}, sleep)
+	mcp.AddTool(s, &mcp.Tool{Name: "whoami", Description: "Returns the caller's verified subject and scopes"}, whoami)
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "Asks for a name: in-band elicitation for 2025 clients, an input-required result for 2026-07-28 clients"}, askName)
 }
 
@@ -179,4 +180,23 @@ func askName(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToo
 		return nil, nil, err
 	}
 	return result(text(fmt.Sprintf("Hello, %v!", res.Content["username"]))), nil, nil
+}
+
+// identity is what whoami returns.
+type identity struct {
+	Subject string   `json:"sub"`
+	Scopes  []string `json:"scopes"`
+}
+
+// whoami reports the identity the transport verified on the upgrade, as
+// every tool call sees it in req.Extra.TokenInfo.
+func whoami(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, identity, error) {
+	var id identity
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		id = identity{Subject: req.Extra.TokenInfo.UserID, Scopes: req.Extra.TokenInfo.Scopes}
+	}
+	if id.Subject == "" {
+		return result(text("anonymous")), id, nil
+	}
+	return result(text(fmt.Sprintf("%s %v", id.Subject, id.Scopes))), id, nil
 }

@@ -1,5 +1,6 @@
 // Command hello mounts an MCP server with one tool at /mcp on a chi router,
-// beside an ordinary REST route.
+// beside an ordinary REST route, with mcpws's default protections: browser
+// Origins refused, upgrade rate and connection caps on.
 package main
 
 import (
@@ -10,7 +11,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/wsmcp"
+	"github.com/mcpws/mcpws"
 )
 
 type greetArgs struct {
@@ -27,7 +28,7 @@ func main() {
 
 	r := chi.NewRouter()
 	r.Get("/health", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
-	r.Handle("/mcp", wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	mcpws.New(func(*http.Request) *mcp.Server { return server }, nil).Mount(r, "/mcp")
 
 	log.Println("hello: MCP over WebSocket at ws://127.0.0.1:8080/mcp")
 	log.Fatal(http.ListenAndServe("127.0.0.1:8080", r))

@@ -1,0 +1,91 @@
+package mcpws_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+func greetServer() *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "greeter", Version: "1.0.0"}, nil)
+	mcp.AddTool(s, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct{ Name string }) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello, " + in.Name + "!"}}}, nil, nil
+	})
+	return s
+}
+
+// callGreet connects to url and calls greet.
+func callGreet(url string) {
+	ctx := context.Background()
+	client := mcp.NewClient(&mcp.Implementation{Name: "example", Version: "1.0.0"}, nil)
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: url}, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"Name": "gopher"}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
+}
+
+// Mount the endpoint on a chi router, beside the application's own routes
+// and behind its own middleware.
+func ExampleNew_chi() {
+	server := greetServer()
+	r := chi.NewRouter()
+	r.Get("/health", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })
+	r.Group(func(r chi.Router) {
+		r.Use(func(next http.Handler) http.Handler { // the application's own middleware
+			return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				w.Header().Set("X-App", "notes")
+				next.ServeHTTP(w, req)
+			})
+		})
+		mcpws.New(func(*http.Request) *mcp.Server { return server }, nil).Mount(r, "/mcp")
+	})
+
+	ts := httptest.NewServer(r)
+	defer ts.Close()
+	callGreet("ws" + ts.URL[len("http"):] + "/mcp")
+	// Output: Hello, gopher!
+}
+
+// Mount the endpoint on a standard library ServeMux, with browsers from
+// one origin allowed.
+func ExampleServer_Mount() {
+	server := greetServer()
+	s := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
+		Origin: middleware.OriginOptions{AllowedOrigins: []string{"https://app.example.com"}},
+	})
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/notes", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("[]\n")) })
+	mux.Handle("GET /readyz", s.Ready())
+	s.Mount(mux, "/mcp")
+
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	callGreet("ws" + ts.URL[len("http"):] + "/mcp")
+
+	// A page from another origin is refused before the upgrade.
+	_, err := (&wsmcp.ClientTransport{
+		URL:    "ws" + ts.URL[len("http"):] + "/mcp",
+		Header: http.Header{"Origin": {"https://evil.example"}},
+	}).Connect(context.Background())
+	fmt.Println(err.(*wsmcp.DialError).StatusCode)
+
+	// Output:
+	// Hello, gopher!
+	// 403
+}

@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"golang.org/x/time/rate"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// config is the command line.
+type config struct {
+	addr           string
+	verbose        bool
+	origins        string
+	hosts          string
+	jwtSecret      string
+	jwksURL        string
+	audience       string
+	issuer         string
+	scopes         string
+	rate           float64
+	maxConnsPerID  int
+	maxConns       int
+	upgradesPerIP  int
+	maxHeaderBytes int
+}
+
+func parseFlags() *config {
+	c := new(config)
+	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+	flag.BoolVar(&c.verbose, "v", false, "log connection events")
+	flag.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect, e.g. http://localhost:3000; none means browsers are refused")
+	flag.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard), e.g. 127.0.0.1:8080,localhost:8080")
+	flag.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC (HS256) secret: turns on JWT authentication")
+	flag.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider: turns on JWT authentication")
+	flag.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with -jwt-secret or -jwks-url")
+	flag.StringVar(&c.issuer, "issuer", "", "required token issuer (iss), also published as the authorization server")
+	flag.StringVar(&c.scopes, "scopes", "", "comma-separated scopes every token must carry")
+	flag.Float64Var(&c.rate, "rate", 0, "messages per second per connection (0: unlimited)")
+	flag.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default)")
+	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
+	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
+	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
+	flag.Parse()
+	return c
+}
+
+// authEnabled reports whether a token source was configured.
+func (c *config) authEnabled() bool { return c.jwtSecret != "" || c.jwksURL != "" }
+
+// verifier builds the JWT verifier, or nil without authentication.
+func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
+	if !c.authEnabled() {
+		return nil, nil
+	}
+	if c.audience == "" {
+		return nil, fmt.Errorf("-audience is required with -jwt-secret or -jwks-url")
+	}
+	opts := middleware.JWTOptions{Audience: c.audience, Issuer: c.issuer}
+	if c.jwtSecret != "" {
+		opts.Algorithm = "HS256"
+		opts.Key = []byte(c.jwtSecret)
+	} else {
+		opts.JWKSURL = c.jwksURL
+	}
+	return middleware.NewJWTVerifier(ctx, opts)
+}
+
+// options assembles the mcpws stack from the flags.
+func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Options {
+	o := &mcpws.Options{
+		Handler:             &wsmcp.HandlerOptions{Logger: logger},
+		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
+		Verifier:            v,
+		Resource:            c.audience,
+		Scopes:              list(c.scopes),
+		MaxConnsPerIdentity: c.maxConnsPerID,
+		MaxConns:            c.maxConns,
+		UpgradesPerIP:       c.upgradesPerIP,
+		Logger:              logger,
+	}
+	if c.issuer != "" {
+		o.AuthorizationServers = []string{c.issuer}
+	}
+	if c.rate > 0 {
+		o.Handler.MessageRate = rate.Limit(c.rate)
+	}
+	return o
+}
+
+// streamable is the go-sdk's Streamable HTTP transport behind the same
+// Origin check and authentication, so that both transports are compared
+// with the same work per request.
+func (c *config) streamable(h http.Handler, v auth.TokenVerifier) http.Handler {
+	if v != nil {
+		h = auth.RequireBearerToken(v, &auth.RequireBearerTokenOptions{Scopes: list(c.scopes)})(h)
+	}
+	return middleware.Origin(middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)})(h)
+}
+
+func (c *config) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    c.maxHeaderBytes,
+	}
+}
+
+// list splits a comma-separated flag value.
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}

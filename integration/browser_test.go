@@ -1,0 +1,102 @@
+package integration
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// chromium is Debian's Chromium, which .ci/run and `make test` install.
+const chromium = "/usr/bin/chromium"
+
+// A page from an allowed origin connects with its token in the subprotocol
+// list and calls a tool as its user; the same page from a foreign origin,
+// and an allowed page without a token, are refused before the upgrade.
+func TestBrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("Chromium is not installed (apt-get install chromium; `make test` does it): %v", err)
+	}
+	page, err := os.ReadFile("testdata/browser.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write(page)
+	})
+	// Two page servers: two ports on one host are two origins.
+	allowed := httptest.NewServer(serve)
+	defer allowed.Close()
+	foreign := httptest.NewServer(serve)
+	defer foreign.Close()
+
+	p := startEverything(t, "-v", "-jwt-secret", testSecret, "-audience", testAudience,
+		"-scopes", "mcp", "-origins", allowed.URL)
+	token := testToken(t, "alice", testAudience, "mcp")
+	pageURL := func(base, token string) string {
+		q := url.Values{"ws": {"ws://" + p.addr + "/mcp"}}
+		if token != "" {
+			q.Set("token", token)
+		}
+		return base + "/?" + q.Encode()
+	}
+
+	out, err := runNodeEnv(t, time.Minute, []string{"CHROMIUM=" + chromium}, "browser.mjs",
+		pageURL(allowed.URL, token), pageURL(foreign.URL, token), pageURL(allowed.URL, ""))
+	if err != nil {
+		t.Fatalf("browser: %v\n%s", err, out)
+	}
+	var pages []struct {
+		URL     string   `json:"url"`
+		Console []string `json:"console"`
+		Result  struct {
+			Opened    bool   `json:"opened"`
+			Protocol  string `json:"protocol"`
+			Server    string `json:"server"`
+			CloseCode int    `json:"closeCode"`
+			Error     string `json:"error"`
+			Whoami    struct {
+				Sub    string   `json:"sub"`
+				Scopes []string `json:"scopes"`
+			} `json:"whoami"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal([]byte(out), &pages); err != nil || len(pages) != 3 {
+		t.Fatalf("browser report %q: %v", out, err)
+	}
+	t.Logf("browser report: %s", out)
+
+	ok := pages[0].Result
+	if !ok.Opened || ok.Error != "" || ok.Protocol != "mcp" || ok.Server != "mcpws-everything" {
+		t.Errorf("allowed page: %+v, want an open socket with subprotocol mcp", ok)
+	}
+	if ok.Whoami.Sub != "alice" || !slices.Equal(ok.Whoami.Scopes, []string{"mcp"}) {
+		t.Errorf("allowed page: whoami = %+v, want alice [mcp]", ok.Whoami)
+	}
+	for i, name := range []string{1: "foreign origin", 2: "no token"} {
+		if i == 0 {
+			continue
+		}
+		if r := pages[i].Result; r.Opened || r.CloseCode != 1006 {
+			t.Errorf("%s: %+v, want refused before the upgrade (1006 in the browser)", name, r)
+		}
+	}
+	if c := strings.Join(pages[1].Console, "\n"); !strings.Contains(c, "403") {
+		t.Errorf("foreign origin: the browser saw %q, want a 403", c)
+	}
+	logs := p.Logs()
+	for _, want := range []string{"reason=origin", "reason=no_token"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("server log lacks %s:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, token) {
+		t.Error("server log contains the token")
+	}
+}
