@@ -56,7 +56,8 @@ type Options struct {
 	MaxConnsPerIdentity int
 	MaxConns            int
 
-	// Logger receives connection and refusal events. Nil discards them.
+	// Logger receives connection, refusal and close events (see
+	// docs/observability.md). Nil discards them.
 	Logger *slog.Logger
 }
 
@@ -115,7 +116,15 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 		o.Origin.Logger = o.Logger
 	}
 	h = middleware.Origin(o.Origin)(h)
-	s.handler = h
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	var refused func(*http.Request, int, string)
+	if hopts.Hooks != nil {
+		refused = hopts.Hooks.Refused
+	}
+	s.handler = observe(h, logger, refused)
 	return s
 }
 
@@ -138,6 +147,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	return s.ws.Shutdown(ctx)
 }
+
+// Sessions reports the number of open connections.
+func (s *Server) Sessions() int { return s.ws.Sessions() }
 
 // Ready is a readiness probe: 200 while serving, 503 once Shutdown began.
 func (s *Server) Ready() http.Handler {

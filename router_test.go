@@ -184,7 +184,7 @@ func TestHostileUpgrades(t *testing.T) {
 	if logs := s.logs.String(); strings.Contains(logs, good[20:60]) || strings.Contains(logs, string(hmacConfused[20:60])) {
 		t.Errorf("logs contain a token:\n%s", logs)
 	}
-	for _, reason := range []string{"reason=expired", "reason=audience", "reason=issuer", "reason=signature", "reason=malformed", "reason=no_expiry", "reason=not_yet_valid", "reason=insufficient_scope", "reason=no_token"} {
+	for _, reason := range []string{"reason=auth.expired", "reason=auth.audience", "reason=auth.issuer", "reason=auth.signature", "reason=auth.malformed", "reason=auth.no_expiry", "reason=auth.not_yet_valid", "reason=auth.insufficient_scope", "reason=auth.no_token"} {
 		if !strings.Contains(s.logs.String(), reason) {
 			t.Errorf("logs lack %s", reason)
 		}
@@ -319,4 +319,33 @@ func TestNewPanicsWithoutResource(t *testing.T) {
 		}
 	}()
 	mcpws.New(func(*http.Request) *mcp.Server { return nil }, &mcpws.Options{Verifier: func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return nil, nil }})
+}
+
+// The readiness probe answers 200 while serving and 503 once Shutdown has
+// begun, and the endpoint then refuses upgrades with 503.
+func TestReadyTurnsUnreadyOnShutdown(t *testing.T) {
+	s := mcpws.New(func(*http.Request) *mcp.Server { return whoamiServer() }, nil)
+	probe := func() int {
+		w := httptest.NewRecorder()
+		s.Ready().ServeHTTP(w, httptest.NewRequest("GET", "/readyz", nil))
+		return w.Code
+	}
+	if got := probe(); got != http.StatusOK {
+		t.Fatalf("before Shutdown: %d, want 200", got)
+	}
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := probe(); got != http.StatusServiceUnavailable {
+		t.Errorf("after Shutdown: %d, want 503", got)
+	}
+	r := httptest.NewRequest("GET", "/mcp", nil)
+	r.Header.Set("Connection", "Upgrade")
+	r.Header.Set("Upgrade", "websocket")
+	r.Header.Set("Sec-WebSocket-Protocol", "mcp")
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, r)
+	if w.Code != http.StatusServiceUnavailable {
+		t.Errorf("upgrade after Shutdown: %d, want 503", w.Code)
+	}
 }

@@ -91,7 +91,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("foreign origin: the browser saw %q, want a 403", c)
 	}
 	logs := p.Logs()
-	for _, want := range []string{"reason=origin", "reason=no_token"} {
+	for _, want := range []string{"reason=origin", "reason=auth.no_token"} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("server log lacks %s:\n%s", want, logs)
 		}

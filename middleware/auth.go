@@ -10,6 +10,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -62,26 +63,28 @@ func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			refuse := func(status int, reason, code, desc, detail string) {
+				f := refusal.Refusal{Status: status, Reason: "auth." + reason, Detail: detail}
+				if !challenge(w, r, opts, f, code, desc) {
+					logger.Info("mcpws: upgrade refused", "remote", r.RemoteAddr, "status", status, "reason", f.Reason, "detail", detail)
+				}
+			}
 			token, err := findToken(r, opts.AllowQueryToken)
 			if err != nil {
-				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "invalid_request", "error", err.Error())
-				challenge(w, opts, http.StatusBadRequest, "invalid_request", err.Error())
+				refuse(http.StatusBadRequest, "invalid_request", "invalid_request", err.Error(), err.Error())
 				return
 			}
 			if token == "" {
-				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "no_token")
-				challenge(w, opts, http.StatusUnauthorized, "", "")
+				refuse(http.StatusUnauthorized, "no_token", "", "", "")
 				return
 			}
 			info, err := opts.Verifier(r.Context(), token, r)
 			if err != nil {
-				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", Reason(err))
-				challenge(w, opts, http.StatusUnauthorized, "invalid_token", "the access token is invalid")
+				refuse(http.StatusUnauthorized, Reason(err), "invalid_token", "the access token is invalid", "")
 				return
 			}
 			if missing := missingScopes(info.Scopes, opts.Scopes); len(missing) > 0 {
-				logger.Info("mcpws: authentication refused", "remote", r.RemoteAddr, "reason", "insufficient_scope", "subject", info.UserID)
-				challenge(w, opts, http.StatusForbidden, "insufficient_scope", "")
+				refuse(http.StatusForbidden, "insufficient_scope", "insufficient_scope", "", "subject "+info.UserID+" lacks "+strings.Join(missing, " "))
 				return
 			}
 			logger.Debug("mcpws: authenticated", "subject", info.UserID, "remote", r.RemoteAddr)
@@ -138,8 +141,9 @@ func missingScopes(have, want []string) []string {
 	return missing
 }
 
-// challenge writes a refusal with an RFC 6750 WWW-Authenticate header.
-func challenge(w http.ResponseWriter, opts AuthOptions, status int, code, desc string) {
+// challenge writes a refusal with an RFC 6750 WWW-Authenticate header and
+// records it (see refusal.Write).
+func challenge(w http.ResponseWriter, r *http.Request, opts AuthOptions, f refusal.Refusal, code, desc string) bool {
 	var params []string
 	if opts.ResourceMetadataURL != "" {
 		params = append(params, fmt.Sprintf("resource_metadata=%q", opts.ResourceMetadataURL))
@@ -158,5 +162,5 @@ func challenge(w http.ResponseWriter, opts AuthOptions, status int, code, desc s
 		v += " " + strings.Join(params, ", ")
 	}
 	w.Header().Set("WWW-Authenticate", v)
-	http.Error(w, http.StatusText(status), status)
+	return refusal.Write(w, r, f, http.StatusText(f.Status))
 }

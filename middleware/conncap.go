@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -33,11 +34,11 @@ func ConnectionLimit(opts ConnectionLimitOptions) func(http.Handler) http.Handle
 			switch {
 			case opts.Total > 0 && total >= opts.Total:
 				mu.Unlock()
-				http.Error(w, "Service Unavailable: connection limit reached", http.StatusServiceUnavailable)
+				refusal.Write(w, r, refusal.Refusal{Status: http.StatusServiceUnavailable, Reason: "cap.total"}, "Service Unavailable: connection limit reached")
 				return
 			case opts.PerIdentity > 0 && key != "" && byUser[key] >= opts.PerIdentity:
 				mu.Unlock()
-				http.Error(w, "Too Many Requests: too many connections for this identity", http.StatusTooManyRequests)
+				refusal.Write(w, r, refusal.Refusal{Status: http.StatusTooManyRequests, Reason: "cap.identity", Detail: "identity at its cap"}, "Too Many Requests: too many connections for this identity")
 				return
 			}
 			total++

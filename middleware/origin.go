@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+
+	"github.com/mcpws/mcpws/internal/refusal"
 )
 
 // OriginOptions configures [Origin].
@@ -63,9 +65,10 @@ func Origin(opts OriginOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			refuse := func(reason, msg string) {
-				logger.Info("mcpws: request refused", "remote", r.RemoteAddr, "reason", reason,
-					"origin", r.Header.Values("Origin"), "host", r.Host)
-				http.Error(w, "Forbidden: "+msg, http.StatusForbidden)
+				detail := fmt.Sprintf("%s: origin %q, host %q", msg, r.Header.Values("Origin"), r.Host)
+				if !refusal.Write(w, r, refusal.Refusal{Status: http.StatusForbidden, Reason: reason, Detail: detail}, "Forbidden: "+msg) {
+					logger.Info("mcpws: upgrade refused", "remote", r.RemoteAddr, "status", http.StatusForbidden, "reason", reason, "detail", detail)
+				}
 			}
 			if len(hosts) > 0 && !slices.Contains(hosts, strings.ToLower(r.Host)) {
 				refuse("host", "host not allowed")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/go-chi/httprate"
 
+	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -15,7 +16,7 @@ import (
 // behind a proxy, put chi's middleware.ClientIPFromXFFTrustedProxies (or
 // RealIP with care) in front, naming only proxies you trust.
 func RateLimitByIP(requests int, window time.Duration) func(http.Handler) http.Handler {
-	return httprate.Limit(requests, window, httprate.WithKeyFuncs(httprate.KeyByIP), httprate.WithLimitHandler(tooMany))
+	return httprate.Limit(requests, window, httprate.WithKeyFuncs(httprate.KeyByIP), httprate.WithLimitHandler(tooMany("rate.ip")))
 }
 
 // RateLimitByIdentity limits upgrade requests per authenticated identity
@@ -24,7 +25,7 @@ func RateLimitByIP(requests int, window time.Duration) func(http.Handler) http.H
 func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) http.Handler {
 	return httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
 		return IdentityKey(r), nil
-	}), httprate.WithLimitHandler(tooMany))
+	}), httprate.WithLimitHandler(tooMany("rate.identity")))
 }
 
 // IdentityKey returns "issuer\x00subject" for the request's verified
@@ -38,6 +39,9 @@ func IdentityKey(r *http.Request) string {
 	return iss + "\x00" + info.UserID
 }
 
-func tooMany(w http.ResponseWriter, _ *http.Request) {
-	http.Error(w, "Too Many Requests: upgrade rate exceeded", http.StatusTooManyRequests)
+// tooMany answers an upgrade over the rate, recording reason.
+func tooMany(reason string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		refusal.Write(w, r, refusal.Refusal{Status: http.StatusTooManyRequests, Reason: reason}, "Too Many Requests: upgrade rate exceeded")
+	}
 }

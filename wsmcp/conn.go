@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -31,13 +32,13 @@ type conn struct {
 	extra *mcp.RequestExtra
 
 	mu       sync.Mutex
-	queue    [][]byte      // messages waiting for the writer
-	queued   int           // bytes in queue
-	writing  bool          // a writer goroutine is running
-	waiters  int           // goroutines waiting on progress
-	progress chan struct{} // closed and replaced when the writer makes progress
-	outCalls map[any]struct{}
-	inCalls  map[any]struct{}
+	queue    [][]byte       // messages waiting for the writer
+	queued   int            // bytes in queue
+	writing  bool           // a writer goroutine is running
+	waiters  int            // goroutines waiting on progress
+	progress chan struct{}  // closed and replaced when the writer makes progress
+	outCalls map[any]string // method of each request we sent, by id
+	inCalls  map[any]inCall // requests the peer sent, by id
 	draining bool
 	closed   bool
 	status   closeStatus
@@ -53,6 +54,20 @@ type conn struct {
 	closeWG   sync.WaitGroup
 	onClose   func(*conn)
 	started   time.Time
+
+	// Observation (see Hooks): ctx is the connection's context, info names
+	// it, and the counters feed CloseInfo.
+	hooks             *Hooks
+	ctx               context.Context
+	info              ConnInfo
+	msgsIn, msgsOut   atomic.Int64
+	bytesIn, bytesOut atomic.Int64
+}
+
+// inCall is a request the peer sent that has not been answered yet.
+type inCall struct {
+	method string
+	start  time.Time
 }
 
 var _ mcp.Connection = (*conn)(nil)
@@ -65,10 +80,13 @@ func newConn(ws *websocket.Conn, id string, lim *limits, client bool) *conn {
 		log:      lim.logger,
 		client:   client,
 		progress: make(chan struct{}),
-		inCalls:  make(map[any]struct{}),
-		outCalls: make(map[any]struct{}),
+		inCalls:  make(map[any]inCall),
+		outCalls: make(map[any]string),
 		done:     make(chan struct{}),
 		started:  time.Now(),
+		hooks:    &lim.hooks,
+		ctx:      context.Background(),
+		info:     ConnInfo{SessionID: id},
 	}
 	if lim.readLimit > 0 {
 		ws.SetReadLimit(lim.readLimit)
@@ -135,7 +153,11 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 			c.readTimer.Stop()
 		}
 		close(c.done)
-		c.logClose()
+		st := c.closeInfo()
+		c.logClose(st)
+		if c.hooks.Closed != nil {
+			c.hooks.Closed(c.ctx, c.info, st)
+		}
 		if c.onClose != nil {
 			c.onClose(c)
 		}
@@ -158,18 +180,61 @@ func (c *conn) abort(code websocket.StatusCode, reason string, cause error) {
 	go c.shutdown(code, reason, false, cause)
 }
 
-func (c *conn) logClose() {
+// closeInfo summarises the connection once it has ended.
+func (c *conn) closeInfo() CloseInfo {
 	c.mu.Lock()
 	st := c.status
 	c.mu.Unlock()
-	attrs := []any{"session", c.id, "code", int(st.code), "duration", time.Since(c.started).Round(time.Millisecond)}
-	if st.reason != "" {
-		attrs = append(attrs, "reason", st.reason)
+	return CloseInfo{
+		Code:        st.code,
+		Reason:      st.reason,
+		Duration:    time.Since(c.started),
+		MessagesIn:  c.msgsIn.Load(),
+		MessagesOut: c.msgsOut.Load(),
+		BytesIn:     c.bytesIn.Load(),
+		BytesOut:    c.bytesOut.Load(),
 	}
-	if st.err != nil && !errors.Is(st.err, context.Canceled) {
-		attrs = append(attrs, "error", st.err.Error())
+}
+
+func (c *conn) logClose(st CloseInfo) {
+	attrs := []any{"session", c.id, "code", int(st.Code), "duration", st.Duration.Round(time.Millisecond),
+		"messages_in", st.MessagesIn, "messages_out", st.MessagesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut}
+	if c.info.Subject != "" {
+		attrs = append(attrs, "subject", c.info.Subject)
+	}
+	if st.Reason != "" {
+		attrs = append(attrs, "reason", st.Reason)
+	}
+	c.mu.Lock()
+	cause := c.status.err
+	c.mu.Unlock()
+	if peer := websocket.CloseStatus(cause); cause != nil && !errors.Is(cause, context.Canceled) &&
+		peer != websocket.StatusNormalClosure && peer != websocket.StatusGoingAway {
+		attrs = append(attrs, "error", cause.Error())
 	}
 	c.log.Info("wsmcp: connection closed", attrs...)
+}
+
+// observe counts one message and reports it to the Message hook.
+func (c *conn) observe(dir Direction, method string, size int) {
+	if dir == In {
+		c.msgsIn.Add(1)
+		c.bytesIn.Add(int64(size))
+	} else {
+		c.msgsOut.Add(1)
+		c.bytesOut.Add(int64(size))
+	}
+	if c.hooks.Message != nil {
+		c.hooks.Message(c.ctx, dir, method, size)
+	}
+}
+
+// limited reports a limit that fired to the Limited hook.
+func (c *conn) limited(limit string) {
+	c.log.Debug("wsmcp: limit hit", "session", c.id, "limit", limit)
+	if c.hooks.Limited != nil {
+		c.hooks.Limited(c.ctx, limit)
+	}
 }
 
 // closeCode reports how the connection ended, once it has.

@@ -11,6 +11,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/refusal"
 )
 
 // SessionIDHeader carries the session id on the upgrade response, as in the
@@ -50,6 +52,9 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	}
 	o := &h.opts
 	h.lim = resolveLimits(o.Logger, o.ReadLimit, DefaultServerReadLimit, o.MessageTimeout, o.PingInterval, o.PongTimeout, o.WriteTimeout, o.MaxQueueBytes, o.MaxInFlight)
+	if o.Hooks != nil {
+		h.lim.hooks = *o.Hooks
+	}
 	h.tokenInfo = o.TokenInfo
 	if h.tokenInfo == nil {
 		h.tokenInfo = TokenInfoFromContext
@@ -74,16 +79,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		http.Error(w, "MCP over WebSocket: use GET with a WebSocket upgrade", http.StatusMethodNotAllowed)
+		h.refuse(w, r, http.StatusMethodNotAllowed, "method", "MCP over WebSocket: use GET with a WebSocket upgrade")
 		return
 	}
 	if !isUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
-		http.Error(w, "MCP over WebSocket: this endpoint requires a WebSocket upgrade", http.StatusUpgradeRequired)
+		h.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "MCP over WebSocket: this endpoint requires a WebSocket upgrade")
 		return
 	}
 	if h.isDraining() {
-		http.Error(w, "MCP over WebSocket: server shutting down", http.StatusServiceUnavailable)
+		h.refuse(w, r, http.StatusServiceUnavailable, "draining", "MCP over WebSocket: server shutting down")
 		return
 	}
 	sp, err := ParseSubprotocols(r.Header)
@@ -94,13 +99,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = ErrUnknownVersion
 	}
 	if err != nil {
-		h.lim.logger.Info("wsmcp: upgrade refused", "remote", r.RemoteAddr, "status", http.StatusBadRequest, "error", err.Error())
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
 		return
 	}
 	server := h.getServer(r)
 	if server == nil {
-		http.Error(w, "MCP over WebSocket: no server for this request", http.StatusBadRequest)
+		h.refuse(w, r, http.StatusBadRequest, "no_server", "MCP over WebSocket: no server for this request")
 		return
 	}
 
@@ -119,9 +123,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The session outlives this request: keep the request's values (trace
+	// context, identity) but not its cancellation.
+	ctx := context.WithoutCancel(r.Context())
 	c := newConn(ws, id, &h.lim, false)
 	info := h.tokenInfo(r.Context())
 	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: sanitizeHeader(r.Header)}
+	c.ctx = ctx
+	c.info.Remote = r.RemoteAddr
+	if info != nil {
+		c.info.Subject = info.UserID
+	}
 	c.limiter = h.newLimiter()
 	c.onClose = func(c *conn) {
 		h.forget(c)
@@ -135,13 +147,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return
 	}
-	h.lim.logger.Info("wsmcp: connection opened", "session", id, "remote", r.RemoteAddr)
-	// The session outlives this request: keep the request's values (trace
-	// context, identity) but not its cancellation.
-	ctx := context.WithoutCancel(r.Context())
+	h.lim.logger.Info("wsmcp: connection opened", "session", id, "remote", r.RemoteAddr, "subject", c.info.Subject, "version", sp.Version)
+	if h.lim.hooks.Opened != nil {
+		h.lim.hooks.Opened(ctx, c.info)
+	}
 	if _, err := server.Connect(ctx, connTransport{c}, nil); err != nil {
 		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
+	}
+}
+
+// refuse answers a request refused before the upgrade. Under mcpws.New the
+// stack's observer logs it and calls Hooks.Refused; alone, the Handler does.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
+	if refusal.Write(w, r, refusal.Refusal{Status: status, Reason: reason, Detail: msg}, msg) {
+		return
+	}
+	h.lim.logger.Info("wsmcp: upgrade refused", "remote", r.RemoteAddr, "status", status, "reason", reason, "detail", msg)
+	if h.lim.hooks.Refused != nil {
+		h.lim.hooks.Refused(r, status, reason)
 	}
 }
 

@@ -102,6 +102,10 @@ type HandlerOptions struct {
 	// Nil means TokenInfoFromContext, which finds what the middleware
 	// package and the SDK's auth.RequireBearerToken store.
 	TokenInfo func(context.Context) *auth.TokenInfo
+
+	// Hooks observe connections, messages and limits (see package
+	// otelmcpws for OpenTelemetry metrics). Nil observes nothing.
+	Hooks *Hooks
 }
 
 // limits are the resolved per-connection settings shared by both sides.
@@ -114,6 +118,7 @@ type limits struct {
 	writeTimeout   time.Duration
 	maxQueueBytes  int
 	maxInFlight    int
+	hooks          Hooks
 }
 
 func resolveLimits(logger *slog.Logger, readLimit, defaultReadLimit int64, messageTimeout, pingInterval, pongTimeout, writeTimeout time.Duration, maxQueueBytes, maxInFlight int) limits {

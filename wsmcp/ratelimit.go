@@ -55,9 +55,11 @@ func (l *messageLimiter) allow() (ok, abuse bool) {
 // rateLimited answers an over-rate request, or closes the socket on abuse.
 func (c *conn) rateLimited(id any, abuse bool) {
 	if abuse {
+		c.limited(LimitRateAbuse)
 		c.log.Warn("wsmcp: message rate abuse, closing", "session", c.id)
 		go c.shutdown(websocket.StatusPolicyViolation, ReasonRateLimit, true, nil)
 		return
 	}
+	c.limited(LimitMessageRate)
 	c.replyError(id, errRateLimited)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/coder/websocket"
@@ -31,12 +32,12 @@ func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 		if err != nil {
 			return nil, err
 		}
-		msg := c.decode(data)
+		msg, size := c.decode(data), len(data)
 		if buf.Cap() <= maxPooledBuffer {
 			buf.Reset()
 			readBufPool.Put(buf)
 		}
-		if msg != nil && c.admit(msg) {
+		if msg != nil && c.admit(msg, size) {
 			return msg, nil
 		}
 	}
@@ -83,6 +84,7 @@ func (c *conn) readFailed(err error) error {
 	switch {
 	case errors.Is(err, websocket.ErrMessageTooBig):
 		code = websocket.StatusMessageTooBig
+		c.limited(LimitMessageSize)
 	case code == -1:
 		code = websocket.StatusAbnormalClosure
 	}
@@ -137,11 +139,12 @@ func salvageID(data []byte) any {
 	return nil
 }
 
-// admit applies the transport's per-message policy to a decoded message.
-// It reports whether the SDK should see the message.
-func (c *conn) admit(msg jsonrpc.Message) bool {
+// admit applies the transport's per-message policy to a decoded message
+// of size bytes. It reports whether the SDK should see the message.
+func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 	switch m := msg.(type) {
 	case *jsonrpc.Request:
+		c.observe(In, m.Method, size)
 		if !m.IsCall() {
 			return true
 		}
@@ -157,7 +160,7 @@ func (c *conn) admit(msg jsonrpc.Message) bool {
 		draining := c.draining
 		full := c.lim.maxInFlight > 0 && len(c.inCalls) >= c.lim.maxInFlight
 		if !dup && !draining && !full {
-			c.inCalls[key] = struct{}{}
+			c.inCalls[key] = inCall{method: m.Method, start: time.Now()}
 		}
 		c.mu.Unlock()
 		switch {
@@ -169,6 +172,7 @@ func (c *conn) admit(msg jsonrpc.Message) bool {
 			c.replyError(key, errShuttingDown)
 			return false
 		case full:
+			c.limited(LimitInFlight)
 			c.replyError(key, errTooManyFlights)
 			return false
 		}
@@ -179,9 +183,10 @@ func (c *conn) admit(msg jsonrpc.Message) bool {
 	case *jsonrpc.Response:
 		key := idKey(m.ID)
 		c.mu.Lock()
-		_, ok := c.outCalls[key]
+		method, ok := c.outCalls[key]
 		delete(c.outCalls, key)
 		c.mu.Unlock()
+		c.observe(In, method, size)
 		if !ok {
 			c.log.Warn("wsmcp: response to no outstanding request, ignored", "session", c.id, "id", fmt.Sprint(key))
 			return false

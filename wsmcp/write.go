@@ -2,6 +2,7 @@ package wsmcp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,18 +30,37 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	case *jsonrpc.Request:
 		if m.IsCall() {
 			c.mu.Lock()
-			c.outCalls[idKey(m.ID)] = struct{}{}
+			c.outCalls[idKey(m.ID)] = m.Method
 			c.mu.Unlock()
 		}
+		c.observe(Out, m.Method, len(data))
 	case *jsonrpc.Response:
+		key := idKey(m.ID)
 		c.mu.Lock()
-		delete(c.inCalls, idKey(m.ID))
+		call := c.inCalls[key]
+		delete(c.inCalls, key)
 		if c.draining && len(c.inCalls) == 0 {
 			c.broadcastLocked()
 		}
 		c.mu.Unlock()
+		c.observe(Out, call.method, len(data))
+		if c.hooks.Served != nil && !call.start.IsZero() {
+			c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(m.Error))
+		}
 	}
 	return c.enqueue(ctx, data)
+}
+
+// errorCode is the JSON-RPC code that err is sent with, 0 for none.
+func errorCode(err error) int64 {
+	if err == nil {
+		return 0
+	}
+	var we *jsonrpc.Error
+	if errors.As(err, &we) {
+		return we.Code
+	}
+	return jsonrpc.CodeInternalError
 }
 
 // enqueue adds one encoded message to the outbound queue and starts the
@@ -56,6 +76,7 @@ func (c *conn) enqueue(ctx context.Context, data []byte) error {
 		if err := c.awaitProgressLocked(ctx, deadline.C); err != nil {
 			c.mu.Unlock()
 			if err == ErrSlowConsumer {
+				c.limited(LimitSlowConsumer)
 				c.abort(websocket.StatusInternalError, ReasonSlowConsumer, err)
 			}
 			return err

@@ -1,0 +1,37 @@
+// Package refusal carries why a request was refused before the upgrade
+// from the handler that refused it to the observer that wraps the stack,
+// so that one place logs and counts every refusal with its reason.
+package refusal
+
+import (
+	"context"
+	"net/http"
+)
+
+// Refusal is a request refused before the upgrade.
+type Refusal struct {
+	Status int    // the HTTP status written
+	Reason string // a short machine-readable reason, e.g. "origin", "auth.expired"
+	Detail string // free text for the log; never a credential
+}
+
+type key struct{}
+
+// Watch returns a context in which Write records a refusal, and a
+// function that returns it, if one was recorded.
+func Watch(ctx context.Context) (context.Context, func() (Refusal, bool)) {
+	slot := new(Refusal)
+	return context.WithValue(ctx, key{}, slot), func() (Refusal, bool) { return *slot, slot.Status != 0 }
+}
+
+// Write answers r with status and body as a plain-text error and records
+// the refusal for the watcher. It reports whether a watcher recorded it;
+// when none did, the caller logs the refusal itself.
+func Write(w http.ResponseWriter, r *http.Request, f Refusal, body string) bool {
+	http.Error(w, body, f.Status)
+	slot, ok := r.Context().Value(key{}).(*Refusal)
+	if ok {
+		*slot = f
+	}
+	return ok
+}

@@ -1,0 +1,20 @@
+package otelmcpws
+
+// methodLabel bounds the method attribute to the specification's names,
+// so that a client cannot grow the number of series.
+func methodLabel(m string) string {
+	switch m {
+	case "initialize", "ping", "server/discover",
+		"tools/list", "tools/call",
+		"resources/list", "resources/read", "resources/templates/list", "resources/subscribe", "resources/unsubscribe",
+		"prompts/list", "prompts/get", "completion/complete", "logging/setLevel",
+		"sampling/createMessage", "elicitation/create", "roots/list",
+		"tasks/get", "tasks/list", "tasks/result", "tasks/cancel",
+		"notifications/initialized", "notifications/cancelled", "notifications/progress", "notifications/message",
+		"notifications/resources/updated", "notifications/resources/list_changed",
+		"notifications/tools/list_changed", "notifications/prompts/list_changed",
+		"notifications/roots/list_changed", "notifications/elicitation/complete", "notifications/tasks/status":
+		return m
+	}
+	return "other"
+}

@@ -1,0 +1,139 @@
+package wsmcp_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// recorder collects what Hooks report.
+type recorder struct {
+	mu       sync.Mutex
+	opened   []wsmcp.ConnInfo
+	closed   []wsmcp.CloseInfo
+	messages []string // "in initialize 123"
+	served   []string // "tools/call 0"
+	limits   []string
+	refused  []string // "405 method"
+}
+
+func (r *recorder) hooks() *wsmcp.Hooks {
+	lock := func(f func()) { r.mu.Lock(); defer r.mu.Unlock(); f() }
+	return &wsmcp.Hooks{
+		Refused: func(_ *http.Request, status int, reason string) {
+			lock(func() { r.refused = append(r.refused, fmt.Sprint(status, " ", reason)) })
+		},
+		Opened: func(_ context.Context, c wsmcp.ConnInfo) { lock(func() { r.opened = append(r.opened, c) }) },
+		Closed: func(_ context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) {
+			lock(func() { r.closed = append(r.closed, s) })
+		},
+		Message: func(_ context.Context, dir wsmcp.Direction, method string, size int) {
+			lock(func() { r.messages = append(r.messages, fmt.Sprint(dir, " ", method, " ", size)) })
+		},
+		Served: func(_ context.Context, method string, d time.Duration, code int64) {
+			if d <= 0 {
+				panic("non-positive request duration")
+			}
+			lock(func() { r.served = append(r.served, fmt.Sprint(method, " ", code)) })
+		},
+		Limited: func(_ context.Context, limit string) { lock(func() { r.limits = append(r.limits, limit) }) },
+	}
+}
+
+func (r *recorder) snapshot() recorder {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return recorder{
+		opened: slices.Clone(r.opened), closed: slices.Clone(r.closed), messages: slices.Clone(r.messages),
+		served: slices.Clone(r.served), limits: slices.Clone(r.limits), refused: slices.Clone(r.refused),
+	}
+}
+
+// A scripted session (connect, calls, a limit hit, close) produces the
+// events and counts it should, in the hooks and in the log.
+func TestHooksAndEvents(t *testing.T) {
+	var rec recorder
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Hooks: rec.hooks(), MessageRate: 0.001, MessageBurst: 4})
+
+	// A refusal before the upgrade.
+	resp, err := http.Post(ts.URL, "application/json", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	c := dialRaw(t, ts.url)
+	c.initialize()                                                                                              // request 1
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`) // 2
+	c.recv()
+	c.send(`{"jsonrpc":"2.0","id":3,"method":"no/such"}`) // 3
+	if m := c.recv(); errorCode(m) != -32601 {
+		t.Fatalf("unknown method reply = %v", m)
+	}
+	c.send(`{"jsonrpc":"2.0","id":4,"method":"ping"}`) // 4: the last token
+	c.recv()
+	c.send(`{"jsonrpc":"2.0","id":5,"method":"ping"}`) // over the rate
+	if m := c.recv(); errorCode(m) != wsmcp.CodeRateLimited {
+		t.Fatalf("over-rate reply = %v", m)
+	}
+	if err := c.ws.Close(websocket.StatusNormalClosure, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the Closed hook", func() bool { return len(rec.snapshot().closed) == 1 })
+
+	got := rec.snapshot()
+	if want := []string{"405 method"}; !slices.Equal(got.refused, want) {
+		t.Errorf("refused = %v, want %v", got.refused, want)
+	}
+	if len(got.opened) != 1 || got.opened[0].SessionID == "" || got.opened[0].Remote == "" {
+		t.Errorf("opened = %+v", got.opened)
+	}
+	if want := []string{"initialize 0", "tools/call 0", "no/such -32601", "ping 0"}; !slices.Equal(got.served, want) {
+		t.Errorf("served = %v, want %v", got.served, want)
+	}
+	if want := []string{wsmcp.LimitMessageRate}; !slices.Equal(got.limits, want) {
+		t.Errorf("limits = %v, want %v", got.limits, want)
+	}
+	var methodsIn, methodsOut []string
+	for _, m := range got.messages {
+		f := strings.Fields(m)
+		if f[0] == "in" {
+			methodsIn = append(methodsIn, f[1])
+		} else {
+			methodsOut = append(methodsOut, f[1])
+		}
+	}
+	if want := []string{"initialize", "notifications/initialized", "tools/call", "no/such", "ping", "ping"}; !slices.Equal(methodsIn, want) {
+		t.Errorf("messages in = %v, want %v", methodsIn, want)
+	}
+	// The transport's own replies (here the rate-limit error) bypass the
+	// SDK and are not counted as messages out.
+	if want := []string{"initialize", "tools/call", "no/such", "ping"}; !slices.Equal(methodsOut, want) {
+		t.Errorf("messages out = %v, want %v", methodsOut, want)
+	}
+	s := got.closed[0]
+	if s.Code != websocket.StatusNormalClosure || s.MessagesIn != 6 || s.MessagesOut != 4 || s.BytesIn == 0 || s.BytesOut == 0 || s.Duration <= 0 {
+		t.Errorf("closed = %+v, want code 1000 with 6 in and 4 out", s)
+	}
+
+	log := ts.log.String()
+	for _, want := range []string{
+		`msg="wsmcp: upgrade refused"`, "status=405 reason=method",
+		`msg="wsmcp: connection opened"`,
+		`msg="wsmcp: limit hit"`, "limit=message_rate",
+		`msg="wsmcp: connection closed"`, "code=1000", "messages_in=6 messages_out=4",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %s:\n%s", want, log)
+		}
+	}
+}
