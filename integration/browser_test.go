@@ -22,7 +22,7 @@ func TestBrowser(t *testing.T) {
 	if _, err := os.Stat(chromium); err != nil {
 		t.Fatalf("Chromium is not installed (apt-get install chromium; `make test` does it): %v", err)
 	}
-	page, err := os.ReadFile("testdata/browser.html")
+	page, err := os.ReadFile("../examples/everything/web/index.html")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -115,3 +115,37 @@ func TestHelloExample(t *testing.T) {
 		t.Errorf("hello client printed %q", got)
 	}
 }
+
+// The README's quick start, command by command: the client example lists
+// and calls tools, is refused without a token, and calls whoami with one
+// minted by examples/mint.
+func TestQuickStart(t *testing.T) {
+	run := func(env []string, name string, args ...string) (string, error) {
+		cmd := exec.Command(filepath.Join(binDir, name), args...)
+		cmd.Env = append(cmd.Environ(), env...)
+		out, err := cmd.CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	open := startEverything(t)
+	url := "ws://" + open.addr + "/mcp"
+	if out, err := run(nil, "client", "-url", url); err != nil || !strings.Contains(out, "echo ") {
+		t.Errorf("listing tools: %v\n%s", err, out)
+	}
+	if out, err := run(nil, "client", "-url", url, "-call", "echo", "-args", `{"text":"hello"}`); err != nil || out != "hello" {
+		t.Errorf("calling echo: %v, printed %q", err, out)
+	}
+
+	const secret = "0123456789abcdef0123456789abcdef"
+	secure := startEverything(t, "-jwt-secret", secret, "-audience", "http://127.0.0.1:8080/mcp")
+	url = "ws://" + secure.addr + "/mcp"
+	if out, err := run(nil, "client", "-url", url); err == nil || !strings.Contains(out, "401") {
+		t.Errorf("without a token: %v, printed %q; want a 401", err, out)
+	}
+	token, err := run(nil, "mint", "-secret", secret, "-aud", "http://127.0.0.1:8080/mcp", "-sub", "ada")
+	if err != nil {
+		t.Fatalf("mint: %v\n%s", err, token)
+	}
+	if out, err := run([]string{"MCP_TOKEN=" + token}, "client", "-url", url, "-call", "whoami"); err != nil || out != "ada []" {
+		t.Errorf("whoami: %v, printed %q; want \"ada []\"", err, out)
+	}
+}

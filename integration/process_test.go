@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"everything", "hello", "hello/client", "servemux", "prometheus"} {
+	for _, pkg := range []string{"everything", "hello", "hello/client", "servemux", "prometheus", "client", "mint"} {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
 		cmd := exec.Command("go", "build", "-o", out, "../examples/"+pkg)
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -33,6 +33,7 @@ type config struct {
 	maxConns       int
 	upgradesPerIP  int
 	maxHeaderBytes int
+	pingInterval   time.Duration
 }
 
 func parseFlags() *config {
@@ -50,6 +51,7 @@ func parseFlags() *config {
 	flag.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default)")
 	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
 	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
+	flag.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 	flag.Parse()
 	return c
@@ -79,7 +81,7 @@ func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
 // options assembles the mcpws stack from the flags.
 func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Options {
 	o := &mcpws.Options{
-		Handler:             &wsmcp.HandlerOptions{Logger: logger},
+		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,

@@ -54,6 +54,7 @@ func main() {
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
 	mux.Handle("/readyz", ws.Ready())
+	mux.Handle("GET /{$}", page())
 
 	srv := c.httpServer(mux)
 	go func() {

@@ -1,0 +1,165 @@
+package integration
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// nginxBin is Debian's nginx, which .ci/run and `make test` install.
+const nginxBin = "/usr/sbin/nginx"
+
+// nginxConf is docs/deploy.md's configuration, with the read timeout cut
+// to one second so that the test sees what an idle timeout does.
+const nginxConf = `
+daemon off;
+worker_processes 1;
+pid %[1]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[1]s/body;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	map $http_upgrade $connection_upgrade {
+		default upgrade;
+		''      close;
+	}
+	server {
+		listen 127.0.0.1:%[2]d;
+		large_client_header_buffers 4 32k;
+		location /mcp {
+			proxy_pass http://%[3]s;
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection $connection_upgrade;
+			proxy_set_header Host $host;
+			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+			proxy_set_header X-Forwarded-Proto $scheme;
+			proxy_read_timeout 1s;
+			proxy_send_timeout 1s;
+			proxy_buffering off;
+		}
+	}
+}
+`
+
+// startNginx runs nginx in front of upstream and returns its address.
+func startNginx(t *testing.T, upstream string) string {
+	t.Helper()
+	if _, err := os.Stat(nginxBin); err != nil {
+		t.Fatalf("nginx is not installed (apt-get install nginx; `make test` does it): %v", err)
+	}
+	dir := t.TempDir()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // nginx binds it next; a race with another process is unlikely on loopback
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, upstream)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(nginxBin, "-p", dir, "-c", conf, "-e", "stderr")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		_ = cmd.Wait()
+	})
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return addr
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not start: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Through nginx with a one-second idle timeout: the bearer token reaches
+// the server, and the server's pings keep an idle session alive past the
+// timeout; without them, nginx cuts it.
+func TestNginx(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		ping      string
+		wantAlive bool
+	}{
+		{"pings every 300ms keep it open", "300ms", true},
+		{"no ping within the timeout", "1h", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := startEverything(t, "-jwt-secret", testSecret, "-audience", testAudience, "-ping-interval", tt.ping)
+			proxy := startNginx(t, p.addr)
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			client := mcp.NewClient(&mcp.Implementation{Name: "go", Version: "1"}, nil)
+			cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
+				URL:          "ws://" + proxy + "/mcp",
+				Header:       http.Header{"Authorization": {"Bearer " + testToken(t, "dora", testAudience, "")}},
+				PingInterval: time.Hour, // only the server's pings count here
+			}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			whoami := func() error {
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+				if err == nil && res.Content[0].(*mcp.TextContent).Text != "dora []" {
+					err = fmt.Errorf("whoami = %q", res.Content[0].(*mcp.TextContent).Text)
+				}
+				return err
+			}
+			if err := whoami(); err != nil {
+				t.Fatal(err)
+			}
+			// Idle for longer than nginx's proxy_read_timeout. The session
+			// ends (or not) on nginx's clock, so wait for the outcome
+			// rather than sleeping a fixed time.
+			idle := time.NewTimer(1500 * time.Millisecond)
+			defer idle.Stop()
+			done := make(chan error, 1)
+			go func() { done <- cs.Wait() }()
+			select {
+			case <-idle.C:
+			case err := <-done:
+				if tt.wantAlive {
+					t.Fatalf("session ended while idle: %v", err)
+				}
+				return
+			}
+			err = whoami()
+			if tt.wantAlive && err != nil {
+				t.Errorf("after idling past the proxy timeout: %v", err)
+			}
+			if !tt.wantAlive && err == nil {
+				t.Errorf("a session with no pings survived nginx's read timeout: the test does not test pings")
+			}
+		})
+	}
+}

@@ -1,0 +1,125 @@
+package middleware_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// status sends r through h and returns the status code.
+func status(h http.Handler, r *http.Request) int {
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return w.Code
+}
+
+// hs256 signs a token for the examples.
+func hs256(secret, sub, aud string) string {
+	tok, _ := jwt.NewBuilder().Subject(sub).Audience([]string{aud}).Expiration(time.Now().Add(time.Hour)).Build()
+	b, _ := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(secret)))
+	return string(b)
+}
+
+var ok = http.HandlerFunc(func(http.ResponseWriter, *http.Request) {})
+
+// Allow browser pages from one origin; clients without an Origin header
+// (not browsers) pass.
+func ExampleOrigin() {
+	h := middleware.Origin(middleware.OriginOptions{AllowedOrigins: []string{"https://app.example.com"}})(ok)
+	for _, origin := range []string{"https://app.example.com", "https://evil.example", "null", ""} {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		if origin != "" {
+			r.Header.Set("Origin", origin)
+		}
+		fmt.Printf("%q: %d\n", origin, status(h, r))
+	}
+	// Output:
+	// "https://app.example.com": 200
+	// "https://evil.example": 403
+	// "null": 403
+	// "": 200
+}
+
+// Verify HS256 tokens issued for this resource, from the Authorization
+// header or a browser's mcp.auth.<token> subprotocol entry.
+func ExampleNewJWTVerifier() {
+	const resource = "https://mcp.example.com/mcp"
+	verify, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience:  resource,
+		Algorithm: jwa.HS256,
+		Key:       []byte("a-secret-of-at-least-32-bytes-long"),
+	})
+	if err != nil {
+		panic(err)
+	}
+	h := middleware.Authenticate(middleware.AuthOptions{Verifier: verify})(http.HandlerFunc(
+		func(w http.ResponseWriter, r *http.Request) {
+			fmt.Println("caller:", wsmcp.TokenInfoFromContext(r.Context()).UserID)
+		}))
+
+	for _, aud := range []string{resource, "https://other.example.com"} {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		r.Header.Set("Authorization", "Bearer "+hs256("a-secret-of-at-least-32-bytes-long", "ada", aud))
+		if code := status(h, r); code != 200 {
+			fmt.Println("token for", aud+":", code)
+		}
+	}
+	r := httptest.NewRequest("GET", "/mcp", nil)
+	r.Header.Set("Sec-WebSocket-Protocol", "mcp, mcp.auth."+hs256("a-secret-of-at-least-32-bytes-long", "grace", resource))
+	status(h, r)
+	// Output:
+	// caller: ada
+	// token for https://other.example.com: 401
+	// caller: grace
+}
+
+// Verify tokens from an identity provider's JWKS, refreshed on key rotation.
+func ExampleNewJWTVerifier_jwks() {
+	verify, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience: "https://mcp.example.com/mcp",
+		Issuer:   "https://idp.example.com/",
+		JWKSURL:  "https://idp.example.com/.well-known/jwks.json",
+	})
+	_, _ = verify, err // pass verify to mcpws.Options.Verifier or AuthOptions.Verifier
+}
+
+// Limit upgrades to three a minute per client IP.
+func ExampleRateLimitByIP() {
+	h := middleware.RateLimitByIP(3, time.Minute)(ok)
+	for range 4 {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		fmt.Print(status(h, r), " ")
+	}
+	fmt.Println()
+	// Output: 200 200 200 429
+}
+
+// Limit upgrades per authenticated identity, after Authenticate.
+func ExampleRateLimitByIdentity() {
+	h := middleware.RateLimitByIdentity(30, time.Minute)(ok)
+	_ = h // middleware.Authenticate(opts)(h)
+}
+
+// Cap open connections: one per identity, a thousand in all.
+func ExampleConnectionLimit() {
+	h := middleware.ConnectionLimit(middleware.ConnectionLimitOptions{PerIdentity: 1, Total: 1000})(ok)
+	_ = h // middleware.Authenticate(opts)(h), with h wrapping a wsmcp.Handler
+}
+
+// Publish the RFC 9728 document that tells clients where to get tokens.
+func ExampleProtectedResourceMetadata() {
+	h := middleware.ProtectedResourceMetadata("https://mcp.example.com/mcp", []string{"https://idp.example.com/"}, []string{"mcp"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource/mcp", nil))
+	fmt.Println(w.Code, w.Header().Get("Content-Type"))
+	// Output: 200 application/json
+}
