@@ -123,3 +123,19 @@ func ExampleProtectedResourceMetadata() {
 	fmt.Println(w.Code, w.Header().Get("Content-Type"))
 	// Output: 200 application/json
 }
+
+// Refuse requests without a valid token, pointing clients to the metadata
+// document where they learn how to get one.
+func ExampleAuthenticate() {
+	verify, _ := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience: "https://mcp.example.com/mcp", Algorithm: jwa.HS256, Key: []byte("a-secret-of-at-least-32-bytes-long"),
+	})
+	h := middleware.Authenticate(middleware.AuthOptions{
+		Verifier:            verify,
+		ResourceMetadataURL: "https://mcp.example.com/.well-known/oauth-protected-resource/mcp",
+	})(ok)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest("GET", "/mcp", nil))
+	fmt.Println(w.Code, w.Header().Get("WWW-Authenticate"))
+	// Output: 401 Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+}
