@@ -101,7 +101,7 @@ func (c *conn) messageStalled() {
 // decode parses one message. Invalid input is answered with a JSON-RPC
 // error (id null unless the id could be read) and nil is returned.
 func (c *conn) decode(data []byte) jsonrpc.Message {
-	msg, err := jsonrpc.DecodeMessage(data)
+	msg, err := decodeMessage(data)
 	if err == nil {
 		return msg
 	}

@@ -34,6 +34,7 @@ type config struct {
 	upgradesPerIP  int
 	maxHeaderBytes int
 	pingInterval   time.Duration
+	debug          bool
 }
 
 func parseFlags() *config {
@@ -52,6 +53,7 @@ func parseFlags() *config {
 	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
 	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
 	flag.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
+	flag.BoolVar(&c.debug, "debug", false, "serve pprof and expvar under /debug/ (for benchmarks; never in production)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 	flag.Parse()
 	return c

@@ -32,6 +32,7 @@ import (
 
 func main() {
 	c := parseFlags()
+	raiseFileLimit()
 	level := slog.LevelWarn
 	if c.verbose {
 		level = slog.LevelInfo
@@ -55,6 +56,9 @@ func main() {
 	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
 	mux.Handle("/readyz", ws.Ready())
 	mux.Handle("GET /{$}", page())
+	if c.debug {
+		mux.Handle("/debug/", debugHandler())
+	}
 
 	srv := c.httpServer(mux)
 	go func() {

@@ -1,0 +1,178 @@
+// Command mcpbench drives MCP sessions against examples/everything, over
+// WebSocket (/mcp, through the whole mcpws stack: Origin, JWT, limits) and
+// over the go-sdk's Streamable HTTP transport (/mcp-http, behind the same
+// Origin check and bearer authentication), in the same run, and reports
+// throughput, latency percentiles and the server's memory, goroutines and
+// CPU per session. Each scenario and transport gets a fresh server process.
+//
+//	go build -o /tmp/everything ./examples/everything
+//	go run ./cmd/mcpbench -server /tmp/everything -scenario idle -sessions 10000
+//	go run ./cmd/mcpbench -server /tmp/everything -scenario open -sessions 1000 -rate 2000 -duration 20s
+//	go run ./cmd/mcpbench -server /tmp/everything -scenario closed -sessions 50 -duration 10s
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	bin := flag.String("server", "", "path of a built examples/everything binary (required)")
+	scenario := flag.String("scenario", "closed", "idle (hold sessions, measure memory), open (fixed request rate) or closed (back-to-back calls)")
+	sessionList := flag.String("sessions", "50", "concurrent sessions; a comma-separated list runs each")
+	transports := flag.String("transports", "ws,http", "transports to drive, in this order: ws, http")
+	rate := flag.Float64("rate", 2000, "open loop: requests per second, in all")
+	duration := flag.Duration("duration", 10*time.Second, "measured time per run")
+	warmup := flag.Duration("warmup", 2*time.Second, "closed-loop calls before measuring")
+	settle := flag.Duration("settle", 3*time.Second, "idle: wait after connecting before measuring")
+	parallel := flag.Int("connect-parallel", 32, "sessions opened at a time")
+	out := flag.String("out", "", "append each result as a JSON line to this file")
+	flag.StringVar(&protocolVersion, "protocol", "2025-11-25", "MCP protocol version of the sessions (2026-07-28 sends client metadata with every request)")
+	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile here")
+	serverProfile := flag.String("server-cpuprofile", "", "write the server's CPU profile during the measured load here (last run)")
+	flag.Parse()
+	if *bin == "" {
+		log.Fatal("-server is required")
+	}
+	raiseFileLimit()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	profilePath = *serverProfile
+
+	var results []result
+	for _, field := range strings.Split(*sessionList, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil || n <= 0 {
+			log.Fatalf("-sessions: %q", field)
+		}
+		for _, transport := range strings.Split(*transports, ",") {
+			r, err := run(*bin, *scenario, transport, n, *rate, *duration, *warmup, *settle, *parallel)
+			if err != nil {
+				log.Printf("%s %s %d: %v", *scenario, transport, n, err)
+				return
+			}
+			results = append(results, r)
+			r.print(os.Stdout)
+			if *out != "" {
+				appendJSON(*out, r)
+			}
+		}
+	}
+	printRatios(os.Stdout, results)
+}
+
+// run measures one scenario on one transport with a fresh server.
+func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle time.Duration, parallel int) (result, error) {
+	r := result{Scenario: scenario, Transport: transport, Sessions: n, Protocol: protocolVersion, Cores: runtime.NumCPU(), Go: runtime.Version()}
+	s, err := startServer(bin)
+	if err != nil {
+		return r, err
+	}
+	defer s.stop()
+	ctx := context.Background()
+	s.gc()
+	base, err := s.stats()
+	if err != nil {
+		return r, err
+	}
+	r.ServerRSSBaseKB = base.RSSKB
+
+	t0 := time.Now()
+	sessions, err := connect(ctx, s, transport, n, parallel)
+	if err != nil {
+		return r, err
+	}
+	defer closeAll(sessions)
+	r.ConnectSeconds = time.Since(t0).Seconds()
+
+	switch scenario {
+	case "idle":
+		time.Sleep(settle) // let the connection bursts' garbage be collected
+		s.gc()
+		st, err := s.stats()
+		if err != nil {
+			return r, err
+		}
+		r.ServerRSSKB = st.RSSKB
+		r.RSSPerSessionKB = (st.RSSKB - base.RSSKB) / float64(n)
+		r.HeapPerSessionKB = (st.HeapKB - base.HeapKB) / float64(n)
+		r.GoroutinesPerSession = (st.Goroutines - base.Goroutines) / float64(n)
+		// Every session still works.
+		l := closedLoop(ctx, sessions[:min(n, 100)], 500*time.Millisecond)
+		if l.errors > 0 || l.requests == 0 {
+			return r, fmt.Errorf("idle sessions: %d errors, %d calls", l.errors, l.requests)
+		}
+		return r, nil
+	case "open", "closed":
+		if warmup > 0 {
+			closedLoop(ctx, sessions, warmup)
+		}
+		before, err := s.stats()
+		if err != nil {
+			return r, err
+		}
+		clientBefore := cpuSelf()
+		stopProfile := s.profile(d)
+		var l load
+		if scenario == "open" {
+			r.TargetRate = rate
+			l = openLoop(ctx, sessions, rate, d)
+		} else {
+			l = closedLoop(ctx, sessions, d)
+		}
+		stopProfile()
+		after, err := s.stats()
+		if err != nil {
+			return r, err
+		}
+		r.fill(l)
+		r.ServerRSSKB = after.RSSKB
+		r.ServerCPU = (after.CPU - before.CPU).Seconds() / l.elapsed.Seconds()
+		r.ClientCPU = (cpuSelf() - clientBefore).Seconds() / l.elapsed.Seconds()
+		return r, nil
+	}
+	return r, fmt.Errorf("unknown scenario %q", scenario)
+}
+
+// cpuSelf is this process's user and system time so far.
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// raiseFileLimit lifts the soft limit on open files to the hard limit.
+func raiseFileLimit() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+func appendJSON(path string, r result) {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	if err := json.NewEncoder(f).Encode(r); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"io"
+)
+
+// result is one scenario on one transport. Latencies are in milliseconds,
+// memory in KiB, CPU in cores (1.0 is one core busy).
+type result struct {
+	Scenario  string  `json:"scenario"`
+	Transport string  `json:"transport"`
+	Sessions  int     `json:"sessions"`
+	Protocol  string  `json:"protocol"`
+	Cores     int     `json:"cores"`
+	Go        string  `json:"go"`
+	Seconds   float64 `json:"seconds,omitempty"`
+
+	TargetRate float64 `json:"target_rate,omitempty"`
+	Requests   int64   `json:"requests,omitempty"`
+	Errors     int64   `json:"errors"`
+	Throughput float64 `json:"throughput,omitempty"` // requests per second
+	P50        float64 `json:"p50_ms,omitempty"`
+	P90        float64 `json:"p90_ms,omitempty"`
+	P99        float64 `json:"p99_ms,omitempty"`
+	P999       float64 `json:"p999_ms,omitempty"`
+	Max        float64 `json:"max_ms,omitempty"`
+
+	ConnectSeconds       float64 `json:"connect_seconds"`
+	ServerRSSBaseKB      float64 `json:"server_rss_base_kb"`
+	ServerRSSKB          float64 `json:"server_rss_kb"`
+	RSSPerSessionKB      float64 `json:"rss_per_session_kb,omitempty"`
+	HeapPerSessionKB     float64 `json:"heap_per_session_kb,omitempty"`
+	GoroutinesPerSession float64 `json:"goroutines_per_session,omitempty"`
+	ServerCPU            float64 `json:"server_cpu,omitempty"`
+	ClientCPU            float64 `json:"client_cpu,omitempty"`
+}
+
+func (r *result) fill(l load) {
+	ms := func(q float64) float64 { return float64(l.hist.ValueAtQuantile(q)) / 1000 }
+	r.Seconds = l.elapsed.Seconds()
+	r.Requests = l.requests
+	r.Errors = l.errors
+	r.Throughput = float64(l.requests) / l.elapsed.Seconds()
+	r.P50, r.P90, r.P99, r.P999 = ms(50), ms(90), ms(99), ms(99.9)
+	r.Max = float64(l.hist.Max()) / 1000
+}
+
+func (r result) print(w io.Writer) {
+	fmt.Fprintf(w, "%-6s %-4s sessions=%-5d connect=%.1fs", r.Scenario, r.Transport, r.Sessions, r.ConnectSeconds)
+	if r.Scenario == "idle" {
+		fmt.Fprintf(w, " rss=%.0fKiB rss/session=%.1fKiB heap/session=%.1fKiB goroutines/session=%.2f\n",
+			r.ServerRSSKB, r.RSSPerSessionKB, r.HeapPerSessionKB, r.GoroutinesPerSession)
+		return
+	}
+	fmt.Fprintf(w, " req=%d err=%d rate=%.0f/s p50=%.2fms p90=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms server_cpu=%.2f client_cpu=%.2f rss=%.0fKiB\n",
+		r.Requests, r.Errors, r.Throughput, r.P50, r.P90, r.P99, r.P999, r.Max, r.ServerCPU, r.ClientCPU, r.ServerRSSKB)
+}
+
+// printRatios compares WebSocket with Streamable HTTP for each scenario
+// and session count measured in this run.
+func printRatios(w io.Writer, results []result) {
+	for _, ws := range results {
+		if ws.Transport != "ws" {
+			continue
+		}
+		for _, h := range results {
+			if h.Transport != "http" || h.Scenario != ws.Scenario || h.Sessions != ws.Sessions {
+				continue
+			}
+			switch ws.Scenario {
+			case "idle":
+				fmt.Fprintf(w, "ratio idle %d: rss/session http/ws = %.2f\n", ws.Sessions, h.RSSPerSessionKB/ws.RSSPerSessionKB)
+			default:
+				fmt.Fprintf(w, "ratio %s %d: throughput ws/http = %.2f, p99 http/ws = %.2f\n",
+					ws.Scenario, ws.Sessions, ws.Throughput/h.Throughput, h.P99/ws.P99)
+			}
+		}
+	}
+}

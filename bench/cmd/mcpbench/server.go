@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Shared settings of the server under test and of the clients.
+const (
+	secret   = "mcpbench-secret-0123456789abcdef0123"
+	audience = "http://mcpbench.test/mcp"
+	origin   = "http://mcpbench.test"
+)
+
+// server is a running examples/everything process with the full stack on.
+type server struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+// startServer spawns bin on a free loopback port.
+func startServer(bin string) (*server, error) {
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug",
+		"-jwt-secret", secret, "-audience", audience, "-origins", origin,
+		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("server did not start: %w", err)
+	}
+	go io.Copy(io.Discard, stdout)
+	return &server{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "listening on "))}, nil
+}
+
+func (s *server) stop() {
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		s.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// stats is what the server process reports about itself.
+type stats struct {
+	RSSKB      float64 // resident set, from /proc
+	HeapKB     float64 // HeapInuse, from expvar
+	Goroutines float64
+	CPU        time.Duration // user + system so far
+}
+
+// gc runs a garbage collection in the server (pprof's heap handler does).
+func (s *server) gc() {
+	resp, err := http.Get("http://" + s.addr + "/debug/pprof/heap?gc=1")
+	if err == nil {
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+}
+
+func (s *server) stats() (stats, error) {
+	var st stats
+	pid := s.cmd.Process.Pid
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return st, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			st.RSSKB, _ = strconv.ParseFloat(f[1], 64)
+		}
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return st, err
+	}
+	// Fields after the parenthesised command: utime and stime are the
+	// 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	stt, _ := strconv.ParseInt(f[12], 10, 64)
+	st.CPU = time.Duration(ut+stt) * 10 * time.Millisecond
+
+	resp, err := http.Get("http://" + s.addr + "/debug/vars")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	var vars struct {
+		Memstats struct{ HeapInuse uint64 } `json:"memstats"`
+		Mcpws    struct{ Goroutines int }   `json:"mcpws"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
+		return st, err
+	}
+	st.HeapKB = float64(vars.Memstats.HeapInuse) / 1024
+	st.Goroutines = float64(vars.Mcpws.Goroutines)
+	return st, nil
+}
+
+// profilePath, if set, receives the server's CPU profile of a load phase.
+var profilePath string
+
+// profile starts fetching a CPU profile of the server covering d, and
+// returns a function that waits for it.
+func (s *server) profile(d time.Duration) func() {
+	if profilePath == "" {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.addr, int(d.Seconds())))
+		if err != nil {
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(profilePath)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		io.Copy(f, resp.Body)
+	}()
+	return func() { <-done }
+}
