@@ -1,6 +1,8 @@
 # mcpws: MCP over WebSocket for Go.
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp and /mcp-http)
+#   make bench  a short load test (under two minutes): WebSocket against
+#               Streamable HTTP, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client, headless Chromium, cross-process Go
 #               client, nginx); installs Node 22, npm packages, Chromium and nginx first
@@ -9,17 +11,26 @@ GO       ?= go
 NODE_DIR := integration/node
 NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: run test vet node-deps system-deps unit
+.PHONY: run test vet node-deps system-deps unit fuzz bench bench-full bench-build
 
 run:
 	$(GO) run ./examples/everything -addr 127.0.0.1:8080 -origins http://127.0.0.1:8080,http://localhost:8080 -v
 
 test: vet node-deps system-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
+	$(MAKE) fuzz
+
+# A short run of every fuzz target, from the seed corpus in testdata/.
+FUZZTIME ?= 5s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./wsmcp
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSubprotocols$$' -fuzztime $(FUZZTIME) ./wsmcp
+	$(GO) test -run '^$$' -fuzz '^FuzzFindToken$$' -fuzztime $(FUZZTIME) ./middleware
 
 vet:
 	@fmt=$$(find . -name '*.go' -not -path './integration/node/*' | xargs gofmt -l); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 # Node 22, the MCP conformance suite and the TypeScript SDK, pinned by
 # integration/node/package-lock.json.
@@ -41,3 +52,26 @@ system-deps:
 
 unit:
 	$(GO) test -race -count=1 ./wsmcp/...
+
+# Load tests (docs/performance.md): examples/everything in its own process,
+# driven by bench/cmd/mcpbench over WebSocket and Streamable HTTP in turn.
+BENCH := .bench
+bench-build:
+	mkdir -p $(BENCH)
+	$(GO) build -o $(BENCH)/everything ./examples/everything
+	cd bench && $(GO) build -o ../$(BENCH)/mcpbench ./cmd/mcpbench && $(GO) build -o ../$(BENCH)/mcpplot ./cmd/mcpplot
+
+bench: bench-build
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario idle -sessions 1000 -settle 2s
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario open -sessions 1000 -rate 2000 -duration 10s
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s
+
+# The full run behind docs/performance.md and its plots (about ten minutes).
+PERF := docs/performance
+bench-full: bench-build
+	rm -f $(PERF)/results.jsonl $(PERF)/results-2026.jsonl
+	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario idle -sessions 1000,2000,5000,10000
+	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario open -sessions 10,100,1000,5000 -rate 2000 -duration 20s
+	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario closed -sessions 50 -duration 10s -transports ws,http,httpjson,ws,http,httpjson,ws,http,httpjson
+	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results-2026.jsonl -scenario closed -sessions 50 -duration 10s -transports ws,http,ws,http -protocol 2026-07-28
+	$(BENCH)/mcpplot -in $(PERF)/results.jsonl -dir $(PERF)

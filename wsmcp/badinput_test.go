@@ -161,6 +161,7 @@ func TestUpgradeRefusals(t *testing.T) {
 		{"two auth entries", http.MethodGet, upgrade("mcp, mcp.auth.a, mcp.auth.b"), http.StatusBadRequest, "more than one mcp.auth"},
 		{"unknown version hint", http.MethodGet, upgrade("mcp", "mcp.version.1999-01-01"), http.StatusBadRequest, "does not speak"},
 		{"empty entry", http.MethodGet, upgrade("mcp,,x"), http.StatusBadRequest, "malformed"},
+		{"entry that is not a token", http.MethodGet, upgrade("mcp, mcp.auth. x"), http.StatusBadRequest, "malformed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

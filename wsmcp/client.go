@@ -51,6 +51,15 @@ type ClientTransport struct {
 
 	// CompressionMode enables permessage-deflate; off by default.
 	CompressionMode websocket.CompressionMode
+
+	// TokenSource, if set, is called before every dial for a bearer token,
+	// sent as "Authorization: Bearer <token>": a redial after 1008 "token
+	// expired" gets a fresh one.
+	TokenSource func(context.Context) (string, error)
+
+	// Reconnect turns on redialing when the socket drops (see
+	// ReconnectOptions). Nil means a dropped socket ends the session.
+	Reconnect *ReconnectOptions
 }
 
 var _ mcp.Transport = (*ClientTransport)(nil)
@@ -77,13 +86,41 @@ func (e *DialError) Unwrap() error { return e.Err }
 // connection for the SDK.
 func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 	lim := resolveLimits(t.Logger, t.ReadLimit, DefaultClientReadLimit, -1, t.PingInterval, t.PongTimeout, t.WriteTimeout, t.MaxQueueBytes, -1)
+	c, err := t.dial(ctx, &lim)
+	if err != nil {
+		return nil, err
+	}
+	if t.Reconnect == nil {
+		return c, nil
+	}
+	r := newRedialer(t, &lim, c)
+	if r.opts.Connected != nil {
+		r.opts.Connected(0)
+	}
+	return r, nil
+}
+
+// dial opens one socket.
+func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) {
 	hc := t.HTTPClient
 	if hc == nil {
 		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
+	header := t.Header
+	if t.TokenSource != nil {
+		token, err := t.TokenSource(ctx)
+		if err != nil {
+			return nil, &DialError{Err: fmt.Errorf("token source: %w", err)}
+		}
+		header = header.Clone()
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Authorization", "Bearer "+token)
+	}
 	ws, resp, err := websocket.Dial(ctx, t.URL, &websocket.DialOptions{
 		HTTPClient:      hc,
-		HTTPHeader:      t.Header,
+		HTTPHeader:      header,
 		Subprotocols:    append([]string{Subprotocol}, t.Subprotocols...),
 		CompressionMode: t.CompressionMode,
 	})
@@ -98,6 +135,5 @@ func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		_ = ws.CloseNow()
 		return nil, &DialError{StatusCode: resp.StatusCode, Header: resp.Header, Err: errors.New(`server did not select the "mcp" subprotocol`)}
 	}
-	c := newConn(ws, resp.Header.Get(SessionIDHeader), &lim, true)
-	return c, nil
+	return newConn(ws, resp.Header.Get(SessionIDHeader), lim, true), nil
 }

@@ -57,6 +57,11 @@ type conn struct {
 
 	// Observation (see Hooks): ctx is the connection's context, info names
 	// it, and the counters feed CloseInfo.
+	// Resumption (resume.go): the session's replay log while it may be
+	// resumed, and first, a message read before the session started.
+	resumeState
+	first jsonrpc.Message
+
 	hooks             *Hooks
 	ctx               context.Context
 	info              ConnInfo

@@ -35,6 +35,8 @@ type Handler struct {
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
 	draining bool
+	sessions map[string]*session // resumable sessions, by id
+	parked   int                 // of which waiting for their client
 }
 
 // NewHandler returns a Handler that serves the mcp.Server that getServer
@@ -151,7 +153,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.lim.hooks.Opened != nil {
 		h.lim.hooks.Opened(ctx, c.info)
 	}
-	if _, err := server.Connect(ctx, connTransport{c}, nil); err != nil {
+	var t mcp.Transport = connTransport{c}
+	if h.opts.Resumption != nil {
+		t = sessionTransport{newSession(h, c, info)}
+	}
+	if _, err := server.Connect(ctx, t, nil); err != nil {
 		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
 	}

@@ -106,6 +106,10 @@ type HandlerOptions struct {
 	// Hooks observe connections, messages and limits (see package
 	// otelmcpws for OpenTelemetry metrics). Nil observes nothing.
 	Hooks *Hooks
+
+	// Resumption keeps 2025-x sessions alive across dropped sockets for
+	// clients that offer it (see ResumptionOptions). Nil turns it off.
+	Resumption *ResumptionOptions
 }
 
 // limits are the resolved per-connection settings shared by both sides.

@@ -27,19 +27,32 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // The context is the SDK's and is deliberately not passed to the socket:
 // coder/websocket closes the whole connection when a read's context ends.
 func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
+	if m := c.first; m != nil {
+		c.first = nil
+		return m, nil
+	}
 	for {
 		data, buf, err := c.readMessage()
 		if err != nil {
 			return nil, err
 		}
 		msg, size := c.decode(data), len(data)
-		if buf.Cap() <= maxPooledBuffer {
-			buf.Reset()
-			readBufPool.Put(buf)
+		putReadBuf(buf)
+		if msg != nil && c.control(msg) {
+			continue
 		}
+		c.countReceived()
 		if msg != nil && c.admit(msg, size) {
 			return msg, nil
 		}
+	}
+}
+
+// putReadBuf returns a read buffer to the pool, unless it grew too big.
+func putReadBuf(buf *bytes.Buffer) {
+	if buf.Cap() <= maxPooledBuffer {
+		buf.Reset()
+		readBufPool.Put(buf)
 	}
 }
 

@@ -28,6 +28,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.startDrain()
 	}
+	h.endParked()
 	var err error
 	for _, c := range conns {
 		if err = c.waitIdle(ctx); err != nil {

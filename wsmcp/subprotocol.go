@@ -44,14 +44,14 @@ type Subprotocols struct {
 // ParseSubprotocols reads the Sec-WebSocket-Protocol entries of an upgrade
 // request. It does not require "mcp" to be present (the Handler decides that)
 // but refuses an mcp.auth entry without it, repeated mcp.auth or mcp.version
-// entries, and an empty token.
+// entries, an empty token, and entries that are not RFC 9110 tokens.
 func ParseSubprotocols(h http.Header) (Subprotocols, error) {
 	var s Subprotocols
 	for _, line := range h.Values("Sec-WebSocket-Protocol") {
 		for entry := range strings.SplitSeq(line, ",") {
 			entry = strings.TrimSpace(entry)
 			switch {
-			case entry == "":
+			case !isToken(entry):
 				return Subprotocols{}, ErrBadSubprotocols
 			case entry == Subprotocol:
 				s.MCP = true
@@ -75,6 +75,24 @@ func ParseSubprotocols(h http.Header) (Subprotocols, error) {
 		return Subprotocols{}, ErrAuthWithoutMCP
 	}
 	return s, nil
+}
+
+// isToken reports whether s is an RFC 9110 token, as every subprotocol
+// name must be (RFC 6455 §4.1). JWTs are: base64url and dots.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9':
+		case strings.IndexByte("!#$%&'*+-.^_`|~", b) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // sanitizeHeader returns a copy of an upgrade request's header without the

@@ -22,9 +22,27 @@ const writeChunk = 32 << 10
 // ctx is the SDK's, which notifications/cancelled may cancel mid-write; it
 // is never passed to the socket, where it would close the connection.
 func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	data, err := c.encode(msg)
+	if err != nil {
+		return err
+	}
+	if err := c.enqueue(ctx, data); err != nil {
+		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
+			c.mu.Lock()
+			delete(c.outCalls, idKey(req.ID))
+			c.mu.Unlock()
+		}
+		return err
+	}
+	return nil
+}
+
+// encode serialises msg and does the bookkeeping of sending it: the
+// requests and responses in flight, and the hooks.
+func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
-		return fmt.Errorf("wsmcp: encoding message: %w", err)
+		return nil, fmt.Errorf("wsmcp: encoding message: %w", err)
 	}
 	switch m := msg.(type) {
 	case *jsonrpc.Request:
@@ -48,7 +66,7 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 			c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(m.Error))
 		}
 	}
-	return c.enqueue(ctx, data)
+	return data, nil
 }
 
 // errorCode is the JSON-RPC code that err is sent with, 0 for none.
@@ -63,9 +81,22 @@ func errorCode(err error) int64 {
 	return jsonrpc.CodeInternalError
 }
 
-// enqueue adds one encoded message to the outbound queue and starts the
-// writer if it is not running.
+// enqueue adds one encoded message of the session to the outbound queue:
+// while the session may be resumed it is also numbered and kept for replay,
+// in queue order.
 func (c *conn) enqueue(ctx context.Context, data []byte) error {
+	return c.enqueueMsg(ctx, data, true)
+}
+
+// enqueueRaw queues a message that is not part of the session's numbered
+// stream: an ack, a resume answer, a replayed message.
+func (c *conn) enqueueRaw(data []byte) error {
+	return c.enqueueMsg(context.Background(), data, false)
+}
+
+// enqueueMsg adds one encoded message to the outbound queue and starts the
+// writer if it is not running.
+func (c *conn) enqueueMsg(ctx context.Context, data []byte, numbered bool) error {
 	var deadline *time.Timer
 	c.mu.Lock()
 	for !c.closed && c.queued > 0 && c.queued+len(data) > c.lim.maxQueueBytes {
@@ -86,26 +117,45 @@ func (c *conn) enqueue(ctx context.Context, data []byte) error {
 		c.mu.Unlock()
 		return ErrClosed
 	}
+	if l := c.rlog.Load(); numbered && l != nil {
+		if err := l.add(data); err != nil {
+			c.mu.Unlock()
+			c.abort(websocket.StatusInternalError, "resumption buffer full", err)
+			return err
+		}
+	}
 	c.queue = append(c.queue, data)
 	c.queued += len(data)
-	if !c.writing {
-		c.writing = true
-		go c.writeLoop()
+	if c.writing {
+		c.mu.Unlock()
+		return nil
 	}
+	// No writer is running: this goroutine writes the batch itself, which
+	// saves a goroutine and a wake-up per message on a quiet connection,
+	// and hands what piles up meanwhile to a writer goroutine. The write
+	// watchdog bounds how long it can block.
+	c.writing = true
 	c.mu.Unlock()
+	c.writeLoop(true)
 	return nil
 }
 
 // writeLoop sends queued messages until the queue is empty, then exits: an
-// idle connection has no writer goroutine.
-func (c *conn) writeLoop() {
+// idle connection has no writer goroutine. Inline, in an enqueuing caller's
+// goroutine, it sends one batch and leaves the rest to a goroutine.
+func (c *conn) writeLoop(inline bool) {
 	var batch [][]byte
-	for {
+	for first := true; ; first = false {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
 			c.writing = false
 			c.broadcastLocked()
 			c.mu.Unlock()
+			return
+		}
+		if inline && !first {
+			c.mu.Unlock()
+			go c.writeLoop(false)
 			return
 		}
 		batch, c.queue = c.queue, batch[:0]

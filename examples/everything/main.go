@@ -54,6 +54,8 @@ func main() {
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
+	// The same with plain JSON responses instead of an SSE stream per request.
+	mux.Handle("/mcp-http-json", c.streamable(mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: true}), verifier))
 	mux.Handle("/readyz", ws.Ready())
 	mux.Handle("GET /{$}", page())
 	if c.debug {

@@ -14,6 +14,37 @@ import (
 // three significant digits.
 func newHistogram() *hdrhistogram.Histogram { return hdrhistogram.New(1, 60_000_000, 3) }
 
+// shards spreads recording over a few histograms, each with its lock: a
+// histogram is about 400 KiB, too big to give every session its own.
+type shards struct {
+	mu []sync.Mutex
+	h  []*hdrhistogram.Histogram
+}
+
+func newShards() *shards {
+	const n = 16
+	s := &shards{mu: make([]sync.Mutex, n), h: make([]*hdrhistogram.Histogram, n)}
+	for i := range s.h {
+		s.h[i] = newHistogram()
+	}
+	return s
+}
+
+func (s *shards) record(i int, d time.Duration) {
+	i %= len(s.h)
+	s.mu[i].Lock()
+	s.h[i].RecordValue(d.Microseconds())
+	s.mu[i].Unlock()
+}
+
+func (s *shards) merge() *hdrhistogram.Histogram {
+	total := newHistogram()
+	for _, h := range s.h {
+		total.Merge(h)
+	}
+	return total
+}
+
 // load is what a load phase measured.
 type load struct {
 	hist     *hdrhistogram.Histogram
@@ -25,30 +56,26 @@ type load struct {
 // closedLoop has every session call echo back to back for d.
 func closedLoop(ctx context.Context, sessions []*mcp.ClientSession, d time.Duration) load {
 	var (
-		mu     sync.Mutex
-		total  = newHistogram()
+		hists  = newShards()
 		errs   atomic.Int64
 		wg     sync.WaitGroup
 		start  = time.Now()
 		cutoff = start.Add(d)
 	)
-	for _, cs := range sessions {
+	for i, cs := range sessions {
 		wg.Go(func() {
-			h := newHistogram()
 			for time.Now().Before(cutoff) {
 				t := time.Now()
 				if err := echo(ctx, cs); err != nil {
 					errs.Add(1)
 					continue
 				}
-				h.RecordValue(time.Since(t).Microseconds())
+				hists.record(i, time.Since(t))
 			}
-			mu.Lock()
-			total.Merge(h)
-			mu.Unlock()
 		})
 	}
 	wg.Wait()
+	total := hists.merge()
 	return load{hist: total, requests: total.TotalCount(), errors: errs.Load(), elapsed: time.Since(start)}
 }
 
@@ -61,25 +88,20 @@ func openLoop(ctx context.Context, sessions []*mcp.ClientSession, rate float64, 
 	n := int(d / interval)
 	queues := make([]chan time.Time, len(sessions))
 	var (
-		mu    sync.Mutex
-		total = newHistogram()
+		hists = newShards()
 		errs  atomic.Int64
 		wg    sync.WaitGroup
 	)
 	for i, cs := range sessions {
 		queues[i] = make(chan time.Time, n/len(sessions)+2)
 		wg.Go(func() {
-			h := newHistogram()
 			for due := range queues[i] {
 				if err := echo(ctx, cs); err != nil {
 					errs.Add(1)
 					continue
 				}
-				h.RecordValue(time.Since(due).Microseconds())
+				hists.record(i, time.Since(due))
 			}
-			mu.Lock()
-			total.Merge(h)
-			mu.Unlock()
 		})
 	}
 	start := time.Now()
@@ -94,5 +116,6 @@ func openLoop(ctx context.Context, sessions []*mcp.ClientSession, rate float64, 
 		close(q)
 	}
 	wg.Wait()
+	total := hists.merge()
 	return load{hist: total, requests: total.TotalCount(), errors: errs.Load(), elapsed: time.Since(start)}
 }

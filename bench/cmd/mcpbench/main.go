@@ -30,10 +30,10 @@ func main() {
 	bin := flag.String("server", "", "path of a built examples/everything binary (required)")
 	scenario := flag.String("scenario", "closed", "idle (hold sessions, measure memory), open (fixed request rate) or closed (back-to-back calls)")
 	sessionList := flag.String("sessions", "50", "concurrent sessions; a comma-separated list runs each")
-	transports := flag.String("transports", "ws,http", "transports to drive, in this order: ws, http")
+	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (Streamable HTTP, SSE responses), httpjson (JSON responses)")
 	rate := flag.Float64("rate", 2000, "open loop: requests per second, in all")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per run")
-	warmup := flag.Duration("warmup", 2*time.Second, "closed-loop calls before measuring")
+	warmup := flag.Duration("warmup", 3*time.Second, "load before measuring, the same as the measured one")
 	settle := flag.Duration("settle", 3*time.Second, "idle: wait after connecting before measuring")
 	parallel := flag.Int("connect-parallel", 32, "sessions opened at a time")
 	out := flag.String("out", "", "append each result as a JSON line to this file")
@@ -120,7 +120,11 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 		}
 		return r, nil
 	case "open", "closed":
-		if warmup > 0 {
+		// Warm up with the same load as measured, so that the measured
+		// window starts in the steady state of that load.
+		if warmup > 0 && scenario == "open" {
+			openLoop(ctx, sessions, rate, warmup)
+		} else if warmup > 0 {
 			closedLoop(ctx, sessions, warmup)
 		}
 		before, err := s.stats()

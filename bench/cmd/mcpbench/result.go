@@ -58,22 +58,48 @@ func (r result) print(w io.Writer) {
 }
 
 // printRatios compares WebSocket with Streamable HTTP for each scenario
-// and session count measured in this run.
+// and session count measured in this run, averaging repeated runs (list a
+// transport more than once in -transports to repeat it).
 func printRatios(w io.Writer, results []result) {
-	for _, ws := range results {
-		if ws.Transport != "ws" {
+	type key struct {
+		scenario, transport string
+		sessions            int
+	}
+	type sum struct {
+		n                    int
+		throughput, p99, rss float64
+	}
+	sums := map[key]*sum{}
+	var order []key
+	for _, r := range results {
+		k := key{r.Scenario, r.Transport, r.Sessions}
+		if sums[k] == nil {
+			sums[k] = &sum{}
+			order = append(order, k)
+		}
+		s := sums[k]
+		s.n++
+		s.throughput += r.Throughput
+		s.p99 += r.P99
+		s.rss += r.RSSPerSessionKB
+	}
+	for _, k := range order {
+		if k.transport != "ws" {
 			continue
 		}
-		for _, h := range results {
-			if h.Transport != "http" || h.Scenario != ws.Scenario || h.Sessions != ws.Sessions {
+		for _, other := range []string{"http", "httpjson"} {
+			ws, h := sums[k], sums[key{k.scenario, other, k.sessions}]
+			if h == nil {
 				continue
 			}
-			switch ws.Scenario {
+			mean := func(s *sum, v float64) float64 { return v / float64(s.n) }
+			switch k.scenario {
 			case "idle":
-				fmt.Fprintf(w, "ratio idle %d: rss/session http/ws = %.2f\n", ws.Sessions, h.RSSPerSessionKB/ws.RSSPerSessionKB)
+				fmt.Fprintf(w, "ratio idle %d (%d+%d runs): rss/session %s/ws = %.2f\n", k.sessions, ws.n, h.n, other,
+					mean(h, h.rss)/mean(ws, ws.rss))
 			default:
-				fmt.Fprintf(w, "ratio %s %d: throughput ws/http = %.2f, p99 http/ws = %.2f\n",
-					ws.Scenario, ws.Sessions, ws.Throughput/h.Throughput, h.P99/ws.P99)
+				fmt.Fprintf(w, "ratio %s %d (%d+%d runs): throughput ws/%s = %.2f, p99 %s/ws = %.2f\n", k.scenario, k.sessions, ws.n, h.n,
+					other, mean(ws, ws.throughput)/mean(h, h.throughput), other, mean(h, h.p99)/mean(ws, ws.p99))
 			}
 		}
 	}

@@ -89,9 +89,13 @@ func open(ctx context.Context, s *server, transport string, i int, shared *http.
 	switch transport {
 	case "ws":
 		t = &wsmcp.ClientTransport{URL: "ws://" + s.addr + "/mcp", Header: header}
-	case "http":
+	case "http", "httpjson":
+		path := "/mcp-http"
+		if transport == "httpjson" {
+			path = "/mcp-http-json"
+		}
 		t = &mcp.StreamableClientTransport{
-			Endpoint:   "http://" + s.addr + "/mcp-http",
+			Endpoint:   "http://" + s.addr + path,
 			HTTPClient: &http.Client{Transport: &headerTransport{base: shared, header: header}},
 		}
 	default:

@@ -1,0 +1,216 @@
+// Package chaos is a TCP proxy for tests that breaks connections on
+// purpose: it cuts them, stalls them (a half-open connection: nothing
+// flows and no FIN arrives), delays them, or refuses new ones.
+package chaos
+
+import (
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Proxy forwards connections from its loopback address to a target.
+type Proxy struct {
+	ln     net.Listener
+	target string
+
+	mu       sync.Mutex
+	conns    map[*link]struct{}
+	refuse   bool
+	stalled  bool
+	delay    time.Duration
+	accepted int
+	closed   bool
+	wake     chan struct{} // closed and replaced when stalled or delay change
+	wg       sync.WaitGroup
+}
+
+// link is one proxied connection.
+type link struct{ client, server net.Conn }
+
+// New listens on 127.0.0.1 and forwards to target.
+func New(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[*link]struct{}{}, wake: make(chan struct{})}
+	p.wg.Go(p.accept)
+	return p, nil
+}
+
+// Addr is the proxy's address.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// SetTarget points new connections at another address (a restarted
+// server).
+func (p *Proxy) SetTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
+// Accepted reports how many connections the proxy has accepted.
+func (p *Proxy) Accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
+}
+
+// Conns reports the connections open now.
+func (p *Proxy) Conns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.conns)
+}
+
+// Cut resets every open connection, as a network failure would.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	links := make([]*link, 0, len(p.conns))
+	for l := range p.conns {
+		links = append(links, l)
+	}
+	p.mu.Unlock()
+	for _, l := range links {
+		l.reset()
+	}
+}
+
+// SetRefuse makes the proxy close new connections at once (a server that
+// is down), or accept them again.
+func (p *Proxy) SetRefuse(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.refuse = on
+}
+
+// Stall stops (or resumes) moving bytes in both directions, without
+// closing anything: the peers see a half-open connection.
+func (p *Proxy) Stall(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = on
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+// SetDelay holds every chunk of data for d before forwarding it.
+func (p *Proxy) SetDelay(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay = d
+	close(p.wake)
+	p.wake = make(chan struct{})
+}
+
+// Close stops listening, resets every connection and waits for the
+// proxy's goroutines.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.mu.Lock()
+	p.closed = true
+	close(p.wake)
+	p.wake = make(chan struct{})
+	p.mu.Unlock()
+	p.Cut()
+	p.wg.Wait()
+}
+
+func (p *Proxy) accept() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.accepted++
+		refuse, target := p.refuse, p.target
+		p.mu.Unlock()
+		if refuse {
+			resetConn(c)
+			continue
+		}
+		s, err := net.DialTimeout("tcp", target, 5*time.Second)
+		if err != nil {
+			resetConn(c)
+			continue
+		}
+		l := &link{client: c, server: s}
+		p.mu.Lock()
+		p.conns[l] = struct{}{}
+		p.mu.Unlock()
+		var both sync.WaitGroup
+		both.Go(func() { p.pipe(s, c) })
+		both.Go(func() { p.pipe(c, s) })
+		p.wg.Go(func() {
+			both.Wait()
+			l.reset()
+			p.mu.Lock()
+			delete(p.conns, l)
+			p.mu.Unlock()
+		})
+	}
+}
+
+// pipe copies src to dst, honouring stalls and delays, until either fails.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer func() {
+		dst.Close()
+		src.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.hold() {
+			return
+		}
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				if tc, ok := dst.(*net.TCPConn); ok {
+					tc.CloseWrite()
+				}
+			}
+			return
+		}
+	}
+}
+
+// hold waits while the proxy is stalled and for the delay; it reports
+// false if the proxy closed meanwhile.
+func (p *Proxy) hold() bool {
+	for {
+		p.mu.Lock()
+		stalled, delay, wake, closed := p.stalled, p.delay, p.wake, p.closed
+		p.mu.Unlock()
+		switch {
+		case closed:
+			return false
+		case !stalled:
+			if delay > 0 {
+				time.Sleep(delay)
+			}
+			return true
+		}
+		<-wake
+	}
+}
+
+func (l *link) reset() {
+	resetConn(l.client)
+	resetConn(l.server)
+}
+
+// resetConn closes c with an RST rather than a FIN.
+func resetConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}

@@ -1,0 +1,495 @@
+package wsmcp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// ReconnectOptions turns on redialing in a [ClientTransport]: when the
+// socket drops, the transport dials again with exponential backoff and full
+// jitter, and the SDK's session carries on over the new socket.
+//
+// What carries on depends on the protocol generation:
+//   - 2026-07-28 (no sessions): the session continues on the new socket.
+//     Requests whose response was lost with the old socket fail with
+//     [CodeConnectionLost]: they may or may not have run.
+//   - 2025-x (sessions): the session continues only if the server granted
+//     resumption (HandlerOptions.Resumption); then nothing is lost or
+//     repeated. Otherwise the session ends with [ErrSessionLost]: a new
+//     socket would reach a server that does not know it.
+//
+// A refusal is final and is not retried: 401 and 403 at the handshake, and
+// a close with 1000, 1003, 1007, 1009, or 1008 for any reason but "token
+// expired" (after which the transport redials with a token from
+// ClientTransport.TokenSource).
+type ReconnectOptions struct {
+	// MaxAttempts bounds the dials per outage; zero means 10.
+	MaxAttempts int
+	// MaxElapsed bounds the time per outage; zero means one minute.
+	MaxElapsed time.Duration
+	// MinDelay and MaxDelay bound the backoff before each dial: the n-th
+	// waits a random time up to min(MaxDelay, MinDelay·2ⁿ⁻¹). Zero means
+	// 100 ms and 10 s.
+	MinDelay time.Duration
+	MaxDelay time.Duration
+
+	// Connected is called after every successful dial; attempt is 0 for
+	// the first connection and counts redials within an outage.
+	Connected func(attempt int)
+	// Disconnected is called when a socket drops, with why.
+	Disconnected func(err error)
+
+	// MaxReplayBytes bounds the messages of a resumable session kept until
+	// the server acknowledges them; a session that outgrows it ends. Zero
+	// means 4 MiB.
+	MaxReplayBytes int
+}
+
+// CodeConnectionLost is the JSON-RPC error code with which the client
+// transport answers a request whose connection dropped before its response
+// arrived. The request may or may not have run on the server.
+const CodeConnectionLost = -32013
+
+// Errors of a reconnecting ClientTransport.
+var (
+	// ErrSessionLost reports that the connection of a session dropped and
+	// the session cannot continue on a new one.
+	ErrSessionLost = errors.New("wsmcp: session lost")
+	// ErrReconnectFailed reports that redialing gave up.
+	ErrReconnectFailed = errors.New("wsmcp: reconnect failed")
+)
+
+// generation is the protocol generation of a client connection, decided by
+// its first message.
+type generation int
+
+const (
+	genUnknown   generation = iota
+	genSession              // 2025-x: began with initialize
+	genStateless            // 2026-07-28: began with anything else
+)
+
+func (o *ReconnectOptions) resolve() ReconnectOptions {
+	r := *o
+	if r.MaxAttempts <= 0 {
+		r.MaxAttempts = 10
+	}
+	if r.MaxElapsed <= 0 {
+		r.MaxElapsed = time.Minute
+	}
+	if r.MinDelay <= 0 {
+		r.MinDelay = 100 * time.Millisecond
+	}
+	if r.MaxDelay <= 0 {
+		r.MaxDelay = 10 * time.Second
+	}
+	if r.MaxReplayBytes <= 0 {
+		r.MaxReplayBytes = 4 << 20
+	}
+	return r
+}
+
+// redialer is the mcp.Connection of a reconnecting client: a sequence of
+// sockets, one at a time. The SDK's read loop, the only caller of Read,
+// also does the redialing.
+type redialer struct {
+	t    *ClientTransport
+	lim  *limits
+	opts ReconnectOptions
+	id   string
+	// ctx ends with Close; it bounds backoff waits and dials.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	cur     *conn         // nil while redialing
+	changed chan struct{} // closed and replaced when cur or final changes
+	gen     generation
+	final   error             // once set, Read and Write return it
+	pending []jsonrpc.Message // responses made up for lost requests, for Read
+	closed  bool
+
+	// Resumption of a 2025-x session (resume.go): the log numbers what is
+	// sent and received until the server's answer to initialize says
+	// whether it granted resumption.
+	rlog       *replayLog
+	initID     any
+	initParams json.RawMessage
+	secret     string
+}
+
+func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &redialer{
+		t: t, lim: lim, opts: t.Reconnect.resolve(), id: c.id,
+		ctx: ctx, cancel: cancel, cur: c, changed: make(chan struct{}),
+	}
+	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}
+	c.rlog.Store(r.rlog)
+	return r
+}
+
+// SessionID implements mcp.Connection: the id of the first socket.
+func (r *redialer) SessionID() string { return r.id }
+
+// notifyLocked wakes everyone waiting for a change.
+func (r *redialer) notifyLocked() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// Read implements mcp.Connection.
+func (r *redialer) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		r.mu.Lock()
+		if len(r.pending) > 0 {
+			m := r.pending[0]
+			r.pending = r.pending[1:]
+			r.mu.Unlock()
+			return m, nil
+		}
+		if r.final != nil {
+			err := r.final
+			r.mu.Unlock()
+			return nil, err
+		}
+		c := r.cur
+		r.mu.Unlock()
+		msg, err := c.Read(ctx)
+		if err == nil {
+			r.watchGrant(c, msg)
+			return msg, nil
+		}
+		r.dropped(c, err)
+	}
+}
+
+// offer adds the resumption offer to the first initialize request.
+func (r *redialer) offerLocked(msg jsonrpc.Message) jsonrpc.Message {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || r.gen != genUnknown {
+		return msg
+	}
+	if req.Method != "initialize" || !req.IsCall() {
+		r.gen = genStateless
+		r.stopNumberingLocked()
+		return msg
+	}
+	r.gen = genSession
+	params, err := withMeta(req.Params, resumeMeta{})
+	if err != nil {
+		r.stopNumberingLocked()
+		return msg
+	}
+	r.initID, r.initParams = idKey(req.ID), req.Params
+	return &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: params}
+}
+
+// stopNumberingLocked ends resumption bookkeeping for a session that will
+// not be resumed.
+func (r *redialer) stopNumberingLocked() {
+	r.rlog = nil
+	if r.cur != nil {
+		r.cur.rlog.Store(nil)
+	}
+}
+
+// watchGrant reads the server's answer to the offering initialize request.
+func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.initID == nil || r.secret != "" || idKey(resp.ID) != r.initID {
+		return
+	}
+	if m, ok := metaOf(resp.Result); ok && m.Secret != "" && resp.Error == nil {
+		r.secret = m.Secret
+		c.granted.Store(true)
+		return
+	}
+	r.initID = nil
+	r.stopNumberingLocked()
+}
+
+// Write implements mcp.Connection. While the transport redials, it waits
+// within ctx for the new socket.
+func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
+	var failed *conn
+	r.mu.Lock()
+	msg = r.offerLocked(msg)
+	r.mu.Unlock()
+	for {
+		r.mu.Lock()
+		if r.final != nil {
+			err := r.final
+			r.mu.Unlock()
+			return err
+		}
+		c, changed := r.cur, r.changed
+		r.mu.Unlock()
+		if c != nil && c != failed {
+			err := c.Write(ctx, msg)
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+			// The socket died under us and the message was not queued:
+			// wait for the reader to redial or give up, then try again.
+			failed = c
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close implements mcp.Connection: it ends the connection for good.
+func (r *redialer) Close() error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closed = true
+	r.cancel()
+	c := r.cur
+	if r.final == nil {
+		r.final = ErrClosed
+	}
+	r.notifyLocked()
+	r.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}
+
+// dropped handles the end of socket c: it decides whether the session can
+// go on, and redials if so.
+func (r *redialer) dropped(c *conn, cause error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.cur = nil
+	gen, resumable := r.gen, r.secret != ""
+	r.notifyLocked()
+	r.mu.Unlock()
+	if r.opts.Disconnected != nil {
+		r.opts.Disconnected(cause)
+	}
+	if err := finalClose(cause); err != nil {
+		r.end(err)
+		return
+	}
+	if gen == genSession && !resumable {
+		r.end(fmt.Errorf("%w: %w", ErrSessionLost, cause))
+		return
+	}
+	if !resumable {
+		r.failLost(c)
+	}
+	r.redial(cause, c)
+}
+
+// finalClose returns an error if the socket ended in a way that must not be
+// retried, nil if a redial may help.
+func finalClose(cause error) error {
+	var ce websocket.CloseError
+	if !errors.As(cause, &ce) {
+		return nil // dropped, timed out, reset: retry
+	}
+	switch ce.Code {
+	case websocket.StatusPolicyViolation:
+		if ce.Reason == ReasonTokenExpired {
+			return nil
+		}
+	case websocket.StatusNormalClosure, websocket.StatusUnsupportedData,
+		websocket.StatusInvalidFramePayloadData, websocket.StatusMessageTooBig:
+	default:
+		return nil // 1001 going away, 1011, 1013: another socket may do
+	}
+	return fmt.Errorf("wsmcp: the server closed the connection (%d %s): %w", ce.Code, ce.Reason, cause)
+}
+
+// failLost makes up an error response for every request sent on c that got
+// no response, for Read to deliver.
+func (r *redialer) failLost(c *conn) {
+	c.mu.Lock()
+	var lost []jsonrpc.Message
+	for key := range c.outCalls {
+		lost = append(lost, &jsonrpc.Response{ID: idFromKey(key), Error: &jsonrpc.Error{
+			Code:    CodeConnectionLost,
+			Message: "connection lost before the response arrived; the request may or may not have run",
+		}})
+	}
+	clear(c.outCalls)
+	c.mu.Unlock()
+	r.mu.Lock()
+	r.pending = append(r.pending, lost...)
+	r.mu.Unlock()
+}
+
+// end makes err final.
+func (r *redialer) end(err error) {
+	r.mu.Lock()
+	if r.final == nil {
+		r.final = err
+	}
+	r.notifyLocked()
+	r.mu.Unlock()
+}
+
+// redial dials until a socket is up, the bounds are reached, or a refusal
+// is final. A resumable session then resumes on the new socket.
+func (r *redialer) redial(cause error, old *conn) {
+	start := time.Now()
+	last := cause
+	for attempt := 1; ; attempt++ {
+		if attempt > r.opts.MaxAttempts || time.Since(start) > r.opts.MaxElapsed {
+			r.end(fmt.Errorf("%w after %d attempts in %v: %w", ErrReconnectFailed, attempt-1, time.Since(start).Round(time.Millisecond), last))
+			return
+		}
+		if !r.sleep(r.backoff(attempt)) {
+			return // closed
+		}
+		ctx, cancel := context.WithTimeout(r.ctx, r.lim.writeTimeout)
+		c, err := r.t.dial(ctx, r.lim)
+		cancel()
+		if err != nil {
+			var de *DialError
+			if errors.As(err, &de) && (de.StatusCode == http.StatusUnauthorized || de.StatusCode == http.StatusForbidden) {
+				r.end(err)
+				return
+			}
+			last = err
+			continue
+		}
+		r.mu.Lock()
+		resumable := r.secret != ""
+		r.mu.Unlock()
+		if resumable {
+			if err := r.resume(c, old); err != nil {
+				c.Close()
+				var je *jsonrpc.Error
+				if errors.As(err, &je) {
+					r.end(fmt.Errorf("%w: %w", ErrSessionLost, err))
+					return
+				}
+				last = err // the new socket failed too: dial again
+				continue
+			}
+		}
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			c.Close()
+			return
+		}
+		r.cur = c
+		r.notifyLocked()
+		r.mu.Unlock()
+		r.lim.logger.Info("wsmcp: reconnected", "attempt", attempt)
+		if r.opts.Connected != nil {
+			r.opts.Connected(attempt)
+		}
+		return
+	}
+}
+
+// backoff is the wait before the n-th dial of an outage: full jitter under
+// an exponential cap.
+func (r *redialer) backoff(n int) time.Duration {
+	ceiling := r.opts.MinDelay << min(n-1, 30)
+	if ceiling <= 0 || ceiling > r.opts.MaxDelay {
+		ceiling = r.opts.MaxDelay
+	}
+	return rand.N(ceiling) + time.Millisecond
+}
+
+// sleep waits for d, or reports false if the redialer is closed first.
+func (r *redialer) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-r.ctx.Done():
+		return false
+	}
+}
+
+// idFromKey rebuilds a request id from its map key (see idKey).
+func idFromKey(key any) jsonrpc.ID {
+	var id jsonrpc.ID
+	switch k := key.(type) {
+	case int64:
+		id, _ = jsonrpc.MakeID(float64(k))
+	case string:
+		id, _ = jsonrpc.MakeID(k)
+	}
+	return id
+}
+
+// resume continues the session on socket c: it sends the resume request,
+// reads the answer, and sends again what the server has not received, all
+// before any new message. A *jsonrpc.Error means the server refused.
+func (r *redialer) resume(c *conn, old *conn) error {
+	r.mu.Lock()
+	params, err := withMeta(r.initParams, resumeMeta{SessionID: r.id, Secret: r.secret, Received: ptr(r.rlog.receivedCount())})
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	id, _ := jsonrpc.MakeID(resumeID)
+	req, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: "initialize", Params: params})
+	if err != nil {
+		return err
+	}
+	if err := c.enqueueRaw(req); err != nil {
+		return err
+	}
+	msg, err := c.readRaw(r.lim.writeTimeout)
+	if err != nil {
+		return err
+	}
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || idKey(resp.ID) != resumeID {
+		return &jsonrpc.Error{Code: CodeNotResumable, Message: "unexpected answer to the resume request"}
+	}
+	if resp.Error != nil {
+		var je *jsonrpc.Error
+		if errors.As(resp.Error, &je) {
+			return je
+		}
+		return &jsonrpc.Error{Code: CodeNotResumable, Message: resp.Error.Error()}
+	}
+	m, ok := metaOf(resp.Result)
+	if !ok || m.Received == nil {
+		return &jsonrpc.Error{Code: CodeNotResumable, Message: "resume answer without a count"}
+	}
+	old.handOver(c)
+	for _, data := range r.rlog.since(*m.Received) {
+		if err := c.enqueueRaw(data); err != nil {
+			return err
+		}
+	}
+	c.rlog.Store(r.rlog)
+	c.granted.Store(true)
+	return nil
+}

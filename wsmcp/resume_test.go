@@ -1,0 +1,211 @@
+package wsmcp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// resumableClient connects a 2025-11-25 session through the proxy with
+// reconnection on; progress and sampling go to the given handlers.
+func resumableClient(t *testing.T, url string, progress func(float64), sample func() (string, error)) *mcp.ClientSession {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress(req.Params.Progress)
+		},
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			text, err := sample()
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: text}}, err
+		},
+	})
+	var ev events
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: url, Reconnect: ev.options(wsmcp.ReconnectOptions{})},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// With resumption on, a 2025 session survives cut connections: a tool
+// streaming progress delivers every notification exactly once and in
+// order, its result arrives, and a sampling answer given while the socket
+// was dead reaches the tool.
+func TestResumption(t *testing.T) {
+	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
+	var (
+		mu       sync.Mutex
+		progress []float64
+	)
+	cutInSampling := true
+	cs := resumableClient(t, url,
+		func(p float64) { mu.Lock(); progress = append(progress, p); mu.Unlock() },
+		func() (string, error) {
+			if cutInSampling {
+				proxy.Cut() // the answer is written to a dead socket
+			}
+			return "42", nil
+		})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const n = 200
+	done := make(chan error, 1)
+	var result string
+	go func() {
+		params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"n": n, "ms": 2}}
+		params.SetProgressToken("p")
+		res, err := cs.CallTool(ctx, params)
+		if err == nil {
+			result = res.Content[0].(*mcp.TextContent).Text
+		}
+		done <- err
+	}()
+	seen := func() int { mu.Lock(); defer mu.Unlock(); return len(progress) }
+	for _, at := range []int{20, 70, 140} {
+		waitFor(t, "progress", func() bool { return seen() >= at })
+		proxy.Cut()
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("count across cuts: %v", err)
+	}
+	if result != "counted 200" {
+		t.Errorf("result = %q", result)
+	}
+	waitFor(t, "every notification", func() bool { return seen() >= n })
+	mu.Lock()
+	want := make([]float64, n)
+	for i := range want {
+		want[i] = float64(i)
+	}
+	if !slices.Equal(progress, want) {
+		t.Errorf("progress: %d notifications, lost or repeated or out of order: %v", len(progress), progress)
+	}
+	mu.Unlock()
+
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask"})
+	if err != nil {
+		t.Fatalf("ask with a cut during sampling: %v", err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "answer: 42" {
+		t.Errorf("ask = %q", got)
+	}
+	if got, err := echoText(ctx, cs, "still here"); err != nil || got != "still here" {
+		t.Errorf("echo after resumptions = %q, %v", got, err)
+	}
+}
+
+// A resume request is refused, with one and the same answer, for an
+// unknown session, a wrong secret, and another identity presenting the
+// right id and secret; the session itself carries on.
+func TestResumeRefused(t *testing.T) {
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+		&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{}})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.Header.Get("X-User") // stands in for a verified token
+		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
+	}))
+	// Cleanups run last-in first-out: the raw clients close before this.
+	t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
+	url := "ws" + strings.TrimPrefix(ts.URL, "http")
+
+	dial := func(user string) (*rawConn, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+			Subprotocols: []string{"mcp"}, HTTPHeader: http.Header{"X-User": {user}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ws.CloseNow() })
+		return &rawConn{t: t, ws: ws}, resp.Header.Get(wsmcp.SessionIDHeader)
+	}
+	// Alice's session, granted resumption.
+	alice, id := dial("alice")
+	alice.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
+	init := alice.recv()
+	var grant struct {
+		Result struct {
+			Meta map[string]struct {
+				Secret string `json:"secret"`
+			} `json:"_meta"`
+		} `json:"result"`
+	}
+	b, _ := json.Marshal(init)
+	json.Unmarshal(b, &grant)
+	secret := grant.Result.Meta[wsmcp.MetaResume].Secret
+	if secret == "" || id == "" {
+		t.Fatalf("no grant in %v (session %q)", init, id)
+	}
+	alice.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	resume := func(user, session, secret string) (map[string]any, websocket.StatusCode) {
+		c, _ := dial(user)
+		req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
+			"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
+				"_meta": map[string]any{wsmcp.MetaResume: map[string]any{"sessionId": session, "secret": secret, "received": 0}}}})
+		c.send(string(req))
+		return c.recv(), c.closeCode()
+	}
+	var answers []string
+	for _, tt := range []struct{ name, user, session, secret string }{
+		{"unknown session", "alice", "NO-SUCH-SESSION", secret},
+		{"wrong secret", "alice", id, "wrong"},
+		{"other identity", "mallory", id, secret},
+	} {
+		reply, code := resume(tt.user, tt.session, tt.secret)
+		if errorCode(reply) != wsmcp.CodeNotResumable || code != websocket.StatusPolicyViolation {
+			t.Errorf("%s: reply %v, close %d; want code %d and 1008", tt.name, reply, code, wsmcp.CodeNotResumable)
+		}
+		b, _ := json.Marshal(reply)
+		answers = append(answers, string(b))
+	}
+	if answers[0] != answers[1] || answers[1] != answers[2] {
+		t.Errorf("refusals differ, which tells an attacker what exists:\n%s", strings.Join(answers, "\n"))
+	}
+	// Alice's session was not disturbed.
+	alice.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	if m := alice.recv(); m["id"] != float64(2) || m["result"] == nil {
+		t.Errorf("alice's ping after the attempts = %v", m)
+	}
+}
+
+// A client that does not come back within the grace period loses its
+// session: its resume is refused and it gets ErrSessionLost.
+func TestResumptionGraceExpires(t *testing.T) {
+	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 100 * time.Millisecond}})
+	cs := resumableClient(t, url, func(float64) {}, func() (string, error) { return "", nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := echoText(ctx, cs, "x"); err != nil {
+		t.Fatal(err)
+	}
+	proxy.SetRefuse(true)
+	proxy.Cut()
+	waitFor(t, "the parked session to expire", func() bool {
+		return strings.Contains(ts.log.String(), "parked session expired")
+	})
+	proxy.SetRefuse(false)
+	err := cs.Wait()
+	if !errors.Is(err, wsmcp.ErrSessionLost) {
+		t.Fatalf("session ended with %v, want ErrSessionLost", err)
+	}
+}

@@ -1,0 +1,481 @@
+package wsmcp
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// ResumptionOptions turns on session resumption in a Handler (see
+// docs/resumption.md). A 2025-x session whose client offers resumption (a
+// reconnecting ClientTransport does) survives a dropped socket for
+// GracePeriod: the SDK's session stays alive, what it sends is kept, and
+// when the client reconnects with the session's id and secret, as the same
+// identity, everything the other side missed is delivered exactly once and
+// calls in flight finish.
+type ResumptionOptions struct {
+	// GracePeriod is how long a session waits for its client after the
+	// socket drops. Zero means 30 seconds.
+	GracePeriod time.Duration
+	// MaxBufferBytes bounds the messages kept for the client and not yet
+	// acknowledged. A session that outgrows it ends. Zero means 4 MiB.
+	MaxBufferBytes int
+	// MaxParked bounds the sessions waiting for their client at once;
+	// beyond it a dropped session ends at once. Zero means 10,000.
+	MaxParked int
+}
+
+func (o *ResumptionOptions) resolve() ResumptionOptions {
+	r := *o
+	if r.GracePeriod <= 0 {
+		r.GracePeriod = 30 * time.Second
+	}
+	if r.MaxBufferBytes <= 0 {
+		r.MaxBufferBytes = 4 << 20
+	}
+	if r.MaxParked <= 0 {
+		r.MaxParked = 10000
+	}
+	return r
+}
+
+// errHandedOver ends the SDK session of a socket that resumed another
+// session: the socket now belongs to that one.
+var errHandedOver = errors.New("wsmcp: socket handed over to the session it resumed")
+
+// session is the mcp.Connection of a server session when resumption is on:
+// one socket at a time, possibly none for a while.
+type session struct {
+	h        *Handler
+	opts     ResumptionOptions
+	log      *replayLog
+	identity string
+
+	mu         sync.Mutex
+	cur        *conn // nil while parked
+	last       *conn // the socket before a drop: its bookkeeping lives on
+	changed    chan struct{}
+	started    bool
+	final      error
+	initID     any             // id of the initialize request that offered resumption
+	initResult json.RawMessage // its result, answered again on resume
+	secret     string          // set once granted
+	id         string
+	grace      *time.Timer // ends a parked session
+	parked     bool
+}
+
+func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
+	opts := h.opts.Resumption.resolve()
+	s := &session{
+		h: h, opts: opts, id: c.id, cur: c, last: c,
+		log:      &replayLog{max: opts.MaxBufferBytes},
+		identity: identityOf(info),
+		changed:  make(chan struct{}),
+	}
+	c.rlog.Store(s.log)
+	return s
+}
+
+// identityOf is the (issuer, subject) pair of a verified caller.
+func identityOf(info *auth.TokenInfo) string {
+	if info == nil {
+		return ""
+	}
+	iss, _ := info.Extra["iss"].(string)
+	return iss + "\x00" + info.UserID
+}
+
+func (s *session) SessionID() string { return s.id }
+
+func (s *session) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+// Read implements mcp.Connection. The first call reads the socket's first
+// message: a resume request hands the socket to its session and ends this
+// one. A dropped socket parks a granted session until its client comes back
+// or the grace period ends.
+func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
+	s.mu.Lock()
+	first := !s.started
+	s.started = true
+	c := s.cur
+	s.mu.Unlock()
+	if first {
+		if err := s.start(c); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		s.mu.Lock()
+		if s.final != nil {
+			err := s.final
+			s.mu.Unlock()
+			return nil, err
+		}
+		c, changed := s.cur, s.changed
+		s.mu.Unlock()
+		if c == nil {
+			<-changed
+			continue
+		}
+		msg, err := c.Read(ctx)
+		if err == nil {
+			s.watchInitialize(c, msg)
+			return msg, nil
+		}
+		s.dropped(c, err)
+	}
+}
+
+// start reads the first message of a new socket.
+func (s *session) start(c *conn) error {
+	msg, err := c.readRaw(0)
+	if err != nil {
+		s.end(err)
+		return err
+	}
+	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "initialize" && req.IsCall() {
+		if m, ok := metaOf(req.Params); ok && m.SessionID != "" {
+			s.h.resume(c, req, m)
+			s.mu.Lock()
+			s.cur, s.last = nil, nil
+			s.final = errHandedOver
+			s.notifyLocked()
+			s.mu.Unlock()
+			return errHandedOver
+		}
+	}
+	// An ordinary first message: count it, apply the policy, and let Read
+	// return it.
+	if c.control(msg) {
+		return nil
+	}
+	c.countReceived()
+	if c.admit(msg, 0) {
+		c.first = msg
+		s.watchInitialize(c, msg)
+	}
+	return nil
+}
+
+// watchInitialize notes an initialize request that offers resumption; any
+// other first message means a session that will not be resumed.
+func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.initID != nil || s.secret != "" {
+		return
+	}
+	if req.Method == "initialize" && req.IsCall() {
+		if _, offered := metaOf(req.Params); offered {
+			s.initID = idKey(req.ID)
+			return
+		}
+	}
+	c.rlog.Store(nil) // not resumable: stop numbering
+}
+
+// Write implements mcp.Connection. The answer to an initialize request that
+// offered resumption carries the grant. While parked, messages are kept for
+// the client.
+func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
+	msg, granted := s.grant(msg)
+	if granted {
+		defer s.registered()
+	}
+	var failed *conn
+	for {
+		s.mu.Lock()
+		if s.final != nil {
+			err := s.final
+			s.mu.Unlock()
+			return err
+		}
+		c, changed := s.cur, s.changed
+		if c == nil && s.last != nil {
+			data, err := s.last.encode(msg)
+			if err == nil {
+				err = s.log.add(data)
+			}
+			if err != nil {
+				s.endLocked(err)
+			}
+			s.mu.Unlock()
+			return err
+		}
+		s.mu.Unlock()
+		if c != nil && c != failed {
+			err := c.Write(ctx, msg)
+			if err == nil || ctx.Err() != nil || !s.resumable() {
+				return err
+			}
+			failed = c // the socket died before queuing: wait for the park
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// grant adds the resumption grant to the answer to the offering initialize
+// request.
+func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok {
+		return msg, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.initID == nil || s.secret != "" || idKey(resp.ID) != s.initID {
+		return msg, false
+	}
+	if resp.Error != nil {
+		s.initID = nil
+		return msg, false
+	}
+	secret := rand.Text()
+	result, err := withMeta(resp.Result, resumeMeta{Secret: secret})
+	if err != nil {
+		return msg, false
+	}
+	s.secret = secret
+	s.initResult = resp.Result
+	return &jsonrpc.Response{ID: resp.ID, Result: result}, true
+}
+
+// registered makes a granted session findable by resume requests.
+func (s *session) registered() {
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
+	if c != nil {
+		c.granted.Store(true)
+	}
+	s.h.mu.Lock()
+	if s.h.sessions == nil {
+		s.h.sessions = map[string]*session{}
+	}
+	s.h.sessions[s.id] = s
+	s.h.mu.Unlock()
+}
+
+func (s *session) resumable() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secret != ""
+}
+
+// dropped handles the end of socket c: a granted session whose client
+// vanished waits for it; anything else ends.
+func (s *session) dropped(c *conn, cause error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != c {
+		return // replaced by a resume meanwhile
+	}
+	code := c.closeCode()
+	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError
+	if s.secret == "" || !vanished || s.h.isDraining() || !s.h.park(s) {
+		s.endLocked(cause)
+		return
+	}
+	s.cur = nil
+	s.parked = true
+	s.grace = time.AfterFunc(s.opts.GracePeriod, func() {
+		s.h.lim.logger.Info("wsmcp: parked session expired", "session", s.id)
+		s.end(fmt.Errorf("%w: the client did not come back within %v", ErrSessionLost, s.opts.GracePeriod))
+	})
+	s.notifyLocked()
+	s.h.lim.logger.Info("wsmcp: session parked", "session", s.id, "grace", s.opts.GracePeriod)
+}
+
+// attach continues the session on socket c, whose client has received
+// received messages; it reports false if the session is over.
+func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.final != nil {
+		return false
+	}
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	if s.parked {
+		s.parked = false
+		s.h.unpark()
+	}
+	old := s.cur
+	if old != nil {
+		// The client came back before the old socket was found dead.
+		go old.shutdown(websocket.StatusNormalClosure, ReasonResumed, false, nil)
+	}
+	prev := s.last
+	if old != nil {
+		prev = old
+	}
+	prev.handOver(c)
+	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount())})
+	if err != nil {
+		return false
+	}
+	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
+	_ = c.enqueueRaw(answer)
+	for _, data := range s.log.since(received) {
+		_ = c.enqueueRaw(data)
+	}
+	c.rlog.Store(s.log)
+	c.granted.Store(true)
+	s.cur, s.last = c, c
+	s.notifyLocked()
+	return true
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// handOver moves the requests in flight and the message limiter of c's
+// session to the socket that replaces it.
+func (c *conn) handOver(to *conn) {
+	c.mu.Lock()
+	in, out := c.inCalls, c.outCalls
+	c.inCalls, c.outCalls = map[any]inCall{}, map[any]string{}
+	c.mu.Unlock()
+	to.mu.Lock()
+	for k, v := range in {
+		to.inCalls[k] = v
+	}
+	for k, v := range out {
+		to.outCalls[k] = v
+	}
+	to.mu.Unlock()
+	if c.limiter != nil {
+		to.limiter = c.limiter
+	}
+}
+
+// Close implements mcp.Connection: the session is over.
+func (s *session) Close() error {
+	s.mu.Lock()
+	c := s.cur
+	s.endLocked(ErrClosed)
+	s.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
+}
+
+func (s *session) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(err)
+}
+
+func (s *session) endLocked(err error) {
+	if s.final != nil {
+		return
+	}
+	s.final = err
+	if s.grace != nil {
+		s.grace.Stop()
+		s.grace = nil
+	}
+	if s.parked {
+		s.parked = false
+		s.h.unpark()
+	}
+	s.notifyLocked()
+	s.h.forgetSession(s)
+}
+
+// resume hands socket c, whose first message is the resume request req, to
+// the session it names, or refuses with one answer for every failure.
+func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
+	h.mu.Lock()
+	s := h.sessions[m.SessionID]
+	h.mu.Unlock()
+	ok := s != nil && m.Received != nil
+	if ok {
+		s.mu.Lock()
+		ok = subtle.ConstantTimeCompare([]byte(s.secret), []byte(m.Secret)) == 1 &&
+			subtle.ConstantTimeCompare([]byte(s.identity), []byte(identityOf(c.extra.TokenInfo))) == 1
+		s.mu.Unlock()
+	}
+	if ok && s.attach(c, req, *m.Received) {
+		h.lim.logger.Info("wsmcp: session resumed", "session", s.id, "connection", c.id)
+		return
+	}
+	h.lim.logger.Info("wsmcp: resume refused", "connection", c.id, "remote", c.info.Remote)
+	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeNotResumable, Message: ReasonNotResumable}})
+	_ = c.enqueueRaw(answer)
+	go c.shutdown(websocket.StatusPolicyViolation, ReasonNotResumable, true, nil)
+}
+
+// park counts a session waiting for its client; it reports false when too
+// many already wait.
+func (h *Handler) park(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.parked >= s.opts.MaxParked {
+		return false
+	}
+	h.parked++
+	return true
+}
+
+func (h *Handler) unpark() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.parked--
+}
+
+// forgetSession drops an ended session from the registry.
+func (h *Handler) forgetSession(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[s.id] == s {
+		delete(h.sessions, s.id)
+	}
+}
+
+// endParked ends the sessions waiting for their clients, at shutdown.
+func (h *Handler) endParked() {
+	h.mu.Lock()
+	var parked []*session
+	for _, s := range h.sessions {
+		parked = append(parked, s)
+	}
+	h.mu.Unlock()
+	for _, s := range parked {
+		s.mu.Lock()
+		if s.cur == nil {
+			s.endLocked(fmt.Errorf("%w: server shutting down", ErrSessionLost))
+		}
+		s.mu.Unlock()
+	}
+}
+
+// sessionTransport hands a session to Server.Connect.
+type sessionTransport struct{ s *session }
+
+func (t sessionTransport) Connect(context.Context) (mcp.Connection, error) { return t.s, nil }
