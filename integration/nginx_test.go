@@ -9,11 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -161,5 +163,44 @@ func TestNginx(t *testing.T) {
 				t.Errorf("a session with no pings survived nginx's read timeout: the test does not test pings")
 			}
 		})
+	}
+}
+
+// Through nginx, a cut connection is redialled and the session resumed,
+// with the bearer token sent again on the new upgrade.
+func TestNginxReconnect(t *testing.T) {
+	p := startEverything(t, "-jwt-secret", testSecret, "-audience", testAudience, "-resume", "30s")
+	nginx := startNginx(t, p.addr)
+	proxy, err := chaos.New(nginx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var reconnects atomic.Int64
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "go", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{
+		URL:         "ws://" + proxy.Addr() + "/mcp",
+		TokenSource: func(context.Context) (string, error) { return testToken(t, "erin", testAudience, ""), nil },
+		Reconnect: &wsmcp.ReconnectOptions{MinDelay: 5 * time.Millisecond, Connected: func(n int) {
+			if n > 0 {
+				reconnects.Add(1)
+			}
+		}},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for want := 1; want <= 3; want++ {
+		if want > 1 {
+			proxy.Cut()
+		}
+		if v, err := increment(ctx, cs, "n"); err != nil || v != want {
+			t.Fatalf("call %d through nginx: %d, %v", want, v, err)
+		}
+	}
+	if reconnects.Load() != 2 {
+		t.Errorf("%d reconnects through nginx, want 2", reconnects.Load())
 	}
 }

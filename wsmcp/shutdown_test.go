@@ -3,8 +3,11 @@ package wsmcp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -110,6 +113,7 @@ func TestShutdownDeadline(t *testing.T) {
 func TestSlowConsumerDropped(t *testing.T) {
 	server := newMCPServer()
 	handlerErr := make(chan error, 1)
+	var written atomic.Int64
 	mcp.AddTool(server, &mcp.Tool{Name: "flood"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		chunk := strings.Repeat("x", 64<<10)
 		for i := 0; ; i++ {
@@ -117,6 +121,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 				handlerErr <- err
 				return nil, nil, err
 			}
+			written.Add(1)
 			if i > 100000 {
 				handlerErr <- errors.New("wrote 6 GB to a client that does not read")
 				return nil, nil, nil
@@ -126,6 +131,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	ts := newTestServer(t, server, &wsmcp.HandlerOptions{MaxQueueBytes: 256 << 10, WriteTimeout: 200 * time.Millisecond})
 	c := dialRaw(t, ts.url)
 	c.initialize()
+	heapBefore := heapInUse()
 	c.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"flood","_meta":{"progressToken":"f"}}}`)
 	// The raw client now reads nothing.
 	select {
@@ -136,8 +142,73 @@ func TestSlowConsumerDropped(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the flooding handler never saw an error")
 	}
+	// What the server took in is bounded by the queue and the kernel's
+	// socket buffers, not by how long the client stalls.
+	if n := written.Load(); n > 400 {
+		t.Errorf("the server accepted %d messages of 64 KiB for a client that reads nothing", n)
+	}
 	waitFor(t, "the slow consumer to be dropped", func() bool { return ts.h.Sessions() == 0 })
+	if grew := heapInUse() - heapBefore; grew > 2<<20 {
+		t.Errorf("heap grew by %d KiB after the drop, want everything freed", grew>>10)
+	}
+	t.Logf("accepted %d messages (%d KiB) before dropping the client", written.Load(), written.Load()*64)
 	if log := ts.log.String(); !strings.Contains(log, "reason=\"slow consumer\"") {
 		t.Errorf("drop not logged as slow consumer:\n%s", log)
 	}
+}
+
+// Shutdown with 1,000 live sessions, each with a call in flight: new
+// upgrades are refused, every call completes with its result, every socket
+// is closed with 1001, and (TestMain's goleak) no goroutine is left.
+func TestShutdownUnderLoad(t *testing.T) {
+	const sessions = 1000
+	started, release := make(chan struct{}, sessions), make(chan struct{})
+	ts := newTestServer(t, gatedServer(started, release), nil)
+	clients := make([]*rawConn, sessions)
+	for i := range clients {
+		clients[i] = dialRaw(t, ts.url)
+		clients[i].initialize()
+		clients[i].send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"gate"}}`, i))
+	}
+	for range sessions {
+		<-started
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	shut := make(chan error, 1)
+	go func() { shut <- ts.h.Shutdown(ctx) }()
+	waitFor(t, "new upgrades to be refused", func() bool { return upgradeStatus(t, ts.url) == http.StatusServiceUnavailable })
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned (%v) with every call still running", err)
+	default:
+	}
+	close(release)
+	if err := <-shut; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	results, going := 0, 0
+	for i, c := range clients {
+		if m := c.recv(); m["id"] == float64(i) && m["result"] != nil {
+			results++
+		}
+		if c.closeCode() == websocket.StatusGoingAway {
+			going++
+		}
+	}
+	if results != sessions || going != sessions {
+		t.Errorf("%d of %d calls completed, %d of %d sockets closed with 1001", results, sessions, going, sessions)
+	}
+	if n := ts.h.Sessions(); n != 0 {
+		t.Errorf("%d sessions left", n)
+	}
+}
+
+// heapInUse is the live heap after a collection.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
 }

@@ -34,6 +34,8 @@ type config struct {
 	upgradesPerIP  int
 	maxHeaderBytes int
 	pingInterval   time.Duration
+	pongTimeout    time.Duration
+	resume         time.Duration
 	debug          bool
 }
 
@@ -53,6 +55,8 @@ func parseFlags() *config {
 	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
 	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
 	flag.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
+	flag.DurationVar(&c.pongTimeout, "pong-timeout", 0, "how long a ping may go unanswered (0: library default, 10s)")
+	flag.DurationVar(&c.resume, "resume", 0, "keep 2025 sessions of reconnecting clients alive this long after their socket drops (0: off)")
 	flag.BoolVar(&c.debug, "debug", false, "serve pprof and expvar under /debug/ (for benchmarks; never in production)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 	flag.Parse()
@@ -83,7 +87,7 @@ func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
 // options assembles the mcpws stack from the flags.
 func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Options {
 	o := &mcpws.Options{
-		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval},
+		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,
@@ -95,6 +99,9 @@ func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Optio
 	}
 	if c.issuer != "" {
 		o.AuthorizationServers = []string{c.issuer}
+	}
+	if c.resume > 0 {
+		o.Handler.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
 	}
 	if c.rate > 0 {
 		o.Handler.MessageRate = rate.Limit(c.rate)

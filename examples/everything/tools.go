@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -62,6 +63,8 @@ func addTools(s *mcp.Server) {
 	// Tools of our own, for tests and benchmarks.
 	mcp.AddTool(s, &mcp.Tool{Name: "echo", Description: "Returns its text argument"}, echo)
 	mcp.AddTool(s, &mcp.Tool{Name: "sleep", Description: "Waits for ms milliseconds, or until cancelled"}, sleep)
+	tallies := new(tally)
+	mcp.AddTool(s, &mcp.Tool{Name: "increment", Description: "Adds one to a named counter and returns it: a tool that is not idempotent, for tests that no call runs twice"}, tallies.increment)
 	mcp.AddTool(s, &mcp.Tool{Name: "whoami", Description: "Returns the caller's verified subject and scopes"}, whoami)
 	mcp.AddTool(s, &mcp.Tool{Name: "ask_name", Description: "Asks for a name: in-band elicitation for 2025 clients, an input-required result for 2026-07-28 clients"}, askName)
 }
@@ -199,4 +202,29 @@ func whoami(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolRe
 		return result(text("anonymous")), id, nil
 	}
 	return result(text(fmt.Sprintf("%s %v", id.Subject, id.Scopes))), id, nil
+}
+
+// tally is a set of named counters.
+type tally struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+type incrementArgs struct {
+	Key string `json:"key" jsonschema:"the counter to add one to"`
+}
+
+type incrementResult struct {
+	Value int `json:"value"`
+}
+
+func (t *tally) increment(_ context.Context, _ *mcp.CallToolRequest, in incrementArgs) (*mcp.CallToolResult, incrementResult, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.counts == nil {
+		t.counts = map[string]int{}
+	}
+	t.counts[in.Key]++
+	v := t.counts[in.Key]
+	return result(text(fmt.Sprint(v))), incrementResult{Value: v}, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,7 +19,6 @@ type Proxy struct {
 	mu       sync.Mutex
 	conns    map[*link]struct{}
 	refuse   bool
-	stalled  bool
 	delay    time.Duration
 	accepted int
 	closed   bool
@@ -27,7 +27,10 @@ type Proxy struct {
 }
 
 // link is one proxied connection.
-type link struct{ client, server net.Conn }
+type link struct {
+	client, server net.Conn
+	stalled, dead  atomic.Bool
+}
 
 // New listens on 127.0.0.1 and forwards to target.
 func New(target string) (*Proxy, error) {
@@ -72,6 +75,8 @@ func (p *Proxy) Cut() {
 	for l := range p.conns {
 		links = append(links, l)
 	}
+	close(p.wake) // stalled links wake up to die
+	p.wake = make(chan struct{})
 	p.mu.Unlock()
 	for _, l := range links {
 		l.reset()
@@ -86,14 +91,15 @@ func (p *Proxy) SetRefuse(on bool) {
 	p.refuse = on
 }
 
-// Stall stops (or resumes) moving bytes in both directions, without
-// closing anything: the peers see a half-open connection.
-func (p *Proxy) Stall(on bool) {
+// Stall stops moving bytes on every connection open now, in both
+// directions, without closing anything: their peers see a half-open
+// connection, as when a network path dies silently. New connections flow.
+func (p *Proxy) Stall() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.stalled = on
-	close(p.wake)
-	p.wake = make(chan struct{})
+	for l := range p.conns {
+		l.stalled.Store(true)
+	}
 }
 
 // SetDelay holds every chunk of data for d before forwarding it.
@@ -101,8 +107,6 @@ func (p *Proxy) SetDelay(d time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.delay = d
-	close(p.wake)
-	p.wake = make(chan struct{})
 }
 
 // Close stops listening, resets every connection and waits for the
@@ -142,8 +146,8 @@ func (p *Proxy) accept() {
 		p.conns[l] = struct{}{}
 		p.mu.Unlock()
 		var both sync.WaitGroup
-		both.Go(func() { p.pipe(s, c) })
-		both.Go(func() { p.pipe(c, s) })
+		both.Go(func() { p.pipe(l, s, c) })
+		both.Go(func() { p.pipe(l, c, s) })
 		p.wg.Go(func() {
 			both.Wait()
 			l.reset()
@@ -155,15 +159,20 @@ func (p *Proxy) accept() {
 }
 
 // pipe copies src to dst, honouring stalls and delays, until either fails.
-func (p *Proxy) pipe(dst, src net.Conn) {
+func (p *Proxy) pipe(l *link, dst, src net.Conn) {
 	defer func() {
 		dst.Close()
 		src.Close()
+		l.dead.Store(true)
+		p.mu.Lock()
+		close(p.wake) // the other direction may be stalled: let it end too
+		p.wake = make(chan struct{})
+		p.mu.Unlock()
 	}()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
-		if n > 0 && !p.hold() {
+		if n > 0 && !p.hold(l) {
 			return
 		}
 		if n > 0 {
@@ -184,15 +193,15 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 
 // hold waits while the proxy is stalled and for the delay; it reports
 // false if the proxy closed meanwhile.
-func (p *Proxy) hold() bool {
+func (p *Proxy) hold(l *link) bool {
 	for {
 		p.mu.Lock()
-		stalled, delay, wake, closed := p.stalled, p.delay, p.wake, p.closed
+		delay, wake, closed := p.delay, p.wake, p.closed
 		p.mu.Unlock()
 		switch {
-		case closed:
+		case closed || l.dead.Load():
 			return false
-		case !stalled:
+		case !l.stalled.Load():
 			if delay > 0 {
 				time.Sleep(delay)
 			}
@@ -203,6 +212,7 @@ func (p *Proxy) hold() bool {
 }
 
 func (l *link) reset() {
+	l.dead.Store(true)
 	resetConn(l.client)
 	resetConn(l.server)
 }
