@@ -25,14 +25,24 @@ import (
 
 // result holds the fields of mcpbench's output that the plots use.
 type result struct {
-	Scenario        string  `json:"scenario"`
-	Transport       string  `json:"transport"`
-	Sessions        int     `json:"sessions"`
-	TargetRate      float64 `json:"target_rate"`
-	P50             float64 `json:"p50_ms"`
-	P99             float64 `json:"p99_ms"`
-	RSSPerSessionKB float64 `json:"rss_per_session_kb"`
-	ServerRSSKB     float64 `json:"server_rss_kb"`
+	Scenario             string  `json:"scenario"`
+	Transport            string  `json:"transport"`
+	Sessions             int     `json:"sessions"`
+	Protocol             string  `json:"protocol"`
+	TargetRate           float64 `json:"target_rate"`
+	Requests             int64   `json:"requests"`
+	Errors               int64   `json:"errors"`
+	Throughput           float64 `json:"throughput"`
+	P50                  float64 `json:"p50_ms"`
+	P90                  float64 `json:"p90_ms"`
+	P99                  float64 `json:"p99_ms"`
+	P999                 float64 `json:"p999_ms"`
+	RSSPerSessionKB      float64 `json:"rss_per_session_kb"`
+	HeapPerSessionKB     float64 `json:"heap_per_session_kb"`
+	GoroutinesPerSession float64 `json:"goroutines_per_session"`
+	ServerRSSKB          float64 `json:"server_rss_kb"`
+	ServerCPU            float64 `json:"server_cpu"`
+	ClientCPU            float64 `json:"client_cpu"`
 }
 
 var colors = map[string]color.Color{
@@ -45,10 +55,15 @@ var names = map[string]string{"ws": "WebSocket (mcpws)", "http": "Streamable HTT
 func main() {
 	in := flag.String("in", "results.jsonl", "mcpbench -out file")
 	dir := flag.String("dir", ".", "where to write the PNG files")
+	table := flag.Bool("table", false, "print the results as Markdown tables instead of plotting")
 	flag.Parse()
 	results, err := read(*in)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *table {
+		printTables(os.Stdout, results)
+		return
 	}
 	if err := latency(results, filepath.Join(*dir, "latency.png")); err != nil {
 		log.Fatal(err)
@@ -155,5 +170,6 @@ func memory(results []result, path string) error {
 		}
 	}
 	p.Y.Min = 0
+	p.Legend.Top, p.Legend.Left = false, false
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
 }
