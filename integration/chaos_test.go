@@ -44,6 +44,17 @@ func serverStats(t *testing.T, addr string) (goroutines int, heapKB int) {
 	return vars.Mcpws.Goroutines, vars.Memstats.HeapInuse >> 10
 }
 
+// startProxy puts a chaos proxy in front of addr for the test.
+func startProxy(t *testing.T, addr string) *chaos.Proxy {
+	t.Helper()
+	proxy, err := chaos.New(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	return proxy
+}
+
 // waitUntil polls cond for up to d.
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -98,11 +109,7 @@ func increment(ctx context.Context, cs *mcp.ClientSession, key string) (int, err
 // by a tool that is not idempotent, reads 1, 2, 3, … with no gap.
 func TestChaosResumption(t *testing.T) {
 	p := startEverything(t, "-debug", "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms", "-upgrades-per-ip", "-1")
-	proxy, err := chaos.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := startProxy(t, p.addr)
 	g0, heap0 := serverStats(t, p.addr)
 
 	const clients, events = 8, 30
@@ -188,11 +195,7 @@ func TestChaosResumption(t *testing.T) {
 // session connects cleanly.
 func TestChaosWithoutResumption(t *testing.T) {
 	p := startEverything(t, "-upgrades-per-ip", "-1")
-	proxy, err := chaos.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := startProxy(t, p.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var reconnects atomic.Int64
@@ -237,11 +240,7 @@ func TestChaosWithoutResumption(t *testing.T) {
 // live in memory.
 func TestChaosServerRestart(t *testing.T) {
 	first := startEverything(t, "-resume", "30s", "-upgrades-per-ip", "-1")
-	proxy, err := chaos.New(first.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := startProxy(t, first.addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var reconnects atomic.Int64
@@ -262,6 +261,7 @@ func TestChaosServerRestart(t *testing.T) {
 	}
 	var got int
 	waitUntil(t, "the 2026 session to reach the new server", 10*time.Second, func() bool {
+		var err error
 		got, err = increment(ctx, stateless, "k")
 		return err == nil
 	})
@@ -311,11 +311,7 @@ func TestConnectCycles(t *testing.T) {
 // the client redials and resumes, and the call made meanwhile completes.
 func TestChaosHalfOpen(t *testing.T) {
 	p := startEverything(t, "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms")
-	proxy, err := chaos.New(p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := startProxy(t, p.addr)
 	var reconnects atomic.Int64
 	cs := chaosClient(t, proxy, "2025-11-25", &reconnects)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

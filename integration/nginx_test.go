@@ -15,7 +15,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -171,11 +170,7 @@ func TestNginx(t *testing.T) {
 func TestNginxReconnect(t *testing.T) {
 	p := startEverything(t, "-jwt-secret", testSecret, "-audience", testAudience, "-resume", "30s")
 	nginx := startNginx(t, p.addr)
-	proxy, err := chaos.New(nginx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
+	proxy := startProxy(t, nginx)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	var reconnects atomic.Int64

@@ -48,16 +48,7 @@ func TestSecureEverything(t *testing.T) {
 	t.Run("whoami", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		client := mcp.NewClient(&mcp.Implementation{Name: "go", Version: "1"}, nil)
-		cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: url, Header: bearer(testToken(t, "bob", testAudience, "mcp tools"))}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cs.Close()
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := callWhoami(ctx, t, url, testToken(t, "bob", testAudience, "mcp tools"))
 		got, _ := res.StructuredContent.(map[string]any)
 		if got["sub"] != "bob" || len(got["scopes"].([]any)) != 2 {
 			t.Errorf("whoami = %v, want sub bob with scopes [mcp tools]", res.StructuredContent)
@@ -127,11 +118,17 @@ func TestServeMuxExample(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	res := callWhoami(ctx, t, "ws://"+p.addr+"/mcp", testToken(t, "carol", resource, ""))
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "carol" {
+		t.Errorf("whoami = %q, want carol", got)
+	}
+}
+
+// callWhoami connects with a bearer token and calls whoami.
+func callWhoami(ctx context.Context, t *testing.T, url, token string) *mcp.CallToolResult {
+	t.Helper()
 	client := mcp.NewClient(&mcp.Implementation{Name: "go", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
-		URL:    "ws://" + p.addr + "/mcp",
-		Header: http.Header{"Authorization": {"Bearer " + testToken(t, "carol", resource, "")}},
-	}, nil)
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: url, Header: http.Header{"Authorization": {"Bearer " + token}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +137,5 @@ func TestServeMuxExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := res.Content[0].(*mcp.TextContent).Text; got != "carol" {
-		t.Errorf("whoami = %q, want carol", got)
-	}
+	return res
 }

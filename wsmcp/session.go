@@ -321,10 +321,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 		s.grace.Stop()
 		s.grace = nil
 	}
-	if s.parked {
-		s.parked = false
-		s.h.unpark()
-	}
+	s.unparkLocked()
 	old := s.cur
 	if old != nil {
 		// The client came back before the old socket was found dead.
@@ -400,10 +397,7 @@ func (s *session) endLocked(err error) {
 		s.grace.Stop()
 		s.grace = nil
 	}
-	if s.parked {
-		s.parked = false
-		s.h.unpark()
-	}
+	s.unparkLocked()
 	s.notifyLocked()
 	s.h.forgetSession(s)
 }
@@ -441,6 +435,14 @@ func (h *Handler) park(s *session) bool {
 	}
 	h.parked++
 	return true
+}
+
+// unparkLocked stops counting s as waiting for its client.
+func (s *session) unparkLocked() {
+	if s.parked {
+		s.parked = false
+		s.h.unpark()
+	}
 }
 
 func (h *Handler) unpark() {
