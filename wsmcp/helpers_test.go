@@ -73,13 +73,15 @@ func newMCPServer() *mcp.Server {
 		}
 	})
 	type countArgs struct {
-		N  int `json:"n"`
-		MS int `json:"ms"`
+		N    int `json:"n"`
+		MS   int `json:"ms"`
+		Size int `json:"size,omitempty"` // of each notification's message
 	}
 	mcp.AddTool(s, &mcp.Tool{Name: "count"}, func(ctx context.Context, req *mcp.CallToolRequest, in countArgs) (*mcp.CallToolResult, any, error) {
 		for i := range in.N {
 			if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
 				ProgressToken: req.Params.GetProgressToken(), Progress: float64(i), Total: float64(in.N),
+				Message: strings.Repeat("x", in.Size),
 			}); err != nil {
 				return nil, nil, err
 			}

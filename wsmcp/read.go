@@ -41,7 +41,7 @@ func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 		if msg != nil && c.control(msg) {
 			continue
 		}
-		c.countReceived()
+		c.countReceived(size)
 		if msg != nil && c.admit(msg, size) {
 			return msg, nil
 		}
@@ -221,5 +221,5 @@ func (c *conn) replyError(id any, e *jsonrpc.Error) {
 	if err != nil {
 		return
 	}
-	_ = c.enqueue(context.Background(), data)
+	_ = c.enqueueMsg(context.Background(), data, numberedReader)
 }

@@ -49,8 +49,8 @@ type ReconnectOptions struct {
 	Disconnected func(err error)
 
 	// MaxReplayBytes bounds the messages of a resumable session kept until
-	// the server acknowledges them; a session that outgrows it ends. Zero
-	// means 4 MiB.
+	// the server acknowledges them; a writer waits for room. Zero means
+	// 4 MiB.
 	MaxReplayBytes int
 }
 
@@ -185,7 +185,7 @@ func (r *redialer) offerLocked(msg jsonrpc.Message) jsonrpc.Message {
 		return msg
 	}
 	r.gen = genSession
-	params, err := withMeta(req.Params, resumeMeta{})
+	params, err := withMeta(req.Params, resumeMeta{Window: r.opts.MaxReplayBytes})
 	if err != nil {
 		r.stopNumberingLocked()
 		return msg
@@ -216,6 +216,7 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 	}
 	if m, ok := metaOf(resp.Result); ok && m.Secret != "" && resp.Error == nil {
 		r.secret = m.Secret
+		r.rlog.setPeerWindow(m.Window)
 		c.granted.Store(true)
 		return
 	}

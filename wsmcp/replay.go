@@ -9,8 +9,13 @@ import (
 // outgrew its bound: dropping messages silently is not an option.
 var errReplayOverflow = errors.New("wsmcp: resumption buffer full: the peer has not acknowledged enough messages")
 
-// ackEvery is how many messages a resumable side receives between acks.
-const ackEvery = 32
+// A resumable side acknowledges every ackEvery messages or ackBytes bytes
+// received, whichever comes first; sooner if the peer's replay log (its
+// window, announced in the handshake) is small.
+const (
+	ackEvery = 32
+	ackBytes = 256 << 10
+)
 
 // replayLog numbers the messages of a resumable session and keeps those
 // the peer has not acknowledged. JSON-RPC has no sequence numbers, so both
@@ -26,13 +31,35 @@ type replayLog struct {
 	max      int
 	received uint64 // messages received so far
 	ackSent  uint64 // received count last sent to the peer
+	unacked  int    // bytes received since then
+	ackAt    int    // bytes that make an ack due; 0 means ackBytes
 }
 
-// add records an outgoing message.
-func (l *replayLog) add(data []byte) error {
+// setPeerWindow makes acks due early enough for a peer that keeps window
+// bytes for replay: at a quarter of it.
+func (l *replayLog) setPeerWindow(window int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.bytes+len(data) > l.max {
+	if window > 0 {
+		l.ackAt = min(ackBytes, max(1, window/4))
+	}
+}
+
+// fits reports whether n more bytes fit; a message larger than the bound
+// fits alone, as in the outbound queue.
+func (l *replayLog) fits(n int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fitsLocked(n)
+}
+
+func (l *replayLog) fitsLocked(n int) bool { return l.bytes == 0 || l.bytes+n <= l.max }
+
+// add records an outgoing message; with force, even beyond the bound.
+func (l *replayLog) add(data []byte, force bool) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !force && !l.fitsLocked(len(data)) {
 		return errReplayOverflow
 	}
 	l.sent++
@@ -68,14 +95,19 @@ func (l *replayLog) since(n uint64) [][]byte {
 	return append([][]byte(nil), l.entries...)
 }
 
-// receivedOne counts an incoming message and reports the count to
-// acknowledge if an ack is due.
-func (l *replayLog) receivedOne() (uint64, bool) {
+// receivedOne counts an incoming message of size bytes and reports the
+// count to acknowledge if an ack is due.
+func (l *replayLog) receivedOne(size int) (uint64, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.received++
-	if l.received-l.ackSent >= ackEvery {
-		l.ackSent = l.received
+	l.unacked += size
+	at := l.ackAt
+	if at == 0 {
+		at = ackBytes
+	}
+	if l.received-l.ackSent >= ackEvery || l.unacked >= at {
+		l.ackSent, l.unacked = l.received, 0
 		return l.received, true
 	}
 	return 0, false

@@ -34,6 +34,9 @@ type resumeMeta struct {
 	SessionID string  `json:"sessionId,omitempty"`
 	Secret    string  `json:"secret,omitempty"`
 	Received  *uint64 `json:"received,omitempty"`
+	// Window is the sender's replay bound in bytes (offer and grant): the
+	// other side acknowledges before it fills.
+	Window int `json:"window,omitempty"`
 }
 
 // resumeState is the per-socket part of resumption: the session's log, and
@@ -43,14 +46,14 @@ type resumeState struct {
 	granted atomic.Bool
 }
 
-// countReceived counts one incoming message of a resumable session and
-// sends an ack when one is due.
-func (c *conn) countReceived() {
+// countReceived counts one incoming message of a resumable session, of size
+// bytes, and sends an ack when one is due.
+func (c *conn) countReceived(size int) {
 	l := c.rlog.Load()
 	if l == nil {
 		return
 	}
-	if n, due := l.receivedOne(); due && c.granted.Load() {
+	if n, due := l.receivedOne(size); due && c.granted.Load() {
 		c.sendAck(n)
 	}
 }
@@ -73,6 +76,9 @@ func (c *conn) control(msg jsonrpc.Message) bool {
 	if json.Unmarshal(req.Params, &p) == nil {
 		if l := c.rlog.Load(); l != nil {
 			l.ack(p.Received)
+			c.mu.Lock()
+			c.broadcastLocked() // writers may wait for room in the log
+			c.mu.Unlock()
 		}
 	}
 	return true

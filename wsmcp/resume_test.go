@@ -80,7 +80,14 @@ func TestResumption(t *testing.T) {
 	}()
 	seen := func() int { mu.Lock(); defer mu.Unlock(); return len(progress) }
 	for _, at := range []int{20, 70, 140} {
-		waitFor(t, "progress", func() bool { return seen() >= at })
+		waitFor(t, "progress", func() bool {
+			select {
+			case err := <-done:
+				t.Fatalf("the call ended early: %v", err)
+			default:
+			}
+			return seen() >= at
+		})
 		proxy.Cut()
 	}
 	if err := <-done; err != nil {
@@ -207,5 +214,49 @@ func TestResumptionGraceExpires(t *testing.T) {
 	err := cs.Wait()
 	if !errors.Is(err, wsmcp.ErrSessionLost) {
 		t.Fatalf("session ended with %v, want ErrSessionLost", err)
+	}
+}
+
+// A resumable session whose output outruns the peer's acknowledgements
+// waits for room in its replay log instead of ending: 2 MiB of progress
+// through a 64 KiB log, across a cut, all delivered once.
+func TestResumptionLogWaitsForAcks(t *testing.T) {
+	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 64 << 10}})
+	var (
+		mu   sync.Mutex
+		seen []float64
+	)
+	cs := resumableClient(t, url, func(p float64) { mu.Lock(); seen = append(seen, p); mu.Unlock() }, func() (string, error) { return "", nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const n = 128
+	done := make(chan error, 1)
+	go func() {
+		params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"n": n, "ms": 0, "size": 16 << 10}}
+		params.SetProgressToken("big")
+		_, err := cs.CallTool(ctx, params)
+		done <- err
+	}()
+	waitFor(t, "half the stream", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("the call ended early: %v", err)
+		default:
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= n/2
+	})
+	proxy.Cut()
+	if err := <-done; err != nil {
+		t.Fatalf("streaming 2 MiB through a 64 KiB log: %v", err)
+	}
+	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range seen {
+		if p != float64(i) {
+			t.Fatalf("notification %d is %v: lost, repeated or out of order", i, p)
+		}
 	}
 }

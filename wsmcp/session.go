@@ -28,7 +28,8 @@ type ResumptionOptions struct {
 	// socket drops. Zero means 30 seconds.
 	GracePeriod time.Duration
 	// MaxBufferBytes bounds the messages kept for the client and not yet
-	// acknowledged. A session that outgrows it ends. Zero means 4 MiB.
+	// acknowledged; a writer waits for room (the client acknowledges before
+	// it fills). Zero means 4 MiB.
 	MaxBufferBytes int
 	// MaxParked bounds the sessions waiting for their client at once;
 	// beyond it a dropped session ends at once. Zero means 10,000.
@@ -163,7 +164,7 @@ func (s *session) start(c *conn) error {
 	if c.control(msg) {
 		return nil
 	}
-	c.countReceived()
+	c.countReceived(0)
 	if c.admit(msg, 0) {
 		c.first = msg
 		s.watchInitialize(c, msg)
@@ -184,8 +185,9 @@ func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
 		return
 	}
 	if req.Method == "initialize" && req.IsCall() {
-		if _, offered := metaOf(req.Params); offered {
+		if m, offered := metaOf(req.Params); offered {
 			s.initID = idKey(req.ID)
+			s.log.setPeerWindow(m.Window)
 			return
 		}
 	}
@@ -200,7 +202,10 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if granted {
 		defer s.registered()
 	}
-	var failed *conn
+	var (
+		failed *conn
+		data   []byte // encoded while parked: bookkeeping done once
+	)
 	for {
 		s.mu.Lock()
 		if s.final != nil {
@@ -210,24 +215,36 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 		c, changed := s.cur, s.changed
 		if c == nil && s.last != nil {
-			data, err := s.last.encode(msg)
-			if err == nil {
-				err = s.log.add(data)
+			// Parked: keep the message for the client, waiting (within ctx,
+			// until the client is back or the grace ends) for room.
+			if data == nil {
+				var err error
+				if data, err = s.last.encode(msg); err != nil {
+					s.mu.Unlock()
+					return err
+				}
 			}
-			if err != nil {
-				s.endLocked(err)
-			}
-			s.mu.Unlock()
-			return err
-		}
-		s.mu.Unlock()
-		if c != nil && c != failed {
-			err := c.Write(ctx, msg)
-			if err == nil || ctx.Err() != nil || !s.resumable() {
+			if s.log.fits(len(data)) {
+				err := s.log.add(data, false)
+				s.mu.Unlock()
 				return err
 			}
-			failed = c // the socket died before queuing: wait for the park
-			continue
+			s.mu.Unlock()
+		} else {
+			s.mu.Unlock()
+			if c != nil && c != failed {
+				var err error
+				if data != nil {
+					err = c.enqueue(ctx, data)
+				} else {
+					err = c.Write(ctx, msg)
+				}
+				if err == nil || ctx.Err() != nil || !s.resumable() {
+					return err
+				}
+				failed = c // the socket died before queuing: wait for the park
+				continue
+			}
 		}
 		select {
 		case <-changed:
@@ -254,7 +271,7 @@ func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 		return msg, false
 	}
 	secret := rand.Text()
-	result, err := withMeta(resp.Result, resumeMeta{Secret: secret})
+	result, err := withMeta(resp.Result, resumeMeta{Secret: secret, Window: s.opts.MaxBufferBytes})
 	if err != nil {
 		return msg, false
 	}

@@ -85,21 +85,40 @@ func errorCode(err error) int64 {
 // while the session may be resumed it is also numbered and kept for replay,
 // in queue order.
 func (c *conn) enqueue(ctx context.Context, data []byte) error {
-	return c.enqueueMsg(ctx, data, true)
+	return c.enqueueMsg(ctx, data, numbered)
 }
 
 // enqueueRaw queues a message that is not part of the session's numbered
 // stream: an ack, a resume answer, a replayed message.
 func (c *conn) enqueueRaw(data []byte) error {
-	return c.enqueueMsg(context.Background(), data, false)
+	return c.enqueueMsg(context.Background(), data, raw)
 }
+
+// How enqueueMsg treats a message.
+type enqueueMode int
+
+const (
+	numbered       enqueueMode = iota // part of the session: kept for replay, waits for room in the log
+	numberedReader                    // the same, from the reader, which must not wait for acks it alone reads
+	raw                               // transport control: not numbered
+)
 
 // enqueueMsg adds one encoded message to the outbound queue and starts the
 // writer if it is not running.
-func (c *conn) enqueueMsg(ctx context.Context, data []byte, numbered bool) error {
+func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) error {
 	var deadline *time.Timer
 	c.mu.Lock()
-	for !c.closed && c.queued > 0 && c.queued+len(data) > c.lim.maxQueueBytes {
+	var l *replayLog
+	for {
+		if mode != raw {
+			l = c.rlog.Load()
+		}
+		queueFull := c.queued > 0 && c.queued+len(data) > c.lim.maxQueueBytes
+		// Has the peer acknowledged enough to make room in the log?
+		logFull := mode == numbered && l != nil && !l.fits(len(data))
+		if c.closed || !queueFull && !logFull {
+			break
+		}
 		if deadline == nil {
 			deadline = time.NewTimer(c.lim.writeTimeout)
 			defer deadline.Stop()
@@ -117,8 +136,8 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, numbered bool) error
 		c.mu.Unlock()
 		return ErrClosed
 	}
-	if l := c.rlog.Load(); numbered && l != nil {
-		if err := l.add(data); err != nil {
+	if l != nil {
+		if err := l.add(data, mode == numberedReader); err != nil {
 			c.mu.Unlock()
 			c.abort(websocket.StatusInternalError, "resumption buffer full", err)
 			return err
