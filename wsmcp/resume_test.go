@@ -260,3 +260,55 @@ func TestResumptionLogWaitsForAcks(t *testing.T) {
 		}
 	}
 }
+
+// The client finds a silent path dead and resumes while the server still
+// believes in the old socket: the server retires it and nothing sent
+// around the switch is lost or repeated.
+func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
+	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{}})
+	var (
+		mu   sync.Mutex
+		seen []float64
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			seen = append(seen, req.Params.Progress)
+			mu.Unlock()
+		},
+	})
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
+		URL: url, PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond,
+		Reconnect: &wsmcp.ReconnectOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	const n = 300
+	done := make(chan error, 1)
+	go func() {
+		params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"n": n, "ms": 1}}
+		params.SetProgressToken("t")
+		_, err := cs.CallTool(ctx, params)
+		done <- err
+	}()
+	waitFor(t, "the stream to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) > 30 })
+	proxy.Stall() // the old path goes silent; the server's pings are 25 s apart
+	if err := <-done; err != nil {
+		t.Fatalf("call across the switch: %v", err)
+	}
+	if !strings.Contains(ts.log.String(), "session resumed") {
+		t.Error("no resume was logged")
+	}
+	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range seen {
+		if p != float64(i) {
+			t.Fatalf("notification %d is %v: lost, repeated or out of order (%d in all)", i, p, len(seen))
+		}
+	}
+}

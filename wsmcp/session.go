@@ -341,8 +341,11 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	s.unparkLocked()
 	old := s.cur
 	if old != nil {
-		// The client came back before the old socket was found dead.
-		go old.shutdown(websocket.StatusNormalClosure, ReasonResumed, false, nil)
+		// The client came back before the old socket was found dead. Seal
+		// it first, so that nothing more is numbered on it after the replay
+		// below is taken; the close frame may take its time.
+		old.seal()
+		go old.shutdown(websocket.StatusNormalClosure, ReasonResumed, true, nil)
 	}
 	prev := s.last
 	if old != nil {
@@ -366,6 +369,14 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// seal refuses further messages on c, which is being replaced.
+func (c *conn) seal() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.closed = true
+	c.broadcastLocked()
+}
 
 // handOver moves the requests in flight and the message limiter of c's
 // session to the socket that replaces it.
