@@ -10,6 +10,7 @@ const (
 	StatusTokenExpired = websocket.StatusPolicyViolation
 
 	ReasonTokenExpired   = "token expired"
+	ReasonLifetime       = "connection lifetime reached"
 	ReasonBinary         = "binary messages are not supported"
 	ReasonInvalidUTF8    = "message is not valid UTF-8"
 	ReasonShutdown       = "server shutting down"

@@ -46,6 +46,8 @@ type conn struct {
 
 	limiter    *messageLimiter // nil: no message rate limit
 	expiry     *time.Timer     // closes with 1008 when the token expires
+	lifetime   *time.Timer     // closes with 1001 at HandlerOptions.MaxLifetime
+	renew      atomic.Bool     // closed so that the client comes back re-authenticated
 	pingTimer  *time.Timer     // keepalive
 	writeTimer *time.Timer     // write watchdog, armed while a frame is written
 	readTimer  *time.Timer     // message arrival watchdog
@@ -137,6 +139,9 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		c.stopKeepalive()
 		if c.expiry != nil {
 			c.expiry.Stop()
+		}
+		if c.lifetime != nil {
+			c.lifetime.Stop()
 		}
 		if flush {
 			ctx, cancel := context.WithTimeout(context.Background(), c.lim.writeTimeout)

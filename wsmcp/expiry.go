@@ -2,6 +2,8 @@ package wsmcp
 
 import (
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // minExpiryDelay keeps a token accepted within the verifier's clock-skew
@@ -15,6 +17,17 @@ func (c *conn) expireAt(t time.Time) {
 	d := max(time.Until(t), minExpiryDelay)
 	c.expiry = time.AfterFunc(d, func() {
 		c.log.Info("wsmcp: token expired", "session", c.id)
+		c.renew.Store(true)
 		c.shutdown(StatusTokenExpired, ReasonTokenExpired, true, nil)
+	})
+}
+
+// retireAfter closes the connection with 1001 "connection lifetime reached"
+// after d (HandlerOptions.MaxLifetime).
+func (c *conn) retireAfter(d time.Duration) {
+	c.lifetime = time.AfterFunc(d, func() {
+		c.log.Info("wsmcp: connection lifetime reached", "session", c.id)
+		c.renew.Store(true)
+		c.shutdown(websocket.StatusGoingAway, ReasonLifetime, true, nil)
 	})
 }

@@ -145,6 +145,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if info != nil && !info.Expiration.IsZero() {
 		c.expireAt(info.Expiration)
 	}
+	if h.opts.MaxLifetime > 0 {
+		c.retireAfter(h.opts.MaxLifetime)
+	}
 	if !h.track(c) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return

@@ -107,6 +107,12 @@ type HandlerOptions struct {
 	// otelmcpws for OpenTelemetry metrics). Nil observes nothing.
 	Hooks *Hooks
 
+	// MaxLifetime closes every socket this long after it opened, with 1001
+	// "connection lifetime reached", so that long-lived clients come back
+	// with a fresh token and a revoked one stops working. Reconnecting
+	// clients redial, and resumable sessions resume. Zero means no limit.
+	MaxLifetime time.Duration
+
 	// Resumption keeps 2025-x sessions alive across dropped sockets for
 	// clients that offer it (see ResumptionOptions). Nil turns it off.
 	Resumption *ResumptionOptions

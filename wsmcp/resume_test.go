@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,6 +311,67 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 	for i, p := range seen {
 		if p != float64(i) {
 			t.Fatalf("notification %d is %v: lost, repeated or out of order (%d in all)", i, p, len(seen))
+		}
+	}
+}
+
+// MaxLifetime sends clients away to re-authenticate: a resumable session
+// comes back with a fresh token each time and a call streaming across
+// several lifetimes completes with nothing lost.
+func TestMaxLifetimeResumes(t *testing.T) {
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, &wsmcp.HandlerOptions{
+		MaxLifetime: 250 * time.Millisecond,
+		Resumption:  &wsmcp.ResumptionOptions{},
+	})
+	var tokens sync.Map
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := r.Header.Get("Authorization")
+		if _, reused := tokens.LoadOrStore(tok, true); reused {
+			http.Error(w, "token already used", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: "u"})))
+	}))
+	t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
+
+	var (
+		issued atomic.Int64
+		mu     sync.Mutex
+		seen   []float64
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			mu.Lock()
+			seen = append(seen, req.Params.Progress)
+			mu.Unlock()
+		},
+	})
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
+		URL:         "ws" + strings.TrimPrefix(ts.URL, "http"),
+		TokenSource: func(context.Context) (string, error) { return fmt.Sprintf("t%d", issued.Add(1)), nil },
+		Reconnect:   &wsmcp.ReconnectOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	const n = 100
+	params := &mcp.CallToolParams{Name: "count", Arguments: map[string]any{"n": n, "ms": 10}}
+	params.SetProgressToken("life")
+	if _, err := cs.CallTool(ctx, params); err != nil {
+		t.Fatalf("a call across lifetimes: %v", err)
+	}
+	if got := issued.Load(); got < 3 {
+		t.Errorf("%d tokens issued, want one per lifetime (at least 3 over a second)", got)
+	}
+	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
+	mu.Lock()
+	defer mu.Unlock()
+	for i, p := range seen {
+		if p != float64(i) {
+			t.Fatalf("notification %d is %v: lost, repeated or out of order", i, p)
 		}
 	}
 }

@@ -310,8 +310,10 @@ func (s *session) dropped(c *conn, cause error) {
 	if s.cur != c {
 		return // replaced by a resume meanwhile
 	}
+	// Park when the client vanished, or was sent away to come back with a
+	// fresh token (expiry, lifetime).
 	code := c.closeCode()
-	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError
+	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError || c.renew.Load()
 	if s.secret == "" || !vanished || s.h.isDraining() || !s.h.park(s) {
 		s.endLocked(cause)
 		return
