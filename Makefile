@@ -5,7 +5,8 @@
 #               Streamable HTTP, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client, headless Chromium, cross-process Go
-#               client, nginx); installs Node 22, npm packages, Chromium and nginx first
+#               client, nginx), then a short fuzz run; installs Node 22, npm
+#               packages, Chromium and nginx first
 
 GO       ?= go
 NODE_DIR := integration/node

@@ -70,3 +70,34 @@ func ExampleClientTransport() {
 	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
 	// Output: Hello, Ada
 }
+
+// Keep sessions across dropped sockets: the server keeps a dropped 2025
+// session for a grace period; the client redials with a fresh token and
+// resumes it, with nothing lost or repeated.
+func ExampleReconnectOptions() {
+	server := mcp.NewServer(&mcp.Implementation{Name: "durable", Version: "1.0.0"}, nil)
+	handler := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{
+		Resumption:  &wsmcp.ResumptionOptions{GracePeriod: 30 * time.Second},
+		MaxLifetime: time.Hour, // come back through authentication every hour
+	})
+	ts := httptest.NewServer(handler)
+	defer ts.Close()
+	defer handler.Shutdown(context.Background())
+
+	transport := &wsmcp.ClientTransport{
+		URL:         "ws" + strings.TrimPrefix(ts.URL, "http"),
+		TokenSource: func(context.Context) (string, error) { return "a fresh token", nil },
+		Reconnect: &wsmcp.ReconnectOptions{
+			MaxElapsed:   time.Minute,
+			Disconnected: func(err error) { log.Println("disconnected:", err) },
+		},
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1.0.0"}, nil)
+	session, err := client.Connect(context.Background(), transport, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	fmt.Println(session.InitializeResult().ServerInfo.Name)
+	// Output: durable
+}
