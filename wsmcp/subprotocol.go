@@ -3,6 +3,7 @@ package wsmcp
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 )
 
@@ -96,13 +97,21 @@ func isToken(s string) bool {
 }
 
 // sanitizeHeader returns a copy of an upgrade request's header without the
-// credentials and handshake secrets a tool handler has no business seeing:
-// Authorization, Proxy-Authorization, Cookie, Sec-WebSocket-Key, and any
-// mcp.auth entry of Sec-WebSocket-Protocol.
+// credentials and handshake secrets a tool handler has no business seeing
+// (Authorization, Proxy-Authorization, Cookie, Sec-WebSocket-Key, and any
+// mcp.auth entry of Sec-WebSocket-Protocol) and without the handshake's own
+// headers (Connection, Upgrade, Sec-WebSocket-Version and -Extensions).
 func sanitizeHeader(h http.Header) http.Header {
-	out := h.Clone()
-	for _, k := range []string{"Authorization", "Proxy-Authorization", "Cookie", "Sec-Websocket-Key", "Sec-Websocket-Protocol"} {
-		out.Del(k)
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		switch k {
+		case "Authorization", "Proxy-Authorization", "Cookie", "Sec-Websocket-Key", "Sec-Websocket-Protocol",
+			// The handshake's own headers tell a handler nothing, and the
+			// copy lives as long as the connection.
+			"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
+			continue
+		}
+		out[k] = slices.Clone(v)
 	}
 	var kept []string
 	for _, line := range h.Values("Sec-WebSocket-Protocol") {
