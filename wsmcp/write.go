@@ -14,10 +14,12 @@ import (
 // pongs can interleave with a long write.
 const writeChunk = 32 << 10
 
-// Write implements mcp.Connection. It only enqueues: a writer goroutine
-// sends the message. It waits, within ctx, for room in a full queue; if the
-// queue stays full past the write timeout the peer is not reading, the
-// socket is dropped and ErrSlowConsumer returned.
+// Write implements mcp.Connection. It queues the message; if no writer is
+// running, the calling goroutine sends what is queued itself, once, under
+// the write watchdog, and anything more goes to a writer goroutine. It
+// waits, within ctx, for room in a full queue; if the queue stays full past
+// the write timeout the peer is not reading, the socket is dropped and
+// ErrSlowConsumer returned.
 //
 // ctx is the SDK's, which notifications/cancelled may cancel mid-write; it
 // is never passed to the socket, where it would close the connection.
