@@ -18,10 +18,10 @@ import (
 //
 // The SDK runs one goroutine that calls Read in a loop; that goroutine is
 // also the socket's reader, which coder/websocket needs for pings and the
-// close handshake. Writes are queued and flushed by the first writer, then a
-// writer goroutine that
-// runs only while there is something to send. Timers, not goroutines, drive
-// pings and the write and message deadlines.
+// close handshake. Writes are queued; the first writer flushes the queue
+// once, and a writer goroutine, which runs only while there is something to
+// send, takes the rest. Timers, not goroutines, drive pings and the write
+// and message deadlines.
 type conn struct {
 	ws     *websocket.Conn
 	id     string
