@@ -11,6 +11,7 @@ const (
 
 	ReasonTokenExpired   = "token expired"
 	ReasonLifetime       = "connection lifetime reached"
+	ReasonIdle           = "idle timeout"
 	ReasonBinary         = "binary messages are not supported"
 	ReasonInvalidUTF8    = "message is not valid UTF-8"
 	ReasonShutdown       = "server shutting down"

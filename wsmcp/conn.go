@@ -48,10 +48,12 @@ type conn struct {
 	limiter    *messageLimiter // nil: no message rate limit
 	expiry     *time.Timer     // closes with 1008 when the token expires
 	lifetime   *time.Timer     // closes with 1001 at HandlerOptions.MaxLifetime
-	renew      atomic.Bool     // closed so that the client comes back re-authenticated
-	pingTimer  *time.Timer     // keepalive
-	writeTimer *time.Timer     // write watchdog, armed while a frame is written
-	readTimer  *time.Timer     // message arrival watchdog
+	idle       *time.Timer     // closes with 1000 after HandlerOptions.IdleTimeout of silence
+	idleFor    time.Duration
+	renew      atomic.Bool // closed so that the client comes back re-authenticated
+	pingTimer  *time.Timer // keepalive
+	writeTimer *time.Timer // write watchdog, armed while a frame is written
+	readTimer  *time.Timer // message arrival watchdog
 
 	closeOnce sync.Once
 	closeWG   sync.WaitGroup
@@ -144,6 +146,9 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		if c.lifetime != nil {
 			c.lifetime.Stop()
 		}
+		if c.idle != nil {
+			c.idle.Stop()
+		}
 		if flush {
 			ctx, cancel := context.WithTimeout(context.Background(), c.lim.writeTimeout)
 			_ = c.waitFlushed(ctx)
@@ -228,6 +233,9 @@ func (c *conn) logClose(st CloseInfo) {
 
 // observe counts one message and reports it to the Message hook.
 func (c *conn) observe(dir Direction, method string, size int) {
+	if c.idle != nil {
+		c.idle.Reset(c.idleFor)
+	}
 	if dir == In {
 		c.msgsIn.Add(1)
 		c.bytesIn.Add(int64(size))

@@ -22,6 +22,24 @@ func (c *conn) expireAt(t time.Time) {
 	})
 }
 
+// closeWhenIdle closes the connection with 1000 "idle timeout" once no
+// message has passed for d while no request runs (HandlerOptions.IdleTimeout).
+func (c *conn) closeWhenIdle(d time.Duration) {
+	c.idleFor = d
+	c.idle = time.AfterFunc(time.Hour, func() {
+		c.mu.Lock()
+		busy := len(c.inCalls) > 0
+		c.mu.Unlock()
+		if busy {
+			c.idle.Reset(d) // a long call is not idleness
+			return
+		}
+		c.log.Info("wsmcp: idle timeout", "session", c.id)
+		c.shutdown(websocket.StatusNormalClosure, ReasonIdle, true, nil)
+	})
+	c.idle.Reset(d)
+}
+
 // retireAfter closes the connection with 1001 "connection lifetime reached"
 // after d (HandlerOptions.MaxLifetime).
 func (c *conn) retireAfter(d time.Duration) {

@@ -148,6 +148,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.MaxLifetime > 0 {
 		c.retireAfter(h.opts.MaxLifetime)
 	}
+	if h.opts.IdleTimeout > 0 {
+		c.closeWhenIdle(h.opts.IdleTimeout)
+	}
 	if !h.track(c) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return

@@ -107,6 +107,11 @@ type HandlerOptions struct {
 	// otelmcpws for OpenTelemetry metrics). Nil observes nothing.
 	Hooks *Hooks
 
+	// IdleTimeout closes, with 1000 "idle timeout", a socket on which no
+	// message has passed either way for this long while no request was
+	// running. Pings do not count. Zero means no limit.
+	IdleTimeout time.Duration
+
 	// MaxLifetime closes every socket this long after it opened, with 1001
 	// "connection lifetime reached", so that long-lived clients come back
 	// with a fresh token and a revoked one stops working. Reconnecting

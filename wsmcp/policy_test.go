@@ -89,3 +89,38 @@ func TestCloseHooks(t *testing.T) {
 	_ = c.ws.Close(websocket.StatusNormalClosure, "")
 	waitFor(t, "hook to run on close", func() bool { return runs.Load() == 2 })
 }
+
+// IdleTimeout closes a silent socket with 1000 "idle timeout", but not one
+// whose client keeps talking, nor one with a long call running.
+func TestIdleTimeout(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{IdleTimeout: 150 * time.Millisecond})
+
+	silent := dialRaw(t, ts.url)
+	silent.initialize()
+	start := time.Now()
+	_, err := silent.tryRecv()
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusNormalClosure || ce.Reason != wsmcp.ReasonIdle {
+		t.Fatalf("silent client: %v, want 1000 %q", err, wsmcp.ReasonIdle)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("closed after %v, before the idle timeout", d)
+	}
+
+	busy := dialRaw(t, ts.url)
+	busy.initialize()
+	busy.send(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":500}}}`)
+	if m := busy.recv(); m["id"] != float64(1) || m["result"] == nil {
+		t.Fatalf("a 500 ms call under a 150 ms idle timeout: %v", m)
+	}
+
+	chatty := dialRaw(t, ts.url)
+	chatty.initialize()
+	for i := range 6 {
+		chatty.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i+10))
+		if m := chatty.recv(); m["result"] == nil {
+			t.Fatalf("ping %d: %v", i, m)
+		}
+		time.Sleep(80 * time.Millisecond) // under the timeout: the point of the test
+	}
+}
