@@ -70,9 +70,10 @@ bench: bench-build
 # The full run behind docs/performance.md and its plots (about ten minutes).
 PERF := docs/performance
 bench-full: bench-build
-	rm -f $(PERF)/results.jsonl $(PERF)/results-2026.jsonl
+	rm -f $(PERF)/results.jsonl $(PERF)/results-2026.jsonl $(PERF)/results-gogc400.jsonl
 	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario idle -sessions 1000,2000,5000,10000
 	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario open -sessions 10,100,1000,5000 -rate 2000 -duration 20s
 	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results.jsonl -scenario closed -sessions 50 -duration 10s -transports ws,http,httpjson,ws,http,httpjson,ws,http,httpjson
 	$(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results-2026.jsonl -scenario closed -sessions 50 -duration 10s -transports ws,http,ws,http -protocol 2026-07-28
+	GOGC=400 $(BENCH)/mcpbench -server $(BENCH)/everything -out $(PERF)/results-gogc400.jsonl -scenario closed -sessions 50 -duration 10s -transports ws,http,httpjson,ws,http,httpjson,ws,http,httpjson
 	$(BENCH)/mcpplot -in $(PERF)/results.jsonl -dir $(PERF)
