@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,16 +20,46 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
+// progressLog collects the progress notifications a client receives.
+type progressLog struct {
+	mu   sync.Mutex
+	seen []float64
+}
+
+func (p *progressLog) handler(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seen = append(p.seen, req.Params.Progress)
+}
+
+func (p *progressLog) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.seen)
+}
+
+// expectAll waits for n notifications and checks that they are 0 … n-1,
+// each once, in order.
+func (p *progressLog) expectAll(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "every notification", func() bool { return p.count() >= n })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, v := range p.seen {
+		if v != float64(i) {
+			t.Fatalf("notification %d is %v: lost, repeated or out of order (%d in all)", i, v, len(p.seen))
+		}
+	}
+}
+
 // resumableClient connects a 2025-11-25 session through the proxy with
 // reconnection on; progress and sampling go to the given handlers.
-func resumableClient(t *testing.T, url string, progress func(float64), sample func() (string, error)) *mcp.ClientSession {
+func resumableClient(t *testing.T, url string, progress *progressLog, sample func() (string, error)) *mcp.ClientSession {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			progress(req.Params.Progress)
-		},
+		ProgressNotificationHandler: progress.handler,
 		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			text, err := sample()
 			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: text}}, err
@@ -52,13 +81,9 @@ func resumableClient(t *testing.T, url string, progress func(float64), sample fu
 // was dead reaches the tool.
 func TestResumption(t *testing.T) {
 	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
-	var (
-		mu       sync.Mutex
-		progress []float64
-	)
+	var progress progressLog
 	cutInSampling := true
-	cs := resumableClient(t, url,
-		func(p float64) { mu.Lock(); progress = append(progress, p); mu.Unlock() },
+	cs := resumableClient(t, url, &progress,
 		func() (string, error) {
 			if cutInSampling {
 				proxy.Cut() // the answer is written to a dead socket
@@ -80,7 +105,6 @@ func TestResumption(t *testing.T) {
 		}
 		done <- err
 	}()
-	seen := func() int { mu.Lock(); defer mu.Unlock(); return len(progress) }
 	for _, at := range []int{20, 70, 140} {
 		waitFor(t, "progress", func() bool {
 			select {
@@ -88,7 +112,7 @@ func TestResumption(t *testing.T) {
 				t.Fatalf("the call ended early: %v", err)
 			default:
 			}
-			return seen() >= at
+			return progress.count() >= at
 		})
 		proxy.Cut()
 	}
@@ -98,16 +122,7 @@ func TestResumption(t *testing.T) {
 	if result != "counted 200" {
 		t.Errorf("result = %q", result)
 	}
-	waitFor(t, "every notification", func() bool { return seen() >= n })
-	mu.Lock()
-	want := make([]float64, n)
-	for i := range want {
-		want[i] = float64(i)
-	}
-	if !slices.Equal(progress, want) {
-		t.Errorf("progress: %d notifications, lost or repeated or out of order: %v", len(progress), progress)
-	}
-	mu.Unlock()
+	progress.expectAll(t, n)
 
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask"})
 	if err != nil {
@@ -201,7 +216,7 @@ func TestResumeRefused(t *testing.T) {
 // session: its resume is refused and it gets ErrSessionLost.
 func TestResumptionGraceExpires(t *testing.T) {
 	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 100 * time.Millisecond}})
-	cs := resumableClient(t, url, func(float64) {}, func() (string, error) { return "", nil })
+	cs := resumableClient(t, url, new(progressLog), func() (string, error) { return "", nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := echoText(ctx, cs, "x"); err != nil {
@@ -224,11 +239,8 @@ func TestResumptionGraceExpires(t *testing.T) {
 // through a 64 KiB log, across a cut, all delivered once.
 func TestResumptionLogWaitsForAcks(t *testing.T) {
 	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 64 << 10}})
-	var (
-		mu   sync.Mutex
-		seen []float64
-	)
-	cs := resumableClient(t, url, func(p float64) { mu.Lock(); seen = append(seen, p); mu.Unlock() }, func() (string, error) { return "", nil })
+	var progress progressLog
+	cs := resumableClient(t, url, &progress, func() (string, error) { return "", nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const n = 128
@@ -245,22 +257,13 @@ func TestResumptionLogWaitsForAcks(t *testing.T) {
 			t.Fatalf("the call ended early: %v", err)
 		default:
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		return len(seen) >= n/2
+		return progress.count() >= n/2
 	})
 	proxy.Cut()
 	if err := <-done; err != nil {
 		t.Fatalf("streaming 2 MiB through a 64 KiB log: %v", err)
 	}
-	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
-	mu.Lock()
-	defer mu.Unlock()
-	for i, p := range seen {
-		if p != float64(i) {
-			t.Fatalf("notification %d is %v: lost, repeated or out of order", i, p)
-		}
-	}
+	progress.expectAll(t, n)
 }
 
 // The client finds a silent path dead and resumes while the server still
@@ -268,18 +271,11 @@ func TestResumptionLogWaitsForAcks(t *testing.T) {
 // around the switch is lost or repeated.
 func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{}})
-	var (
-		mu   sync.Mutex
-		seen []float64
-	)
+	var progress progressLog
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			mu.Lock()
-			seen = append(seen, req.Params.Progress)
-			mu.Unlock()
-		},
+		ProgressNotificationHandler: progress.handler,
 	})
 	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
 		URL: url, PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond,
@@ -297,7 +293,7 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 		_, err := cs.CallTool(ctx, params)
 		done <- err
 	}()
-	waitFor(t, "the stream to start", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) > 30 })
+	waitFor(t, "the stream to start", func() bool { return progress.count() > 30 })
 	proxy.Stall() // the old path goes silent; the server's pings are 25 s apart
 	if err := <-done; err != nil {
 		t.Fatalf("call across the switch: %v", err)
@@ -305,14 +301,7 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 	if !strings.Contains(ts.log.String(), "session resumed") {
 		t.Error("no resume was logged")
 	}
-	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
-	mu.Lock()
-	defer mu.Unlock()
-	for i, p := range seen {
-		if p != float64(i) {
-			t.Fatalf("notification %d is %v: lost, repeated or out of order (%d in all)", i, p, len(seen))
-		}
-	}
+	progress.expectAll(t, n)
 }
 
 // MaxLifetime sends clients away to re-authenticate: a resumable session
@@ -335,18 +324,13 @@ func TestMaxLifetimeResumes(t *testing.T) {
 	t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
 
 	var (
-		issued atomic.Int64
-		mu     sync.Mutex
-		seen   []float64
+		issued   atomic.Int64
+		progress progressLog
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
-			mu.Lock()
-			seen = append(seen, req.Params.Progress)
-			mu.Unlock()
-		},
+		ProgressNotificationHandler: progress.handler,
 	})
 	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
 		URL:         "ws" + strings.TrimPrefix(ts.URL, "http"),
@@ -366,12 +350,5 @@ func TestMaxLifetimeResumes(t *testing.T) {
 	if got := issued.Load(); got < 3 {
 		t.Errorf("%d tokens issued, want one per lifetime (at least 3 over a second)", got)
 	}
-	waitFor(t, "every notification", func() bool { mu.Lock(); defer mu.Unlock(); return len(seen) >= n })
-	mu.Lock()
-	defer mu.Unlock()
-	for i, p := range seen {
-		if p != float64(i) {
-			t.Fatalf("notification %d is %v: lost, repeated or out of order", i, p)
-		}
-	}
+	progress.expectAll(t, n)
 }
