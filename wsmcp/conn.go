@@ -63,9 +63,10 @@ type conn struct {
 	// Observation (see Hooks): ctx is the connection's context, info names
 	// it, and the counters feed CloseInfo.
 	// Resumption (resume.go): the session's replay log while it may be
-	// resumed, and first, a message read before the session started.
+	// resumed, and first, a message read before the session started and put
+	// back (unread).
 	resumeState
-	first jsonrpc.Message
+	first *unreadMsg
 
 	hooks             *Hooks
 	ctx               context.Context

@@ -27,17 +27,11 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // The context is the SDK's and is deliberately not passed to the socket:
 // coder/websocket closes the whole connection when a read's context ends.
 func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
-	if m := c.first; m != nil {
-		c.first = nil
-		return m, nil
-	}
 	for {
-		data, buf, err := c.readMessage()
+		msg, size, err := c.next()
 		if err != nil {
 			return nil, err
 		}
-		msg, size := c.decode(data), len(data)
-		putReadBuf(buf)
 		if msg != nil && c.control(msg) {
 			continue
 		}
@@ -46,6 +40,34 @@ func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 			return msg, nil
 		}
 	}
+}
+
+// next returns the message put back by unread, or reads and decodes one.
+// msg is nil for input that decode has already answered as invalid.
+func (c *conn) next() (msg jsonrpc.Message, size int, err error) {
+	if p := c.first; p != nil {
+		c.first = nil
+		return p.msg, p.size, nil
+	}
+	data, buf, err := c.readMessage()
+	if err != nil {
+		return nil, 0, err
+	}
+	msg, size = c.decode(data), len(data)
+	putReadBuf(buf)
+	return msg, size, nil
+}
+
+// unread puts a message that next returned back, for Read to process as
+// if it had just arrived. Only the reader calls it, before Read.
+func (c *conn) unread(msg jsonrpc.Message, size int) {
+	c.first = &unreadMsg{msg, size}
+}
+
+// unreadMsg is a message put back by unread.
+type unreadMsg struct {
+	msg  jsonrpc.Message
+	size int
 }
 
 // putReadBuf returns a read buffer to the pool, unless it grew too big.

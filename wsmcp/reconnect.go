@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -125,6 +126,9 @@ type redialer struct {
 	initID     any
 	initParams json.RawMessage
 	secret     string
+	// awaitingGrant is true between the offer and the server's answer:
+	// only then does Read look at responses.
+	awaitingGrant atomic.Bool
 }
 
 func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
@@ -191,6 +195,7 @@ func (r *redialer) offerLocked(msg jsonrpc.Message) jsonrpc.Message {
 		return msg
 	}
 	r.initID, r.initParams = idKey(req.ID), req.Params
+	r.awaitingGrant.Store(true)
 	return &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: params}
 }
 
@@ -206,7 +211,7 @@ func (r *redialer) stopNumberingLocked() {
 // watchGrant reads the server's answer to the offering initialize request.
 func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 	resp, ok := msg.(*jsonrpc.Response)
-	if !ok {
+	if !ok || !r.awaitingGrant.Load() {
 		return
 	}
 	r.mu.Lock()
@@ -214,6 +219,7 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 	if r.initID == nil || r.secret != "" || idKey(resp.ID) != r.initID {
 		return
 	}
+	r.awaitingGrant.Store(false)
 	if m, ok := metaOf(resp.Result); ok && m.Secret != "" && resp.Error == nil {
 		r.secret = m.Secret
 		r.rlog.setPeerWindow(m.Window)

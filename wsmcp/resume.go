@@ -85,21 +85,14 @@ func (c *conn) control(msg jsonrpc.Message) bool {
 }
 
 // readRaw reads the next well-formed message without counting or admitting
-// it, within timeout if positive.
+// it, within timeout.
 func (c *conn) readRaw(timeout time.Duration) (jsonrpc.Message, error) {
-	if timeout > 0 {
-		t := time.AfterFunc(timeout, func() { _ = c.ws.CloseNow() })
-		defer t.Stop()
-	}
+	t := time.AfterFunc(timeout, func() { _ = c.ws.CloseNow() })
+	defer t.Stop()
 	for {
-		data, buf, err := c.readMessage()
-		if err != nil {
-			return nil, err
-		}
-		msg := c.decode(data)
-		putReadBuf(buf)
-		if msg != nil {
-			return msg, nil
+		msg, _, err := c.next()
+		if msg != nil || err != nil {
+			return msg, err
 		}
 	}
 }

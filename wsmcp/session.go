@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -74,6 +75,11 @@ type session struct {
 	id         string
 	grace      *time.Timer // ends a parked session
 	parked     bool
+
+	// watching is true until the handshake is settled: resumption offered
+	// and granted or refused, or not offered. Until then every message is
+	// looked at; after, none is.
+	watching atomic.Bool
 }
 
 func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
@@ -85,6 +91,7 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 		changed:  make(chan struct{}),
 	}
 	c.rlog.Store(s.log)
+	s.watching.Store(true)
 	return s
 }
 
@@ -141,9 +148,10 @@ func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
 	}
 }
 
-// start reads the first message of a new socket.
+// start reads the first message of a new socket: a resume request is
+// handled here, anything else is put back for Read.
 func (s *session) start(c *conn) error {
-	msg, err := c.readRaw(0)
+	msg, size, err := c.next()
 	if err != nil {
 		s.end(err)
 		return err
@@ -159,16 +167,7 @@ func (s *session) start(c *conn) error {
 			return errHandedOver
 		}
 	}
-	// An ordinary first message: count it, apply the policy, and let Read
-	// return it.
-	if c.control(msg) {
-		return nil
-	}
-	c.countReceived(0)
-	if c.admit(msg, 0) {
-		c.first = msg
-		s.watchInitialize(c, msg)
-	}
+	c.unread(msg, size)
 	return nil
 }
 
@@ -176,7 +175,7 @@ func (s *session) start(c *conn) error {
 // other first message means a session that will not be resumed.
 func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
 	req, ok := msg.(*jsonrpc.Request)
-	if !ok {
+	if !ok || !s.watching.Load() {
 		return
 	}
 	s.mu.Lock()
@@ -192,6 +191,7 @@ func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
 		}
 	}
 	c.rlog.Store(nil) // not resumable: stop numbering
+	s.watching.Store(false)
 }
 
 // Write implements mcp.Connection. The answer to an initialize request that
@@ -258,7 +258,7 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 // request.
 func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 	resp, ok := msg.(*jsonrpc.Response)
-	if !ok {
+	if !ok || !s.watching.Load() {
 		return msg, false
 	}
 	s.mu.Lock()
@@ -266,6 +266,7 @@ func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 	if s.initID == nil || s.secret != "" || idKey(resp.ID) != s.initID {
 		return msg, false
 	}
+	s.watching.Store(false)
 	if resp.Error != nil {
 		s.initID = nil
 		return msg, false
