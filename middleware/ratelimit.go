@@ -29,14 +29,9 @@ func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) 
 }
 
 // IdentityKey returns "issuer\x00subject" for the request's verified
-// identity, or "" without one.
+// identity, or "" without one (see wsmcp.Identity).
 func IdentityKey(r *http.Request) string {
-	info := wsmcp.TokenInfoFromContext(r.Context())
-	if info == nil {
-		return ""
-	}
-	iss, _ := info.Extra["iss"].(string)
-	return iss + "\x00" + info.UserID
+	return wsmcp.Identity(wsmcp.TokenInfoFromContext(r.Context()))
 }
 
 // tooMany answers an upgrade over the rate, recording reason.

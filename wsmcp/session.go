@@ -87,21 +87,12 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 	s := &session{
 		h: h, opts: opts, id: c.id, cur: c, last: c,
 		log:      &replayLog{max: opts.MaxBufferBytes},
-		identity: identityOf(info),
+		identity: Identity(info),
 		changed:  make(chan struct{}),
 	}
 	c.rlog.Store(s.log)
 	s.watching.Store(true)
 	return s
-}
-
-// identityOf is the (issuer, subject) pair of a verified caller.
-func identityOf(info *auth.TokenInfo) string {
-	if info == nil {
-		return ""
-	}
-	iss, _ := info.Extra["iss"].(string)
-	return iss + "\x00" + info.UserID
 }
 
 func (s *session) SessionID() string { return s.id }
@@ -443,7 +434,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
 	if ok {
 		s.mu.Lock()
 		ok = subtle.ConstantTimeCompare([]byte(s.secret), []byte(m.Secret)) == 1 &&
-			subtle.ConstantTimeCompare([]byte(s.identity), []byte(identityOf(c.extra.TokenInfo))) == 1
+			subtle.ConstantTimeCompare([]byte(s.identity), []byte(Identity(c.extra.TokenInfo))) == 1
 		s.mu.Unlock()
 	}
 	if ok && s.attach(c, req, *m.Received) {
