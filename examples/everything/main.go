@@ -28,11 +28,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/internal/rlimit"
 )
 
 func main() {
 	c := parseFlags()
-	raiseFileLimit()
+	rlimit.RaiseFiles()
 	level := slog.LevelWarn
 	if c.verbose {
 		level = slog.LevelInfo
