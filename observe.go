@@ -19,11 +19,7 @@ func observe(next http.Handler, logger *slog.Logger, refused func(*http.Request,
 		if !ok {
 			return
 		}
-		attrs := []any{"remote", r.RemoteAddr, "status", f.Status, "reason", f.Reason}
-		if f.Detail != "" {
-			attrs = append(attrs, "detail", f.Detail)
-		}
-		logger.Info("mcpws: upgrade refused", attrs...)
+		f.Log(logger, "mcpws: upgrade refused", r)
 		if refused != nil {
 			refused(r, f.Status, f.Reason)
 		}

@@ -66,7 +66,7 @@ func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
 			refuse := func(status int, reason, code, desc, detail string) {
 				f := refusal.Refusal{Status: status, Reason: "auth." + reason, Detail: detail}
 				if !challenge(w, r, opts, f, code, desc) {
-					logger.Info("mcpws: upgrade refused", "remote", r.RemoteAddr, "status", status, "reason", f.Reason, "detail", detail)
+					f.Log(logger, "mcpws: upgrade refused", r)
 				}
 			}
 			token, err := findToken(r, opts.AllowQueryToken)

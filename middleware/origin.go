@@ -65,9 +65,10 @@ func Origin(opts OriginOptions) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			refuse := func(reason, msg string) {
-				detail := fmt.Sprintf("%s: origin %q, host %q", msg, r.Header.Values("Origin"), r.Host)
-				if !refusal.Write(w, r, refusal.Refusal{Status: http.StatusForbidden, Reason: reason, Detail: detail}, "Forbidden: "+msg) {
-					logger.Info("mcpws: upgrade refused", "remote", r.RemoteAddr, "status", http.StatusForbidden, "reason", reason, "detail", detail)
+				f := refusal.Refusal{Status: http.StatusForbidden, Reason: reason,
+					Detail: fmt.Sprintf("%s: origin %q, host %q", msg, r.Header.Values("Origin"), r.Host)}
+				if !refusal.Write(w, r, f, "Forbidden: "+msg) {
+					f.Log(logger, "mcpws: upgrade refused", r)
 				}
 			}
 			if len(hosts) > 0 && !slices.Contains(hosts, strings.ToLower(r.Host)) {

@@ -172,10 +172,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // refuse answers a request refused before the upgrade. Under mcpws.New the
 // stack's observer logs it and calls Hooks.Refused; alone, the Handler does.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, reason, msg string) {
-	if refusal.Write(w, r, refusal.Refusal{Status: status, Reason: reason, Detail: msg}, msg) {
+	f := refusal.Refusal{Status: status, Reason: reason, Detail: msg}
+	if refusal.Write(w, r, f, msg) {
 		return
 	}
-	h.lim.logger.Info("wsmcp: upgrade refused", "remote", r.RemoteAddr, "status", status, "reason", reason, "detail", msg)
+	f.Log(h.lim.logger, "wsmcp: upgrade refused", r)
 	if h.lim.hooks.Refused != nil {
 		h.lim.hooks.Refused(r, status, reason)
 	}

@@ -5,6 +5,7 @@ package refusal
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 )
 
@@ -13,6 +14,15 @@ type Refusal struct {
 	Status int    // the HTTP status written
 	Reason string // a short machine-readable reason, e.g. "origin", "auth.expired"
 	Detail string // free text for the log; never a credential
+}
+
+// Log records the refusal of r as one Info event named msg.
+func (f Refusal) Log(logger *slog.Logger, msg string, r *http.Request) {
+	attrs := []any{"remote", r.RemoteAddr, "status", f.Status, "reason", f.Reason}
+	if f.Detail != "" {
+		attrs = append(attrs, "detail", f.Detail)
+	}
+	logger.Info(msg, attrs...)
 }
 
 type key struct{}
