@@ -2,6 +2,8 @@ package wsmcp_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -224,5 +226,121 @@ func TestPingKeepsAlive(t *testing.T) {
 	}
 	if n := ts.h.Sessions(); n != 1 {
 		t.Errorf("sessions = %d, want 1", n)
+	}
+}
+
+// Request ids that are not strings or integers within ±(2⁵³−1) are refused
+// with -32600 and echoed as sent, never rounded into another request's id.
+func TestRequestIDsNeverRewritten(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), nil)
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	for _, id := range []string{"1.5", "0.1", "2.7", "9007199254740993", "-9007199254740993", "1e19", "1e2", "1.0", "true", "[1]", "{}"} {
+		t.Run(id, func(t *testing.T) {
+			c.t = t
+			c.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}`)
+			_, data, err := c.ws.Read(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m struct {
+				ID    json.RawMessage `json:"id"`
+				Error struct{ Code int }
+			}
+			if err := json.Unmarshal(data, &m); err != nil {
+				t.Fatal(err)
+			}
+			wantID := id
+			if id == "true" || id == "[1]" || id == "{}" {
+				wantID = "null"
+			}
+			if m.Error.Code != -32600 || string(m.ID) != wantID {
+				t.Errorf("reply %s: want -32600 with id %s", data, wantID)
+			}
+		})
+	}
+	c.t = t
+	// The largest safe integers pass unchanged.
+	for _, id := range []string{"9007199254740991", "-9007199254740991", "0", "-1"} {
+		c.send(`{"jsonrpc":"2.0","id":` + id + `,"method":"ping"}`)
+		_, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := `"id":` + id + `,`; !strings.Contains(string(data), want) || strings.Contains(string(data), "error") {
+			t.Errorf("ping with id %s: reply %s", id, data)
+		}
+	}
+}
+
+// A call with id 2.7 is refused, so cancelling id 2 cannot cancel it, and
+// the call with id 2 is not confused with it.
+func TestCancelDoesNotReachRoundedID(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), nil)
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	c.send(`{"jsonrpc":"2.0","id":2.7,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":50}}}`)
+	if m := c.recv(); errorCode(m) != -32600 || m["id"] != 2.7 {
+		t.Fatalf("id 2.7: %v", m)
+	}
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":50}}}`)
+	if m := c.recv(); m["id"] != float64(2) || m["result"] == nil {
+		t.Fatalf("id 2: %v", m)
+	}
+}
+
+// A response is never answered (JSON-RPC 2.0 §5), however malformed: an
+// error reply with id null, a response with a rounded or unknown id, a
+// response without result or error. The next reply the peer gets is the one
+// to its next request.
+func TestResponsesNeverAnswered(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), nil)
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	responses := []string{
+		`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}`,
+		`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request"}}`,
+		`{"jsonrpc":"2.0","id":1.5,"result":{}}`,
+		`{"jsonrpc":"2.0","id":77,"result":{}}`,
+		`{"jsonrpc":"2.0","id":"x","error":{"code":-32011,"message":"rate limited"}}`,
+		`{"jsonrpc":"1.0","id":5,"result":{}}`,
+		`{"jsonrpc":"2.0","result":{}}`,
+		`{"jsonrpc":"2.0","id":5,"result":{},"error":{"code":1,"message":"both"}}`,
+	}
+	for _, r := range responses {
+		c.send(r)
+	}
+	c.send(`{"jsonrpc":"2.0","id":"next","method":"ping"}`)
+	if m := c.recv(); m["id"] != "next" || m["result"] == nil {
+		t.Fatalf("first message after %d responses = %v, want the ping's result", len(responses), m)
+	}
+}
+
+// Stray responses are logged once per connection, with the count at close,
+// so that a peer cannot flood the log.
+func TestStrayResponsesLoggedOnce(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), nil)
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	const n = 2000
+	long := strings.Repeat("9", 4000)
+	for i := range n {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":"%s-%d","result":{}}`, long, i))
+	}
+	c.send(`{"jsonrpc":"2.0","id":"next","method":"ping"}`)
+	if m := c.recv(); m["id"] != "next" {
+		t.Fatalf("ping reply = %v", m)
+	}
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "the close log line", func() bool { return strings.Contains(ts.log.String(), "connection closed") })
+	log := ts.log.String()
+	if got := strings.Count(log, "response to no outstanding request"); got != 1 {
+		t.Errorf("stray response logged %d times, want once", got)
+	}
+	if !strings.Contains(log, fmt.Sprintf("ignored_responses=%d", n)) {
+		t.Errorf("close line lacks ignored_responses=%d", n)
+	}
+	if len(log) > 8<<10 {
+		t.Errorf("log is %d bytes after %d stray responses; want it bounded", len(log), n)
 	}
 }

@@ -85,7 +85,17 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Connect implements mcp.Transport: it dials the server and returns the
 // connection for the SDK.
 func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
-	lim := resolveLimits(t.Logger, t.ReadLimit, DefaultClientReadLimit, -1, t.PingInterval, t.PongTimeout, t.WriteTimeout, t.MaxQueueBytes, -1)
+	lim := limits{
+		logger:           t.Logger,
+		readLimit:        t.ReadLimit,
+		messageTimeout:   -1,
+		pingInterval:     t.PingInterval,
+		pongTimeout:      t.PongTimeout,
+		writeTimeout:     t.WriteTimeout,
+		maxQueueBytes:    t.MaxQueueBytes,
+		maxInFlight:      -1,
+		maxInFlightBytes: -1,
+	}.resolved(DefaultClientReadLimit)
 	c, err := t.dial(ctx, &lim)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -17,14 +18,22 @@ const maxDepth = 1000
 // wireMessage is the union of the JSON-RPC request and response forms.
 type wireMessage struct {
 	VersionTag string          `json:"jsonrpc"`
-	ID         any             `json:"id,omitempty"`
+	ID         json.RawMessage `json:"id,omitempty"`
 	Method     json.RawMessage `json:"method"`
 	Params     json.RawMessage `json:"params,omitempty"`
 	Result     json.RawMessage `json:"result,omitempty"`
 	Error      *jsonrpc.Error  `json:"error,omitempty"`
 }
 
+// maxSafeID bounds integer request ids: 2⁵³−1, the largest integer that
+// every JSON-RPC peer carries exactly (JavaScript's Number.MAX_SAFE_INTEGER),
+// and the largest the SDK, which builds integer ids through float64, can
+// represent. A larger id would be silently rewritten, so that two requests
+// could share one.
+const maxSafeID = 1<<53 - 1
+
 var (
+	errBadID      = errors.New("invalid request id: want a string or an integer within ±(2^53-1)")
 	errVersionTag = errors.New(`invalid message version tag: want "2.0"`)
 	errTrailing   = errors.New("data after the JSON value")
 	errTooDeep    = fmt.Errorf("nesting deeper than %d", maxDepth)
@@ -52,7 +61,7 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 	if msg.VersionTag != "2.0" {
 		return nil, errVersionTag
 	}
-	id, err := jsonrpc.MakeID(msg.ID)
+	id, err := decodeID(msg.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -71,6 +80,77 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 		resp.Error = msg.Error
 	}
 	return resp, nil
+}
+
+// decodeID decodes a request id: absent or null (a notification), a
+// string, or an integer within ±maxSafeID. Fractions, exponents and larger
+// integers are refused rather than rounded.
+func decodeID(raw json.RawMessage) (jsonrpc.ID, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return jsonrpc.ID{}, nil
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		s, err := decodeString(raw)
+		if err != nil {
+			return jsonrpc.ID{}, err
+		}
+		return jsonrpc.MakeID(s)
+	case c == '-' || c >= '0' && c <= '9':
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil || n > maxSafeID || n < -maxSafeID {
+			return jsonrpc.ID{}, errBadID
+		}
+		return jsonrpc.MakeID(float64(n))
+	}
+	return jsonrpc.ID{}, errBadID
+}
+
+// invalid is a message that is not valid JSON-RPC, and how to answer it.
+type invalid struct {
+	// reply is the error to answer with; nil for a response, which is
+	// never answered.
+	reply *jsonrpc.Error
+	// id is the reply's id: the message's own when it has a string or
+	// numeric one, echoed as sent so that the peer can match it, else null.
+	id    json.RawMessage
+	cause error
+}
+
+// classify decides how to answer data, which decodeMessage refused with
+// err. JSON-RPC 2.0 §5: a message without a method that carries a result or
+// an error is a response, and a response is never answered.
+func classify(data []byte, err error) *invalid {
+	bad := &invalid{cause: err}
+	var probe struct {
+		Method json.RawMessage `json:"method"`
+		Result json.RawMessage `json:"result"`
+		Error  json.RawMessage `json:"error"`
+		ID     json.RawMessage `json:"id"`
+	}
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	switch {
+	case len(trimmed) > 0 && trimmed[0] == '[':
+		bad.reply = errBatch
+	case !json.Valid(data):
+		bad.reply = errParse
+	case trimmed[0] != '{' || checkDepth(data) != nil:
+		bad.reply = errNotJSONRPC
+	default:
+		if _, perr := segjson.Parse(data, &probe, segjson.DontMatchCaseInsensitiveStructFields); perr != nil {
+			bad.reply = errNotJSONRPC
+			break
+		}
+		if probe.Method == nil && (probe.Result != nil || probe.Error != nil) {
+			return bad // a response
+		}
+		bad.reply = errNotJSONRPC
+		if id := bytes.TrimSpace(probe.ID); len(id) > 0 && (id[0] == '"' || id[0] == '-' || id[0] >= '0' && id[0] <= '9') {
+			bad.id = bytes.Clone(id)
+		}
+	}
+	return bad
 }
 
 // decodeString decodes a JSON string, without allocating a decoder for the

@@ -66,19 +66,29 @@ type conn struct {
 	// resumed, and first, a message read before the session started and put
 	// back (unread).
 	resumeState
-	first *unreadMsg
+	first *inbound
 
 	hooks             *Hooks
 	ctx               context.Context
 	info              ConnInfo
 	msgsIn, msgsOut   atomic.Int64
 	bytesIn, bytesOut atomic.Int64
+	invalidIn         atomic.Int64 // messages that were not valid JSON-RPC
+	ignored           atomic.Int64 // responses dropped: stray or malformed
+
+	// flights counts the bytes of the requests running on the connection's
+	// session against its budgets (budget.go). A resumable session shares
+	// it between its sockets and closes it when it ends (keepFlights);
+	// otherwise the connection does when it closes.
+	flights     *flights
+	keepFlights bool
 }
 
 // inCall is a request the peer sent that has not been answered yet.
 type inCall struct {
 	method string
 	start  time.Time
+	size   int64 // bytes, as counted in flights
 }
 
 var _ mcp.Connection = (*conn)(nil)
@@ -170,6 +180,9 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 			c.readTimer.Stop()
 		}
 		close(c.done)
+		if !c.keepFlights {
+			c.flights.close()
+		}
 		st := c.closeInfo()
 		c.logClose(st)
 		if c.hooks.Closed != nil {
@@ -210,6 +223,8 @@ func (c *conn) closeInfo() CloseInfo {
 		MessagesOut: c.msgsOut.Load(),
 		BytesIn:     c.bytesIn.Load(),
 		BytesOut:    c.bytesOut.Load(),
+		Invalid:     c.invalidIn.Load(),
+		Ignored:     c.ignored.Load(),
 	}
 }
 
@@ -221,6 +236,12 @@ func (c *conn) logClose(st CloseInfo) {
 	}
 	if st.Reason != "" {
 		attrs = append(attrs, "reason", st.Reason)
+	}
+	if st.Invalid > 0 {
+		attrs = append(attrs, "invalid_messages", st.Invalid)
+	}
+	if st.Ignored > 0 {
+		attrs = append(attrs, "ignored_responses", st.Ignored)
 	}
 	c.mu.Lock()
 	cause := c.status.err

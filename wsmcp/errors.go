@@ -16,7 +16,9 @@ const (
 	// CodeRateLimited answers a request over the connection's message rate.
 	CodeRateLimited = -32011
 	// CodeTooManyInFlight answers a request while the connection already has
-	// HandlerOptions.MaxInFlight requests running.
+	// HandlerOptions.MaxInFlight requests running, or while the requests
+	// running would, with it, pass MaxInFlightBytes or
+	// MaxInFlightBytesPerIdentity.
 	CodeTooManyInFlight = -32012
 )
 
@@ -41,5 +43,6 @@ var (
 	errDuplicateID    = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "invalid request: request id already in use"}
 	errShuttingDown   = &jsonrpc.Error{Code: CodeShuttingDown, Message: "server shutting down"}
 	errTooManyFlights = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many requests in flight on this connection"}
+	errTooManyBytes   = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many bytes of requests in flight for this caller; retry when a call has finished"}
 	errRateLimited    = &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limited: too many requests on this connection, slow down"}
 )

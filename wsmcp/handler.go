@@ -37,6 +37,8 @@ type Handler struct {
 	draining bool
 	sessions map[string]*session // resumable sessions, by id
 	parked   int                 // of which waiting for their client
+
+	budgets budgets // per identity (budget.go)
 }
 
 // NewHandler returns a Handler that serves the mcp.Server that getServer
@@ -53,9 +55,23 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 		h.opts = *opts
 	}
 	o := &h.opts
-	h.lim = resolveLimits(o.Logger, o.ReadLimit, DefaultServerReadLimit, o.MessageTimeout, o.PingInterval, o.PongTimeout, o.WriteTimeout, o.MaxQueueBytes, o.MaxInFlight)
+	h.lim = limits{
+		logger:           o.Logger,
+		readLimit:        o.ReadLimit,
+		messageTimeout:   o.MessageTimeout,
+		pingInterval:     o.PingInterval,
+		pongTimeout:      o.PongTimeout,
+		writeTimeout:     o.WriteTimeout,
+		maxQueueBytes:    o.MaxQueueBytes,
+		maxInFlight:      o.MaxInFlight,
+		maxInFlightBytes: o.MaxInFlightBytes,
+	}.resolved(DefaultServerReadLimit)
 	if o.Hooks != nil {
 		h.lim.hooks = *o.Hooks
+	}
+	h.budgets.maxInFlightBytes = orDefault64(o.MaxInFlightBytesPerIdentity, DefaultMaxInFlightBytesPerIdentity)
+	if o.Resumption != nil {
+		h.budgets.maxParked = o.Resumption.resolve().MaxParkedPerIdentity
 	}
 	h.tokenInfo = o.TokenInfo
 	if h.tokenInfo == nil {
@@ -137,6 +153,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.info.Subject = info.UserID
 	}
 	c.limiter = h.newLimiter()
+	c.flights = h.budgets.newFlights(Identity(info), max(0, h.lim.maxInFlightBytes))
 	c.onClose = func(c *conn) {
 		h.forget(c)
 		hooks.run()

@@ -59,11 +59,13 @@ const (
 
 // Limits reported to Hooks.Limited.
 const (
-	LimitMessageRate  = "message_rate"  // a request over HandlerOptions.MessageRate (-32011)
-	LimitRateAbuse    = "rate_abuse"    // too many of those in a row: closed 1008
-	LimitInFlight     = "in_flight"     // a request over HandlerOptions.MaxInFlight (-32012)
-	LimitMessageSize  = "message_size"  // a message over the read limit: closed 1009
-	LimitSlowConsumer = "slow_consumer" // the outbound queue stayed full: dropped
+	LimitMessageRate   = "message_rate"    // a request over HandlerOptions.MessageRate (-32011)
+	LimitRateAbuse     = "rate_abuse"      // too many of those in a row: closed 1008
+	LimitInFlight      = "in_flight"       // a request over HandlerOptions.MaxInFlight (-32012)
+	LimitInFlightBytes = "in_flight_bytes" // a request over MaxInFlightBytes or its identity's bound (-32012)
+	LimitMessageSize   = "message_size"    // a message over the read limit: closed 1009
+	LimitSlowConsumer  = "slow_consumer"   // the outbound queue stayed full: dropped
+	LimitReplay        = "replay"          // a resumable session's peer stopped acknowledging: closed 1008
 )
 
 // ConnInfo identifies a connection to Hooks.
@@ -82,4 +84,9 @@ type CloseInfo struct {
 	MessagesOut int64
 	BytesIn     int64
 	BytesOut    int64
+	// Invalid counts the messages that were not valid JSON-RPC; Ignored,
+	// the responses dropped unanswered because they answered no request
+	// of this side's, or were malformed.
+	Invalid int64
+	Ignored int64
 }

@@ -62,7 +62,7 @@ func (r *recorder) snapshot() recorder {
 // events and counts it should, in the hooks and in the log.
 func TestHooksAndEvents(t *testing.T) {
 	var rec recorder
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Hooks: rec.hooks(), MessageRate: 0.001, MessageBurst: 4})
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Hooks: rec.hooks(), MessageRate: 0.001, MessageBurst: 5})
 
 	// A refusal before the upgrade.
 	resp, err := http.Post(ts.URL, "application/json", strings.NewReader("{}"))
@@ -72,14 +72,14 @@ func TestHooksAndEvents(t *testing.T) {
 	resp.Body.Close()
 
 	c := dialRaw(t, ts.url)
-	c.initialize()                                                                                              // request 1
-	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`) // 2
+	c.initialize()                                                                                              // messages 1 and 2
+	c.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`) // 3
 	c.recv()
-	c.send(`{"jsonrpc":"2.0","id":3,"method":"no/such"}`) // 3
+	c.send(`{"jsonrpc":"2.0","id":3,"method":"no/such"}`) // 4
 	if m := c.recv(); errorCode(m) != -32601 {
 		t.Fatalf("unknown method reply = %v", m)
 	}
-	c.send(`{"jsonrpc":"2.0","id":4,"method":"ping"}`) // 4: the last token
+	c.send(`{"jsonrpc":"2.0","id":4,"method":"ping"}`) // 5: the last token
 	c.recv()
 	c.send(`{"jsonrpc":"2.0","id":5,"method":"ping"}`) // over the rate
 	if m := c.recv(); errorCode(m) != wsmcp.CodeRateLimited {

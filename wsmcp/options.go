@@ -34,6 +34,13 @@ const (
 	// DefaultMaxInFlight bounds the requests running at once on one
 	// server connection.
 	DefaultMaxInFlight = 128
+	// DefaultMaxInFlightBytes bounds the bytes of the requests running at
+	// once on one server connection: four messages at the default read
+	// limit.
+	DefaultMaxInFlightBytes = 16 << 20
+	// DefaultMaxInFlightBytesPerIdentity bounds the same across all the
+	// connections and parked sessions of one identity.
+	DefaultMaxInFlightBytesPerIdentity = 64 << 20
 )
 
 // HandlerOptions configures a [Handler]. The zero value, and a nil
@@ -76,20 +83,49 @@ type HandlerOptions struct {
 	// means DefaultMaxInFlight; negative means no bound.
 	MaxInFlight int
 
+	// MaxInFlightBytes bounds the bytes of the requests that one connection
+	// (or resumable session) has running at once, counted as they arrived:
+	// the SDK keeps a request, _meta included, for as long as its call
+	// runs. A request that would pass the bound is answered with
+	// CodeTooManyInFlight; one larger than the bound is admitted only when
+	// nothing else is running. Zero means DefaultMaxInFlightBytes; negative
+	// means no bound, which lets one client hold MaxInFlight × ReadLimit.
+	MaxInFlightBytes int64
+
+	// MaxInFlightBytesPerIdentity bounds the same across all the
+	// connections and parked sessions of one verified identity (issuer and
+	// subject), so that opening more sockets buys a caller no more memory.
+	// Connections without an identity are bounded per connection only.
+	// Zero means DefaultMaxInFlightBytesPerIdentity; negative means no
+	// bound.
+	MaxInFlightBytesPerIdentity int64
+
 	// CompressionMode enables permessage-deflate. The default, disabled, is
 	// right for most deployments: a deflate writer costs about 1.2 MB per
 	// connection, and compressing secrets next to attacker-chosen text opens
 	// CRIME-style attacks.
 	CompressionMode websocket.CompressionMode
 
-	// MessageRate limits the requests one connection may send, per second,
+	// MessageRate limits the messages one connection may send, per second,
 	// with a token bucket of MessageBurst (zero means MessageRate, at least
-	// 1). An over-rate request is answered with CodeRateLimited; after
-	// MaxRateStrikes refusals in a row (zero means max(10, burst)) the
-	// socket is closed with 1008. Responses and notifications are never
-	// limited. Zero means no limit.
+	// 1). Every message counts: requests, notifications, responses, and
+	// messages that are not valid JSON-RPC. Zero or negative means no limit.
+	//
+	// ByteRate limits their bytes per second in the same way, with a bucket
+	// of ByteBurst (zero means the larger of ByteRate and the read limit, so
+	// that one message of any allowed size can pass). Zero or negative means
+	// no limit.
+	//
+	// Over either rate, a request is answered with CodeRateLimited, a
+	// notification is dropped (but notifications/cancelled, which must never
+	// be lost, is delivered), a response is delivered, and an invalid
+	// message goes unanswered. Each of these is a strike; after
+	// MaxRateStrikes in a row (zero means max(10, MessageBurst)) the socket
+	// is closed with 1008.
 	MessageRate    rate.Limit
 	MessageBurst   int
+	ByteRate       rate.Limit
+	ByteBurst      int
 	MaxRateStrikes int
 
 	// AllowNoSubprotocol accepts clients that offer no subprotocol at all.
@@ -125,28 +161,21 @@ type HandlerOptions struct {
 
 // limits are the resolved per-connection settings shared by both sides.
 type limits struct {
-	logger         *slog.Logger
-	readLimit      int64
-	messageTimeout time.Duration
-	pingInterval   time.Duration
-	pongTimeout    time.Duration
-	writeTimeout   time.Duration
-	maxQueueBytes  int
-	maxInFlight    int
-	hooks          Hooks
+	logger           *slog.Logger
+	readLimit        int64
+	messageTimeout   time.Duration
+	pingInterval     time.Duration
+	pongTimeout      time.Duration
+	writeTimeout     time.Duration
+	maxQueueBytes    int
+	maxInFlight      int
+	maxInFlightBytes int64
+	hooks            Hooks
 }
 
-func resolveLimits(logger *slog.Logger, readLimit, defaultReadLimit int64, messageTimeout, pingInterval, pongTimeout, writeTimeout time.Duration, maxQueueBytes, maxInFlight int) limits {
-	l := limits{
-		logger:         logger,
-		readLimit:      readLimit,
-		messageTimeout: messageTimeout,
-		pingInterval:   pingInterval,
-		pongTimeout:    pongTimeout,
-		writeTimeout:   writeTimeout,
-		maxQueueBytes:  maxQueueBytes,
-		maxInFlight:    maxInFlight,
-	}
+// resolved fills in the defaults of l's zero fields; defaultReadLimit
+// differs between the server and the client.
+func (l limits) resolved(defaultReadLimit int64) limits {
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
@@ -171,5 +200,20 @@ func resolveLimits(logger *slog.Logger, readLimit, defaultReadLimit int64, messa
 	if l.maxInFlight == 0 {
 		l.maxInFlight = DefaultMaxInFlight
 	}
+	if l.maxInFlightBytes == 0 {
+		l.maxInFlightBytes = DefaultMaxInFlightBytes
+	}
 	return l
+}
+
+// orDefault64 resolves a bound where zero means def and negative means none
+// (returned as 0).
+func orDefault64(v, def int64) int64 {
+	switch {
+	case v == 0:
+		return def
+	case v < 0:
+		return 0
+	}
+	return v
 }

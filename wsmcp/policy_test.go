@@ -35,19 +35,21 @@ func TestTokenExpiryCloses(t *testing.T) {
 	}
 }
 
-// Requests over the message rate are refused with CodeRateLimited;
-// a client that keeps going is closed with 1008.
+// Every message counts toward the message rate. Requests over it are
+// refused with CodeRateLimited; a client that keeps going is closed with
+// 1008.
 func TestMessageRateLimit(t *testing.T) {
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MessageRate: 1, MessageBurst: 3, MaxRateStrikes: 5})
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MessageRate: 0.001, MessageBurst: 4, MaxRateStrikes: 5})
 	c := dialRaw(t, ts.url)
-	c.initialize() // one token
+	c.initialize() // two tokens: initialize and notifications/initialized
 	for i := range 2 {
 		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i))
 		if m := c.recv(); m["result"] == nil {
 			t.Fatalf("ping %d within burst: %v", i, m)
 		}
 	}
-	// Notifications are never limited.
+	// Over the rate: a cancellation is still delivered (a strike), a
+	// request refused.
 	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":99}}`)
 	c.send(`{"jsonrpc":"2.0","id":10,"method":"ping"}`)
 	if m := c.recv(); m["id"] != float64(10) || errorCode(m) != wsmcp.CodeRateLimited {

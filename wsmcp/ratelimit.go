@@ -2,49 +2,68 @@ package wsmcp
 
 import (
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
 )
 
-// ReasonRateLimit closes a connection that keeps sending requests over its
-// message rate.
+// ReasonRateLimit closes a connection that keeps sending over its message
+// rate.
 const ReasonRateLimit = "message rate exceeded"
 
-// messageLimiter is one connection's token bucket for requests. Only
-// requests are limited: responses and notifications (among them
-// notifications/cancelled) always pass, so that limiting never loses a
-// result or a cancellation.
+// messageLimiter is one connection's token buckets, one for messages and one
+// for bytes (see HandlerOptions.MessageRate). Every inbound message draws on
+// both; what happens to one over the rate depends on its kind (see
+// conn.overRate), and each is a strike.
 type messageLimiter struct {
-	bucket *rate.Limiter
-	// strikes counts requests refused in a row; at maxStrikes the client is
-	// not backing off and the socket is closed with 1008.
 	mu      sync.Mutex
-	strikes int
-	max     int
+	msgs    *rate.Limiter // nil: no message rate
+	bytes   *rate.Limiter // nil: no byte rate
+	strikes int           // messages over the rate in a row
+	max     int           // strikes that close the socket with 1008
 }
 
 func (h *Handler) newLimiter() *messageLimiter {
-	if h.opts.MessageRate <= 0 {
+	o := &h.opts
+	if o.MessageRate <= 0 && o.ByteRate <= 0 {
 		return nil
 	}
-	burst := h.opts.MessageBurst
-	if burst <= 0 {
-		burst = max(1, int(h.opts.MessageRate))
+	l := &messageLimiter{max: o.MaxRateStrikes}
+	burst := 1
+	if o.MessageRate > 0 {
+		burst = o.MessageBurst
+		if burst <= 0 {
+			burst = max(1, int(o.MessageRate))
+		}
+		l.msgs = rate.NewLimiter(o.MessageRate, burst)
 	}
-	strikes := h.opts.MaxRateStrikes
-	if strikes <= 0 {
-		strikes = max(10, burst)
+	if o.ByteRate > 0 {
+		bb := o.ByteBurst
+		if bb <= 0 {
+			bb = max(int(o.ByteRate), int(min(h.lim.readLimit, 1<<30)))
+		}
+		l.bytes = rate.NewLimiter(o.ByteRate, bb)
 	}
-	return &messageLimiter{bucket: rate.NewLimiter(h.opts.MessageRate, burst), max: strikes}
+	if l.max <= 0 {
+		l.max = max(10, burst)
+	}
+	return l
 }
 
-// allow reports whether a request may pass, and whether the client has
-// now been refused too often in a row.
-func (l *messageLimiter) allow() (ok, abuse bool) {
+// allow draws one message of size bytes. It reports whether the message is
+// within the rates, and whether the peer has now been over them too often
+// in a row.
+func (l *messageLimiter) allow(size int) (ok, abuse bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.bucket.Allow() {
+	ok = l.msgs == nil || l.msgs.Allow()
+	if ok && l.bytes != nil {
+		// A message larger than the burst can never pass: count it as the
+		// whole burst, so that it passes when the bucket is full.
+		ok = l.bytes.AllowN(time.Now(), min(size, l.bytes.Burst()))
+	}
+	if ok {
 		l.strikes = 0
 		return true, false
 	}
@@ -52,14 +71,9 @@ func (l *messageLimiter) allow() (ok, abuse bool) {
 	return false, l.strikes >= l.max
 }
 
-// rateLimited answers an over-rate request, or closes the socket on abuse.
-func (c *conn) rateLimited(id any, abuse bool) {
-	if abuse {
-		c.limited(LimitRateAbuse)
-		c.log.Warn("wsmcp: message rate abuse, closing", "session", c.id)
-		go c.shutdown(websocket.StatusPolicyViolation, ReasonRateLimit, true, nil)
-		return
-	}
-	c.limited(LimitMessageRate)
-	c.replyError(id, errRateLimited)
+// abuse closes the socket of a peer that keeps sending over its rates.
+func (c *conn) rateAbuse() {
+	c.limited(LimitRateAbuse)
+	c.log.Warn("wsmcp: message rate abuse, closing", "session", c.id)
+	go c.shutdown(websocket.StatusPolicyViolation, ReasonRateLimit, true, nil)
 }

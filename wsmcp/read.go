@@ -28,47 +28,56 @@ var readBufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 // coder/websocket closes the whole connection when a read's context ends.
 func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 	for {
-		msg, size, err := c.next()
+		in, err := c.next()
 		if err != nil {
 			return nil, err
 		}
-		if msg != nil && c.control(msg) {
+		within := c.withinRate(in.size)
+		if in.msg == nil {
+			if within {
+				c.answerInvalid(in.bad)
+			}
 			continue
 		}
-		c.countReceived(size)
-		if msg != nil && c.admit(msg, size) {
-			return msg, nil
+		if c.control(in.msg) {
+			continue
+		}
+		c.countReceived(in.size)
+		if !within && !c.passOverRate(in.msg, in.size) {
+			continue
+		}
+		if c.admit(in.msg, in.size) {
+			return in.msg, nil
 		}
 	}
 }
 
+// inbound is one message read from the socket: well-formed (msg), or not
+// (bad says how to answer it).
+type inbound struct {
+	msg  jsonrpc.Message
+	size int
+	bad  *invalid
+}
+
 // next returns the message put back by unread, or reads and decodes one.
-// msg is nil for input that decode has already answered as invalid.
-func (c *conn) next() (msg jsonrpc.Message, size int, err error) {
+func (c *conn) next() (inbound, error) {
 	if p := c.first; p != nil {
 		c.first = nil
-		return p.msg, p.size, nil
+		return *p, nil
 	}
 	data, buf, err := c.readMessage()
 	if err != nil {
-		return nil, 0, err
+		return inbound{}, err
 	}
-	msg, size = c.decode(data), len(data)
+	in := c.decode(data)
 	putReadBuf(buf)
-	return msg, size, nil
+	return in, nil
 }
 
 // unread puts a message that next returned back, for Read to process as
 // if it had just arrived. Only the reader calls it, before Read.
-func (c *conn) unread(msg jsonrpc.Message, size int) {
-	c.first = &unreadMsg{msg, size}
-}
-
-// unreadMsg is a message put back by unread.
-type unreadMsg struct {
-	msg  jsonrpc.Message
-	size int
-}
+func (c *conn) unread(in inbound) { c.first = &in }
 
 // putReadBuf returns a read buffer to the pool, unless it grew too big.
 func putReadBuf(buf *bytes.Buffer) {
@@ -133,45 +142,81 @@ func (c *conn) messageStalled() {
 	c.abort(websocket.StatusPolicyViolation, ReasonMessageTimeout, errors.New("message did not finish arriving in time"))
 }
 
-// decode parses one message. Invalid input is answered with a JSON-RPC
-// error (id null unless the id could be read) and nil is returned.
-func (c *conn) decode(data []byte) jsonrpc.Message {
+// decode parses one message of the peer's.
+func (c *conn) decode(data []byte) inbound {
 	msg, err := decodeMessage(data)
 	if err == nil {
-		return msg
+		return inbound{msg: msg, size: len(data)}
 	}
-	switch {
-	case isBatch(data):
-		c.replyError(nil, errBatch)
-	case !json.Valid(data):
-		c.replyError(nil, errParse)
-	default:
-		c.replyError(salvageID(data), errNotJSONRPC)
-	}
-	c.log.Debug("wsmcp: invalid message", "session", c.id, "error", err.Error())
-	return nil
+	return inbound{size: len(data), bad: classify(data, err)}
 }
 
-// isBatch reports whether data is a JSON array, that is a JSON-RPC batch.
-func isBatch(data []byte) bool {
-	data = bytes.TrimLeft(data, " \t\r\n")
-	return len(data) > 0 && data[0] == '['
+// withinRate draws one message of size bytes from the connection's rates
+// (HandlerOptions.MessageRate and ByteRate), and closes the socket of a
+// peer that keeps sending over them.
+func (c *conn) withinRate(size int) bool {
+	if c.limiter == nil {
+		return true
+	}
+	ok, abuse := c.limiter.allow(size)
+	if abuse {
+		c.rateAbuse()
+	}
+	return ok
 }
 
-// salvageID returns the id of a malformed request, if it has a valid one,
-// so that the error reply can be matched to it.
-func salvageID(data []byte) any {
-	var probe struct {
-		ID any `json:"id"`
+// passOverRate handles a well-formed message that came over the rate: a
+// request is refused, a notification dropped, except a cancellation, which
+// is passed on as a response is: losing either would leave a call waiting
+// forever.
+func (c *conn) passOverRate(msg jsonrpc.Message, size int) bool {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || req.Method == "notifications/cancelled" {
+		return true
 	}
-	if json.Unmarshal(data, &probe) != nil {
-		return nil
+	c.observe(In, req.Method, size)
+	c.limited(LimitMessageRate)
+	if req.IsCall() {
+		c.replyError(idKey(req.ID), errRateLimited, true)
 	}
-	switch probe.ID.(type) {
-	case string, float64:
-		return probe.ID
+	return false
+}
+
+// answerInvalid answers a message that is not valid JSON-RPC, unless it is
+// a response: JSON-RPC never answers a response (§5), or two peers that both
+// did would answer each other forever.
+func (c *conn) answerInvalid(bad *invalid) {
+	n := c.invalidIn.Add(1)
+	if n == 1 {
+		c.log.Debug("wsmcp: invalid message", "session", c.id, "error", bad.cause.Error())
 	}
-	return nil
+	if bad.reply == nil {
+		c.ignoreResponse(nil)
+		return
+	}
+	// Not a message of the session: never numbered for replay.
+	c.replyError(bad.id, bad.reply, false)
+}
+
+// ignoreResponse drops a response that answers no request of ours (id),
+// or a malformed one (nil). The first is logged; the rest are counted, and
+// the count logged when the connection closes.
+func (c *conn) ignoreResponse(id any) {
+	if c.ignored.Add(1) == 1 {
+		c.log.Warn("wsmcp: response to no outstanding request, ignored (further ones are counted, not logged)", "session", c.id, "id", truncate(fmt.Sprint(id), 64))
+	}
+}
+
+// truncate cuts s to at most n bytes, for logging peer-chosen text.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
 }
 
 // admit applies the transport's per-message policy to a decoded message
@@ -184,31 +229,33 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 			return true
 		}
 		key := idKey(m.ID)
-		if c.limiter != nil {
-			if ok, abuse := c.limiter.allow(); !ok {
-				c.rateLimited(key, abuse)
-				return false
-			}
-		}
 		c.mu.Lock()
 		_, dup := c.inCalls[key]
 		draining := c.draining
 		full := c.lim.maxInFlight > 0 && len(c.inCalls) >= c.lim.maxInFlight
+		tooBig := false
 		if !dup && !draining && !full {
-			c.inCalls[key] = inCall{method: m.Method, start: time.Now()}
+			if tooBig = !c.flights.admit(int64(size)); !tooBig {
+				c.inCalls[key] = inCall{method: m.Method, start: time.Now(), size: int64(size)}
+			}
 		}
 		c.mu.Unlock()
 		switch {
 		case dup:
-			// Answer with id null: the id belongs to the call already running.
-			c.replyError(nil, errDuplicateID)
+			// Answer with id null: the id belongs to the call already
+			// running. Not a message of the session.
+			c.replyError(nil, errDuplicateID, false)
 			return false
 		case draining:
-			c.replyError(key, errShuttingDown)
+			c.replyError(key, errShuttingDown, true)
 			return false
 		case full:
 			c.limited(LimitInFlight)
-			c.replyError(key, errTooManyFlights)
+			c.replyError(key, errTooManyFlights, true)
+			return false
+		case tooBig:
+			c.limited(LimitInFlightBytes)
+			c.replyError(key, errTooManyBytes, true)
 			return false
 		}
 		if c.extra != nil {
@@ -221,11 +268,11 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 		method, ok := c.outCalls[key]
 		delete(c.outCalls, key)
 		c.mu.Unlock()
-		c.observe(In, method, size)
 		if !ok {
-			c.log.Warn("wsmcp: response to no outstanding request, ignored", "session", c.id, "id", fmt.Sprint(key))
+			c.ignoreResponse(key)
 			return false
 		}
+		c.observe(In, method, size)
 		return true
 	}
 	return false
@@ -233,8 +280,10 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 
 // replyError queues a JSON-RPC error response written by the transport
 // itself. A nil id is written as "id": null, which jsonrpc.EncodeMessage
-// cannot express.
-func (c *conn) replyError(id any, e *jsonrpc.Error) {
+// cannot express. A reply to a request of the session is numbered for
+// replay (session), so that a resumed client gets it; a reply to input
+// that is not valid JSON-RPC is not.
+func (c *conn) replyError(id any, e *jsonrpc.Error, session bool) {
 	data, err := json.Marshal(struct {
 		JSONRPC string         `json:"jsonrpc"`
 		ID      any            `json:"id"`
@@ -243,5 +292,9 @@ func (c *conn) replyError(id any, e *jsonrpc.Error) {
 	if err != nil {
 		return
 	}
-	_ = c.enqueueMsg(context.Background(), data, numberedReader)
+	mode := raw
+	if session {
+		mode = numberedReader
+	}
+	_ = c.enqueueMsg(context.Background(), data, mode)
 }

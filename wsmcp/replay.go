@@ -9,6 +9,10 @@ import (
 // outgrew its bound: dropping messages silently is not an option.
 var errReplayOverflow = errors.New("wsmcp: resumption buffer full: the peer has not acknowledged enough messages")
 
+// ReasonNoAcks closes (1008) the socket of a resumable session whose peer
+// keeps sending requests but stopped acknowledging what it receives.
+const ReasonNoAcks = "peer does not acknowledge"
+
 // A resumable side acknowledges every ackEvery messages or ackBytes bytes
 // received, whichever comes first; sooner if the peer's replay log (its
 // window, announced in the handshake) is small.
@@ -55,11 +59,15 @@ func (l *replayLog) fits(n int) bool {
 
 func (l *replayLog) fitsLocked(n int) bool { return l.bytes == 0 || l.bytes+n <= l.max }
 
-// add records an outgoing message; with force, even beyond the bound.
+// add records an outgoing message. A writer that cannot wait for room (the
+// reader, answering a request it refuses: it alone reads the acks that make
+// room) may use a reserve of an eighth of the bound beyond it (force). Past
+// that the peer has stopped acknowledging what it is sent, and the log
+// refuses: the bound is hard.
 func (l *replayLog) add(data []byte, force bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !force && !l.fitsLocked(len(data)) {
+	if !l.fitsLocked(len(data)) && (!force || l.bytes+len(data) > l.max+l.max/8) {
 		return errReplayOverflow
 	}
 	l.sent++

@@ -90,9 +90,9 @@ func (c *conn) readRaw(timeout time.Duration) (jsonrpc.Message, error) {
 	t := time.AfterFunc(timeout, func() { _ = c.ws.CloseNow() })
 	defer t.Stop()
 	for {
-		msg, _, err := c.next()
-		if msg != nil || err != nil {
-			return msg, err
+		in, err := c.next()
+		if in.msg != nil || err != nil {
+			return in.msg, err
 		}
 	}
 }

@@ -35,6 +35,10 @@ type ResumptionOptions struct {
 	// MaxParked bounds the sessions waiting for their client at once;
 	// beyond it a dropped session ends at once. Zero means 10,000.
 	MaxParked int
+	// MaxParkedPerIdentity bounds the same for one verified identity, so
+	// that one caller cannot fill MaxParked and leave no room for the
+	// sessions of others. Zero means 8.
+	MaxParkedPerIdentity int
 }
 
 func (o *ResumptionOptions) resolve() ResumptionOptions {
@@ -47,6 +51,9 @@ func (o *ResumptionOptions) resolve() ResumptionOptions {
 	}
 	if r.MaxParked <= 0 {
 		r.MaxParked = 10000
+	}
+	if r.MaxParkedPerIdentity <= 0 {
+		r.MaxParkedPerIdentity = 8
 	}
 	return r
 }
@@ -62,6 +69,7 @@ type session struct {
 	opts     ResumptionOptions
 	log      *replayLog
 	identity string
+	flights  *flights // the bytes of its calls, across its sockets
 
 	mu         sync.Mutex
 	cur        *conn // nil while parked
@@ -89,7 +97,9 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 		log:      &replayLog{max: opts.MaxBufferBytes},
 		identity: Identity(info),
 		changed:  make(chan struct{}),
+		flights:  c.flights,
 	}
+	c.keepFlights = true
 	c.rlog.Store(s.log)
 	s.watching.Store(true)
 	return s
@@ -142,12 +152,12 @@ func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
 // start reads the first message of a new socket: a resume request is
 // handled here, anything else is put back for Read.
 func (s *session) start(c *conn) error {
-	msg, size, err := c.next()
+	in, err := c.next()
 	if err != nil {
 		s.end(err)
 		return err
 	}
-	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "initialize" && req.IsCall() {
+	if req, ok := in.msg.(*jsonrpc.Request); ok && req.Method == "initialize" && req.IsCall() {
 		if m, ok := metaOf(req.Params); ok && m.SessionID != "" {
 			s.h.resume(c, req, m)
 			s.mu.Lock()
@@ -155,10 +165,11 @@ func (s *session) start(c *conn) error {
 			s.final = errHandedOver
 			s.notifyLocked()
 			s.mu.Unlock()
+			s.flights.close() // this socket's own, now unused
 			return errHandedOver
 		}
 	}
-	c.unread(msg, size)
+	c.unread(in)
 	return nil
 }
 
@@ -390,6 +401,7 @@ func (c *conn) handOver(to *conn) {
 	if c.limiter != nil {
 		to.limiter = c.limiter
 	}
+	to.flights = c.flights
 }
 
 // Close implements mcp.Connection: the session is over.
@@ -422,6 +434,7 @@ func (s *session) endLocked(err error) {
 	s.unparkLocked()
 	s.notifyLocked()
 	s.h.forgetSession(s)
+	s.flights.close()
 }
 
 // resume hands socket c, whose first message is the resume request req, to
@@ -448,11 +461,11 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
 }
 
 // park counts a session waiting for its client; it reports false when too
-// many already wait.
+// many already wait, in all or for its identity.
 func (h *Handler) park(s *session) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.parked >= s.opts.MaxParked {
+	if h.parked >= s.opts.MaxParked || !h.budgets.park(s.flights.ib) {
 		return false
 	}
 	h.parked++
@@ -463,14 +476,15 @@ func (h *Handler) park(s *session) bool {
 func (s *session) unparkLocked() {
 	if s.parked {
 		s.parked = false
-		s.h.unpark()
+		s.h.unpark(s.flights.ib)
 	}
 }
 
-func (h *Handler) unpark() {
+func (h *Handler) unpark(ib *identityBudget) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.parked--
+	h.budgets.unpark(ib)
 }
 
 // forgetSession drops an ended session from the registry.

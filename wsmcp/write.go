@@ -63,6 +63,7 @@ func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
 			c.broadcastLocked()
 		}
 		c.mu.Unlock()
+		c.flights.finish(call.size)
 		c.observe(Out, call.method, len(data))
 		if c.hooks.Served != nil && !call.start.IsZero() {
 			c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(m.Error))
@@ -141,7 +142,8 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) er
 	if l != nil {
 		if err := l.add(data, mode == numberedReader); err != nil {
 			c.mu.Unlock()
-			c.abort(websocket.StatusInternalError, "resumption buffer full", err)
+			c.limited(LimitReplay)
+			go c.shutdown(websocket.StatusPolicyViolation, ReasonNoAcks, true, err)
 			return err
 		}
 	}

@@ -1,0 +1,146 @@
+package wsmcp_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/testlog"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// newIdentityServer is newTestServer where each connection is
+// authenticated as the subject its dialer names in X-Sub.
+func newIdentityServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions) *testServer {
+	t.Helper()
+	var o wsmcp.HandlerOptions
+	if opts != nil {
+		o = *opts
+	}
+	buf := &testlog.Buffer{}
+	o.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &o)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := &auth.TokenInfo{UserID: r.Header.Get("X-Sub"), Extra: map[string]any{"iss": "test"}}
+		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), info)))
+	}))
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = h.Shutdown(ctx)
+		ts.Close()
+	})
+	return &testServer{Server: ts, h: h, log: buf, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+}
+
+// dialRawAs dials as subject sub (see newIdentityServer).
+func dialRawAs(t *testing.T, url, sub string) *rawConn {
+	t.Helper()
+	c, _ := dialRawSession(t, url, sub)
+	return c
+}
+
+// dialRawSession dials as subject sub and returns the session id too.
+func dialRawSession(t *testing.T, url, sub string) (*rawConn, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		Subprotocols: []string{"mcp"}, HTTPHeader: http.Header{"X-Sub": {sub}},
+	})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &rawConn{t: t, ws: ws}, resp.Header.Get(wsmcp.SessionIDHeader)
+}
+
+// bigCall is a sleep call of about size bytes, the bulk in params._meta,
+// which no tool schema looks at.
+func bigCall(id any, ms, size int) string {
+	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%v,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":%d},"_meta":{"pad":"%s"}}}`,
+		id, ms, strings.Repeat("x", size))
+}
+
+// Requests in flight are bounded in bytes per connection: over the bound a
+// call is refused with CodeTooManyInFlight, and the bytes come back when a
+// call finishes.
+func TestMaxInFlightBytes(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlightBytes: 64 << 10})
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	c.send(bigCall(1, 60_000, 30<<10))
+	c.send(bigCall(2, 60_000, 30<<10))
+	c.send(bigCall(3, 10, 30<<10))
+	if m := c.recv(); m["id"] != float64(3) || errorCode(m) != wsmcp.CodeTooManyInFlight {
+		t.Fatalf("third call = %v, want %d", m, wsmcp.CodeTooManyInFlight)
+	}
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`)
+	if m := c.recv(); m["id"] != float64(1) {
+		t.Fatalf("after cancelling call 1: %v", m)
+	}
+	c.send(bigCall(4, 10, 30<<10))
+	if m := c.recv(); m["id"] != float64(4) || m["result"] == nil {
+		t.Fatalf("call after room was made = %v, want its result", m)
+	}
+	// One request larger than the bound passes when nothing else runs.
+	c.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":2}}`)
+	if m := c.recv(); m["id"] != float64(2) {
+		t.Fatalf("after cancelling call 2: %v", m)
+	}
+	c.send(bigCall(5, 10, 100<<10))
+	if m := c.recv(); m["id"] != float64(5) || m["result"] == nil {
+		t.Fatalf("one oversized call alone = %v, want its result", m)
+	}
+}
+
+// The bound per identity holds across connections: a second socket buys a
+// caller nothing, another caller is not affected, and the bytes of a
+// dropped socket's calls come back.
+func TestMaxInFlightBytesPerIdentity(t *testing.T) {
+	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlightBytes: -1, MaxInFlightBytesPerIdentity: 64 << 10})
+	a1 := dialRawAs(t, ts.url, "alice")
+	a1.initialize()
+	a2 := dialRawAs(t, ts.url, "alice")
+	a2.initialize()
+	b := dialRawAs(t, ts.url, "bob")
+	b.initialize()
+
+	a1.send(bigCall(1, 60_000, 40<<10))
+	a1.send(`{"jsonrpc":"2.0","id":"sync","method":"ping"}`) // the call above is admitted once this is answered
+	if m := a1.recv(); m["id"] != "sync" {
+		t.Fatalf("ping = %v", m)
+	}
+	a2.send(bigCall(2, 10, 40<<10))
+	if m := a2.recv(); errorCode(m) != wsmcp.CodeTooManyInFlight {
+		t.Fatalf("alice's second socket = %v, want %d", m, wsmcp.CodeTooManyInFlight)
+	}
+	b.send(bigCall(3, 10, 40<<10))
+	if m := b.recv(); m["result"] == nil {
+		t.Fatalf("bob = %v, want a result", m)
+	}
+	// Alice's first socket vanishes with its call running: the SDK will
+	// never answer that call, and its bytes must come back.
+	_ = a1.ws.CloseNow()
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 10; ; i++ {
+		a2.send(bigCall(i, 10, 40<<10))
+		m := a2.recv()
+		if m["result"] != nil {
+			break
+		}
+		if errorCode(m) != wsmcp.CodeTooManyInFlight || time.Now().After(deadline) {
+			t.Fatalf("after alice's first socket dropped: %v", m)
+		}
+	}
+}

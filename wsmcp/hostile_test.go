@@ -1,0 +1,270 @@
+package wsmcp_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// The hostile-input suite: each attack measures what the server holds
+// (live heap after GC), that its goroutines come back to the baseline, and
+// that a victim session on the same server keeps being served. The bounds
+// are the budget of docs/security.md plus a slack for the test's own
+// garbage.
+
+// liveHeap is the heap in use after garbage collection.
+func liveHeap() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+const mib = 1 << 20
+
+// victim calls echo in a loop on its own connection until stop is closed,
+// and reports its latencies.
+func victim(t *testing.T, url string, stop <-chan struct{}) func() []time.Duration {
+	cs := connect(t, url, mcp.NewClient(&mcp.Implementation{Name: "victim", Version: "1"}, nil), "")
+	var (
+		mu        sync.Mutex
+		latencies []time.Duration
+		done      = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hi"}})
+			cancel()
+			if err != nil {
+				t.Errorf("victim call: %v", err)
+				return
+			}
+			mu.Lock()
+			latencies = append(latencies, time.Since(start))
+			mu.Unlock()
+		}
+	}()
+	return func() []time.Duration {
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(latencies)
+	}
+}
+
+// checkVictim asserts the victim was served throughout, with a p99 under
+// bound.
+func checkVictim(t *testing.T, latencies []time.Duration, bound time.Duration) {
+	t.Helper()
+	if len(latencies) < 10 {
+		t.Fatalf("victim completed %d calls during the attack", len(latencies))
+	}
+	slices.Sort(latencies)
+	p99 := latencies[len(latencies)*99/100]
+	t.Logf("victim: %d calls, p50 %v, p99 %v", len(latencies), latencies[len(latencies)/2], p99)
+	if p99 > bound {
+		t.Errorf("victim p99 = %v, want under %v", p99, bound)
+	}
+}
+
+// settleGoroutines waits for the goroutine count to come back to base.
+func settleGoroutines(t *testing.T, base int) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("goroutines back to %d", base), func() bool { return runtime.NumGoroutine() <= base })
+}
+
+// One identity on three sockets, each sending many large calls that sleep:
+// what the server holds stays within the identity's in-flight budget.
+func TestHostileCallsInFlight(t *testing.T) {
+	const (
+		perConn     = 4 * mib
+		perIdentity = 8 * mib
+		callSize    = 1 * mib
+		calls       = 24 // per socket: 72 MiB of requests in all
+	)
+	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		ReadLimit: 2 * mib, MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
+	})
+	base := runtime.NumGoroutine()
+	before := liveHeap()
+	stop := make(chan struct{})
+	latencies := victim(t, ts.url, stop)
+
+	var attackers []*rawConn
+	admitted, refused := 0, 0
+	for range 3 {
+		a := dialRawAs(t, ts.url, "mallory")
+		a.initialize()
+		for i := range calls {
+			a.send(bigCall(i, 600_000, callSize))
+		}
+		a.send(`{"jsonrpc":"2.0","id":"sync","method":"ping"}`)
+		for {
+			m := a.recv()
+			if m["id"] == "sync" {
+				break
+			}
+			if errorCode(m) == wsmcp.CodeTooManyInFlight {
+				refused++
+			}
+		}
+		attackers = append(attackers, a)
+	}
+	admitted = 3*calls - refused
+	held := int64(liveHeap()) - int64(before)
+	close(stop)
+	checkVictim(t, latencies(), time.Second)
+	t.Logf("admitted %d of %d calls of %d MiB; live heap grew %.1f MiB (budget %d MiB per identity)",
+		admitted, 3*calls, callSize/mib, float64(held)/mib, perIdentity/mib)
+	if admitted*callSize > perIdentity {
+		t.Errorf("admitted %d MiB of calls, budget %d MiB", admitted*callSize/mib, perIdentity/mib)
+	}
+	// The SDK decodes a held request's params into its own structures: up
+	// to about three times its wire size.
+	if limit := int64(3*perIdentity + 8*mib); held > limit {
+		t.Errorf("live heap grew %.1f MiB under attack, want at most %.1f MiB", float64(held)/mib, float64(limit)/mib)
+	}
+	for _, a := range attackers {
+		_ = a.ws.CloseNow()
+	}
+	waitFor(t, "attack sockets to close", func() bool { return ts.h.Sessions() == 1 })
+	settleGoroutines(t, base+8)
+}
+
+// resumableInit performs a 2025-11-25 handshake that offers resumption,
+// and returns the grant's secret.
+func (c *rawConn) resumableInit() string {
+	c.t.Helper()
+	c.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"` + wsmcp.MetaResume + `":{"window":1048576}}}}`)
+	m := c.recv()
+	meta, _ := m["result"].(map[string]any)["_meta"].(map[string]any)
+	grant, _ := meta[wsmcp.MetaResume].(map[string]any)
+	secret, _ := grant["secret"].(string)
+	if secret == "" {
+		c.t.Fatalf("no resumption grant: %v", m)
+	}
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return secret
+}
+
+// resume sends the resume handshake for session and returns the answer.
+func (c *rawConn) resume(session, secret string, received int) map[string]any {
+	c.t.Helper()
+	c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":"io.mcpws/resume","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"%s":{"sessionId":%q,"secret":%q,"received":%d}}}}`,
+		wsmcp.MetaResume, session, secret, received))
+	return c.recv()
+}
+
+// One identity that drops many resumable sessions, each with a call
+// running, parks no more than its own bound, and leaves room for the
+// sessions of others.
+func TestHostileParkedSessions(t *testing.T) {
+	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		Resumption: &wsmcp.ResumptionOptions{MaxParked: 4, MaxParkedPerIdentity: 3, GracePeriod: time.Minute},
+	})
+	base := runtime.NumGoroutine()
+	for range 6 {
+		a := dialRawAs(t, ts.url, "mallory")
+		a.resumableInit()
+		a.send(bigCall("s", 600_000, 10))
+		a.send(`{"jsonrpc":"2.0","id":"sync","method":"ping"}`)
+		for a.recv()["id"] != "sync" {
+		}
+		_ = a.ws.CloseNow()
+		waitFor(t, "the drop to be handled", func() bool { return ts.h.Sessions() == 0 })
+	}
+	parked := strings.Count(ts.log.String(), "session parked")
+	if parked != 3 {
+		t.Errorf("one identity parked %d sessions, want its bound of 3", parked)
+	}
+	// Another identity's session still parks, and resumes.
+	alice, id := dialRawSession(t, ts.url, "alice")
+	secret := alice.resumableInit()
+	_ = alice.ws.CloseNow()
+	waitFor(t, "alice's session to park", func() bool { return strings.Count(ts.log.String(), "session parked") == parked+1 })
+	again := dialRawAs(t, ts.url, "alice")
+	if m := again.resume(id, secret, 1); m["result"] == nil {
+		t.Fatalf("alice's resume = %v, want a result", m)
+	}
+	again.send(`{"jsonrpc":"2.0","id":"after","method":"ping"}`)
+	for {
+		if m := again.recv(); m["id"] == "after" {
+			break
+		}
+	}
+	_ = again.ws.CloseNow()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = ts.h.Shutdown(ctx) // ends the parked sessions and their calls
+	settleGoroutines(t, base+8)
+}
+
+// A resumable session's client sends a flood of invalid frames and never
+// acknowledges: the transport's error replies are not session messages and
+// never enter the replay log, which stays within its bound.
+func TestHostileInvalidFramesResumable(t *testing.T) {
+	const frames = 50_000
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 256 << 10},
+	})
+	base := runtime.NumGoroutine()
+	before := liveHeap()
+	stop := make(chan struct{})
+	latencies := victim(t, ts.url, stop)
+
+	a := dialRaw(t, ts.url)
+	a.resumableInit()
+	// Read the replies as they come, so that the attacker is not dropped
+	// as a slow consumer: it reads, it just never acknowledges.
+	replies := make(chan int, 1)
+	go func() {
+		n := 0
+		for {
+			if _, _, err := a.ws.Read(context.Background()); err != nil {
+				replies <- n
+				return
+			}
+			if n++; n == frames {
+				replies <- n
+				return
+			}
+		}
+	}()
+	for range frames {
+		if err := a.ws.Write(context.Background(), websocket.MessageText, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n := <-replies
+	held := int64(liveHeap()) - int64(before)
+	close(stop)
+	checkVictim(t, latencies(), time.Second)
+	t.Logf("%d invalid frames, %d replies; live heap grew %.2f MiB (replay bound 0.25 MiB)", frames, n, float64(held)/mib)
+	if n != frames {
+		t.Errorf("got %d replies to %d invalid frames", n, frames)
+	}
+	if held > 4*mib {
+		t.Errorf("live heap grew %.2f MiB, want at most the 0.25 MiB replay bound plus 4 MiB slack", float64(held)/mib)
+	}
+	_ = a.ws.CloseNow()
+	settleGoroutines(t, base+8)
+}
