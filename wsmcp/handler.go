@@ -31,6 +31,8 @@ type Handler struct {
 	opts      HandlerOptions
 	lim       limits
 	tokenInfo func(context.Context) *auth.TokenInfo
+	// filterHeader copies what handlers may see of the upgrade request.
+	filterHeader func(http.Header) http.Header
 
 	mu       sync.Mutex
 	conns    map[*conn]struct{}
@@ -73,6 +75,7 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	if o.Resumption != nil {
 		h.budgets.maxParked = o.Resumption.resolve().MaxParkedPerIdentity
 	}
+	h.filterHeader = headerFilter(o.ForwardHeaders)
 	h.tokenInfo = o.TokenInfo
 	if h.tokenInfo == nil {
 		h.tokenInfo = TokenInfoFromContext
@@ -146,7 +149,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := context.WithoutCancel(r.Context())
 	c := newConn(ws, id, &h.lim, false)
 	info := h.tokenInfo(r.Context())
-	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: sanitizeHeader(r.Header)}
+	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: h.filterHeader(r.Header)}
 	c.ctx = ctx
 	c.info.Remote = r.RemoteAddr
 	if info != nil {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,4 +268,36 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 	}
 	_ = a.ws.CloseNow()
 	settleGoroutines(t, base+8)
+}
+
+// Large notifications count toward the byte rate: a client that sends them
+// faster than it allows has them dropped before the SDK decodes them, and
+// is closed with 1008 when it keeps on.
+func TestHostileLargeNotifications(t *testing.T) {
+	var delivered atomic.Int32
+	server := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
+		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { delivered.Add(1) },
+	})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 3 * mib / 2, MessageRate: 100, ByteRate: 64 << 10, MaxRateStrikes: 5})
+	a := dialRaw(t, ts.url)
+	a.initialize()
+	note := `{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"_meta":{"pad":"` + strings.Repeat("x", mib-100) + `"}}}`
+	start := time.Now()
+	sent := 0
+	for range 20 {
+		if err := a.ws.Write(context.Background(), websocket.MessageText, []byte(note)); err != nil {
+			break // closed under us
+		}
+		sent++
+	}
+	code := a.closeCode()
+	t.Logf("sent %d notifications of 1 MiB in %v; the SDK saw %d; close %d", sent, time.Since(start), delivered.Load(), code)
+	if code != websocket.StatusPolicyViolation {
+		t.Errorf("close code = %d, want 1008", code)
+	}
+	// The byte bucket holds the read limit, 1.5 MiB, and refills at
+	// 64 KiB/s: one passes, then five strikes close the socket.
+	if got := delivered.Load(); got > 1 {
+		t.Errorf("the SDK decoded %d notifications of 1 MiB, want at most the one of the byte burst", got)
+	}
 }

@@ -117,9 +117,9 @@ type HandlerOptions struct {
 	// no limit.
 	//
 	// Over either rate, a request is answered with CodeRateLimited, a
-	// notification is dropped (but notifications/cancelled, which must never
-	// be lost, is delivered), a response is delivered, and an invalid
-	// message goes unanswered. Each of these is a strike; after
+	// notification is dropped (but notifications/cancelled and
+	// notifications/initialized, which must never be lost, are delivered), a
+	// response is delivered, and an invalid message goes unanswered. Each of these is a strike; after
 	// MaxRateStrikes in a row (zero means max(10, MessageBurst)) the socket
 	// is closed with 1008.
 	MessageRate    rate.Limit
@@ -138,6 +138,16 @@ type HandlerOptions struct {
 	// Nil means TokenInfoFromContext, which finds what the middleware
 	// package and the SDK's auth.RequireBearerToken store.
 	TokenInfo func(context.Context) *auth.TokenInfo
+
+	// ForwardHeaders names upgrade request headers that reach handlers in
+	// RequestExtra.Header, beyond the default allow-list: Accept-Language,
+	// Baggage, Forwarded, Mcp-Protocol-Version, Origin, Traceparent,
+	// Tracestate, User-Agent, X-Forwarded-For, -Host and -Proto, X-Real-Ip,
+	// X-Request-Id, and Sec-WebSocket-Protocol without its mcp.auth
+	// entries. Every other header is dropped, so that a handler that logs
+	// headers leaks no credential, including those a proxy adds. Never
+	// list one that carries a credential.
+	ForwardHeaders []string
 
 	// Hooks observe connections, messages and limits (see package
 	// otelmcpws for OpenTelemetry metrics). Nil observes nothing.

@@ -139,7 +139,10 @@ func (c *conn) readFailed(err error) error {
 // messageStalled fires when a message has not finished arriving within the
 // message timeout.
 func (c *conn) messageStalled() {
-	c.abort(websocket.StatusPolicyViolation, ReasonMessageTimeout, errors.New("message did not finish arriving in time"))
+	// A close frame, so that the peer learns why: Close writes it while the
+	// reader is still waiting for the rest of the message, and drops the
+	// socket if the peer does not answer it in time.
+	go c.shutdown(websocket.StatusPolicyViolation, ReasonMessageTimeout, true, errors.New("message did not finish arriving in time"))
 }
 
 // decode parses one message of the peer's.
@@ -167,11 +170,12 @@ func (c *conn) withinRate(size int) bool {
 
 // passOverRate handles a well-formed message that came over the rate: a
 // request is refused, a notification dropped, except a cancellation, which
-// is passed on as a response is: losing either would leave a call waiting
-// forever.
+// is passed on as a response is (losing either would leave a call waiting
+// forever), and notifications/initialized, without which the session could
+// not start.
 func (c *conn) passOverRate(msg jsonrpc.Message, size int) bool {
 	req, ok := msg.(*jsonrpc.Request)
-	if !ok || req.Method == "notifications/cancelled" {
+	if !ok || req.Method == "notifications/cancelled" || req.Method == "notifications/initialized" {
 		return true
 	}
 	c.observe(In, req.Method, size)

@@ -3,7 +3,6 @@ package wsmcp
 import (
 	"errors"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -94,36 +93,4 @@ func isToken(s string) bool {
 		}
 	}
 	return true
-}
-
-// sanitizeHeader returns a copy of an upgrade request's header without the
-// credentials and handshake secrets a tool handler has no business seeing
-// (Authorization, Proxy-Authorization, Cookie, Sec-WebSocket-Key, and any
-// mcp.auth entry of Sec-WebSocket-Protocol) and without the handshake's own
-// headers (Connection, Upgrade, Sec-WebSocket-Version and -Extensions).
-func sanitizeHeader(h http.Header) http.Header {
-	out := make(http.Header, len(h))
-	for k, v := range h {
-		switch k {
-		case "Authorization", "Proxy-Authorization", "Cookie", "Sec-Websocket-Key", "Sec-Websocket-Protocol",
-			// The handshake's own headers tell a handler nothing, and the
-			// copy lives as long as the connection.
-			"Connection", "Upgrade", "Sec-Websocket-Version", "Sec-Websocket-Extensions":
-			continue
-		}
-		out[k] = slices.Clone(v)
-	}
-	var kept []string
-	for _, line := range h.Values("Sec-WebSocket-Protocol") {
-		for entry := range strings.SplitSeq(line, ",") {
-			entry = strings.TrimSpace(entry)
-			if entry != "" && !strings.HasPrefix(entry, SubprotocolAuthPrefix) {
-				kept = append(kept, entry)
-			}
-		}
-	}
-	if len(kept) > 0 {
-		out.Set("Sec-WebSocket-Protocol", strings.Join(kept, ", "))
-	}
-	return out
 }

@@ -241,13 +241,17 @@ func TestRequestExtra(t *testing.T) {
 		return &mcp.CallToolResult{Content: []mcp.Content{}}, nil, nil
 	})
 	ts := newTestServer(t, server, &wsmcp.HandlerOptions{
-		TokenInfo: func(context.Context) *auth.TokenInfo { return &auth.TokenInfo{UserID: "alice"} },
+		TokenInfo:      func(context.Context) *auth.TokenInfo { return &auth.TokenInfo{UserID: "alice"} },
+		ForwardHeaders: []string{"x-trace"},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cs, err := newClient(nil).Connect(ctx, &wsmcp.ClientTransport{
-		URL:          ts.url,
-		Header:       map[string][]string{"Authorization": {"Bearer secret-token"}, "Cookie": {"sid=secret-cookie"}, "X-Trace": {"t1"}},
+		URL: ts.url,
+		Header: map[string][]string{
+			"Authorization": {"Bearer secret-token"}, "Cookie": {"sid=secret-cookie"}, "X-Trace": {"t1"},
+			"X-Forwarded-Access-Token": {"secret-proxy-token"}, "X-Amzn-Oidc-Data": {"secret-oidc"}, "User-Agent": {"agent/1"},
+		},
 		Subprotocols: []string{"mcp.auth.secret-sub"},
 	}, nil)
 	if err != nil {
@@ -261,8 +265,8 @@ func TestRequestExtra(t *testing.T) {
 	if e == nil || e.TokenInfo == nil || e.TokenInfo.UserID != "alice" {
 		t.Fatalf("extra = %+v, want TokenInfo for alice", e)
 	}
-	if e.Header.Get("X-Trace") != "t1" {
-		t.Errorf("ordinary header lost: %v", e.Header)
+	if e.Header.Get("X-Trace") != "t1" || e.Header.Get("User-Agent") != "agent/1" || e.Header.Get("Sec-WebSocket-Protocol") != "mcp" {
+		t.Errorf("allowed header lost: %v", e.Header)
 	}
 	for k, vs := range e.Header {
 		for _, v := range vs {

@@ -130,7 +130,7 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) er
 			c.mu.Unlock()
 			if err == ErrSlowConsumer {
 				c.limited(LimitSlowConsumer)
-				c.abort(websocket.StatusInternalError, ReasonSlowConsumer, err)
+				c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, err)
 			}
 			return err
 		}
@@ -230,7 +230,7 @@ func (c *conn) writeMessage(data []byte) error {
 // writeStalled fires when one frame write took longer than the write
 // timeout: the peer is not reading.
 func (c *conn) writeStalled() {
-	c.abort(websocket.StatusInternalError, ReasonSlowConsumer, ErrSlowConsumer)
+	c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, ErrSlowConsumer)
 }
 
 // broadcastLocked wakes everyone waiting for progress. c.mu must be held.
