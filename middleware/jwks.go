@@ -258,7 +258,17 @@ func snapshot(set jwk.Set) (keySnapshot, error) {
 		if err := pub.Raw(&raw); err != nil {
 			continue
 		}
-		alg, _ := key.Algorithm().(jwa.SignatureAlgorithm)
+		var alg jwa.SignatureAlgorithm
+		switch a := key.Algorithm().(type) {
+		case jwa.SignatureAlgorithm:
+			alg = a
+		case jwa.InvalidKeyAlgorithm:
+			if a != "" {
+				continue // an algorithm we do not know
+			}
+		default:
+			continue // a key for encryption
+		}
 		snap[kid] = verifyKey{alg: alg, raw: raw}
 	}
 	if len(snap) == 0 {

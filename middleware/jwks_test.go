@@ -285,3 +285,31 @@ func TestJWKSBackgroundRefresh(t *testing.T) {
 	p.srv.Close()
 	goleak.VerifyNone(t, ignore)
 }
+
+// Only signing keys are used, each with the algorithm it names, if any.
+func TestJWKSKeyUse(t *testing.T) {
+	k1, k2, k3, k4 := newSigningKey(t, "k1"), newSigningKey(t, "k2"), newSigningKey(t, "k3"), newSigningKey(t, "k4")
+	_ = k1.pub.Set(jwk.AlgorithmKey, jwa.ES256)
+	_ = k2.pub.Set(jwk.AlgorithmKey, jwa.ES384)
+	_ = k3.pub.Set(jwk.KeyUsageKey, jwk.ForEncryption)
+	_ = k4.pub.Set(jwk.AlgorithmKey, jwa.ECDH_ES)
+	p := newIDP(t, serve(jwksBody(t, 0, k1, k2, k3, k4)))
+	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, UnknownKeyWait: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		key    signingKey
+		reason string // "" for accepted
+	}{
+		{k1, ""},
+		{k2, middleware.ReasonSignature}, // ES256 token, ES384 key
+		{k3, middleware.ReasonSignature}, // use: enc
+		{k4, middleware.ReasonSignature}, // alg: ECDH-ES
+	} {
+		_, err := verify(t.Context(), tt.key.token(t), nil)
+		if got := middleware.Reason(err); (err == nil) != (tt.reason == "") || (err != nil && got != tt.reason) {
+			t.Errorf("key %s: %v, want reason %q", tt.key.pub.KeyID(), err, tt.reason)
+		}
+	}
+}
