@@ -18,8 +18,9 @@ import (
 type AuthOptions struct {
 	// Verifier checks a bearer token and returns the caller's identity;
 	// errors should wrap auth.ErrInvalidToken. [NewJWTVerifier] returns
-	// one; opaque tokens and introspection plug into the same slot.
-	// Required.
+	// one; opaque tokens and introspection plug into the same slot. The
+	// identity must have a UserID: limits, caps and resumption are keyed
+	// by it, so an identity without one is refused. Required.
 	Verifier auth.TokenVerifier
 
 	// ResourceMetadataURL is the URL of the RFC 9728 protected resource
@@ -47,7 +48,9 @@ type AuthOptions struct {
 // The token comes from "Authorization: Bearer", or for browsers from an
 // "mcp.auth.<token>" subprotocol entry. Answers:
 //   - no token: 401 with WWW-Authenticate: Bearer resource_metadata="…"
-//   - a token that fails verification: 401, error="invalid_token"
+//   - a token that fails verification, or whose identity has no subject
+//     (TokenInfo.UserID empty, or a Verifier returning neither identity nor
+//     error): 401, error="invalid_token"
 //   - a token lacking a required scope: 403, error="insufficient_scope"
 //   - two credentials, or a token in the query string when not allowed:
 //     400, error="invalid_request"
@@ -81,6 +84,16 @@ func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
 			info, err := opts.Verifier(r.Context(), token, r)
 			if err != nil {
 				refuse(http.StatusUnauthorized, Reason(err), "invalid_token", "the access token is invalid", "")
+				return
+			}
+			if info == nil || info.UserID == "" {
+				// Without a subject, every such token would share one
+				// identity: its caps, rates and resumption rights.
+				detail := "the verifier returned an identity without a subject"
+				if info == nil {
+					detail = "the verifier returned no identity and no error"
+				}
+				refuse(http.StatusUnauthorized, ReasonNoSubject, "invalid_token", "the access token names no subject", detail)
 				return
 			}
 			if missing := missingScopes(info.Scopes, opts.Scopes); len(missing) > 0 {

@@ -4,8 +4,8 @@ import (
 	"net/http"
 	"sync"
 
+	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/refusal"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // ConnectionLimitOptions configures [ConnectionLimit].
@@ -18,9 +18,12 @@ type ConnectionLimitOptions struct {
 }
 
 // ConnectionLimit refuses, before the upgrade, a connection that would
-// exceed the caps. A connection counts until the wsmcp Handler closes it
-// (through wsmcp.ContextWithCloseHook), not just until ServeHTTP returns.
-// Run it after [Authenticate].
+// exceed the caps. Run it after [Authenticate].
+//
+// In front of a wsmcp Handler, a connection counts until its socket
+// closes: the Handler returns from ServeHTTP as soon as the session
+// starts, and takes over releasing the slot when the connection ends. In
+// front of any other handler, the slot is released when ServeHTTP returns.
 func ConnectionLimit(opts ConnectionLimitOptions) func(http.Handler) http.Handler {
 	var (
 		mu     sync.Mutex
@@ -46,7 +49,7 @@ func ConnectionLimit(opts ConnectionLimitOptions) func(http.Handler) http.Handle
 				byUser[key]++
 			}
 			mu.Unlock()
-			release := func() {
+			ctx, done := closehook.Register(r.Context(), func() {
 				mu.Lock()
 				defer mu.Unlock()
 				total--
@@ -55,8 +58,9 @@ func ConnectionLimit(opts ConnectionLimitOptions) func(http.Handler) http.Handle
 						delete(byUser, key)
 					}
 				}
-			}
-			next.ServeHTTP(w, r.WithContext(wsmcp.ContextWithCloseHook(r.Context(), release)))
+			})
+			defer done() // releases now unless a wsmcp Handler adopted the slot
+			next.ServeHTTP(w, r.WithContext(ctx))
 		})
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"time"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
@@ -81,12 +83,20 @@ func ExampleNewJWTVerifier() {
 	// caller: grace
 }
 
-// Verify tokens from an identity provider's JWKS, refreshed on key rotation.
+// Verify tokens from an identity provider's JWKS, refreshed in the
+// background and on key rotation; cancelling ctx stops the refresh.
 func ExampleNewJWTVerifier_jwks() {
-	verify, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	verify, err := middleware.NewJWTVerifier(ctx, middleware.JWTOptions{
 		Audience: "https://mcp.example.com/mcp",
 		Issuer:   "https://idp.example.com/",
 		JWKSURL:  "https://idp.example.com/.well-known/jwks.json",
+		// The defaults, spelled out: a fetch takes at most 10 s and 1 MiB;
+		// a token with an unknown kid waits at most 2 s for a refresh.
+		FetchTimeout:   10 * time.Second,
+		MaxJWKSBytes:   1 << 20,
+		UnknownKeyWait: 2 * time.Second,
 	})
 	_, _ = verify, err // pass verify to mcpws.Options.Verifier or AuthOptions.Verifier
 }
@@ -103,16 +113,40 @@ func ExampleRateLimitByIP() {
 	// Output: 200 200 200 429
 }
 
-// Limit upgrades per authenticated identity, after Authenticate.
-func ExampleRateLimitByIdentity() {
-	h := middleware.RateLimitByIdentity(30, time.Minute)(ok)
-	_ = h // middleware.Authenticate(opts)(h)
+// Behind one reverse proxy (nginx appending to X-Forwarded-For), chi's
+// trusted-proxy middleware in front gives each client its own bucket.
+func ExampleRateLimitByIP_behindProxy() {
+	h := chimw.ClientIPFromXFFTrustedProxies(1)(middleware.RateLimitByIP(1, time.Minute)(ok))
+	for _, client := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.1"} {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		r.RemoteAddr = "10.0.0.1:1234" // the proxy
+		r.Header.Set("X-Forwarded-For", client)
+		fmt.Print(status(h, r), " ")
+	}
+	fmt.Println()
+	// Output: 200 200 429
 }
 
-// Cap open connections: one per identity, a thousand in all.
+// Limit upgrades per authenticated identity, after Authenticate; requests
+// without an identity pass.
+func ExampleRateLimitByIdentity() {
+	h := middleware.RateLimitByIdentity(1, time.Minute)(ok)
+	ada := httptest.NewRequest("GET", "/mcp", nil)
+	ada = ada.WithContext(wsmcp.ContextWithTokenInfo(ada.Context(), &auth.TokenInfo{UserID: "ada"}))
+	anonymous := httptest.NewRequest("GET", "/mcp", nil)
+	fmt.Println(status(h, ada), status(h, ada), status(h, anonymous), status(h, anonymous))
+	// Output: 200 429 200 200
+}
+
+// Cap open connections: one per identity, a thousand in all. In front of
+// a wsmcp.Handler a connection counts until its socket closes; in front
+// of a plain handler, until the request ends.
 func ExampleConnectionLimit() {
 	h := middleware.ConnectionLimit(middleware.ConnectionLimitOptions{PerIdentity: 1, Total: 1000})(ok)
-	_ = h // middleware.Authenticate(opts)(h), with h wrapping a wsmcp.Handler
+	r := httptest.NewRequest("GET", "/mcp", nil)
+	r = r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: "ada"}))
+	fmt.Println(status(h, r), status(h, r))
+	// Output: 200 200
 }
 
 // Publish the RFC 9728 document that tells clients where to get tokens.

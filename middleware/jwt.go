@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
@@ -11,11 +12,9 @@ import (
 
 	"github.com/go-chi/jwtauth/v5"
 	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
 	"github.com/lestrrat-go/jwx/v2/jws"
 	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/modelcontextprotocol/go-sdk/auth"
-	"golang.org/x/time/rate"
 )
 
 // DefaultLeeway is the clock skew allowed on exp and nbf.
@@ -37,20 +36,49 @@ type JWTOptions struct {
 	// Algorithm and Key verify tokens signed with one static key: HS256/384/
 	// 512 with a []byte secret, RS*/PS* with an *rsa.PublicKey, ES* with an
 	// *ecdsa.PublicKey, EdDSA with an ed25519.PublicKey. Pinning the
-	// algorithm refuses "alg": "none" and HMAC/RSA confusion.
+	// algorithm refuses "alg": "none" and HMAC/RSA confusion. An HMAC
+	// secret must be at least as long as the hash (RFC 7518 §3.2): 32 bytes
+	// for HS256, 48 for HS384, 64 for HS512; a shorter one is refused,
+	// since it can be brute-forced from any token it signed.
 	Algorithm jwa.SignatureAlgorithm
 	Key       any
 
-	// JWKSURL is fetched, cached and refreshed; a token with an unknown kid
-	// triggers a refresh (at most once per MinRefresh), for key rotation.
+	// JWKSURL is the identity provider's key set. It is fetched once by
+	// NewJWTVerifier, then refreshed in the background every
+	// RefreshInterval and when a token names an unknown kid (key rotation).
+	// Verification never waits for a fetch, except a token whose kid is
+	// unknown, which waits at most UnknownKeyWait. A failed refresh keeps
+	// the previous key set.
 	JWKSURL string
 	// Algorithms allowed with a JWKS. Default: RS256, RS384, RS512, PS256,
 	// ES256, ES384, EdDSA. HMAC is never allowed with a JWKS.
 	Algorithms []jwa.SignatureAlgorithm
-	// HTTPClient fetches the JWKS. Nil means http.DefaultClient.
+	// HTTPClient fetches the JWKS. Nil means a client of our own with a
+	// FetchTimeout timeout. Each fetch is bounded by FetchTimeout whatever
+	// the client.
 	HTTPClient *http.Client
-	// MinRefresh bounds JWKS refreshes. Zero means one minute.
+	// FetchTimeout bounds one fetch of the key set, body included. Zero
+	// means DefaultJWKSFetchTimeout (10 s).
+	FetchTimeout time.Duration
+	// MaxJWKSBytes bounds the key set's response body; a larger one is
+	// refused (at start: NewJWTVerifier fails; on refresh: the previous
+	// set stays). Zero means DefaultMaxJWKSBytes (1 MiB).
+	MaxJWKSBytes int64
+	// RefreshInterval is how often the key set is fetched in the
+	// background. Zero means DefaultJWKSRefresh (15 min).
+	RefreshInterval time.Duration
+	// MinRefresh bounds the refreshes that unknown kids trigger: at most
+	// one per MinRefresh, so made-up kids cannot make the server hammer the
+	// identity provider. Zero means DefaultMinRefresh (one minute).
 	MinRefresh time.Duration
+	// UnknownKeyWait is how long a token with an unknown kid waits for the
+	// refresh it triggers (or the one in flight) before it is refused with
+	// reason signature. Other tokens never wait. Zero means
+	// DefaultUnknownKeyWait (2 s); negative means no wait (the refresh
+	// still runs in the background).
+	UnknownKeyWait time.Duration
+	// Logger records failed background refreshes. Nil discards them.
+	Logger *slog.Logger
 
 	// Leeway is the clock skew allowed on exp and nbf. Zero means
 	// DefaultLeeway.
@@ -59,16 +87,23 @@ type JWTOptions struct {
 
 var defaultJWKSAlgorithms = []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.ES256, jwa.ES384, jwa.EdDSA}
 
+// minHMACSecret is the shortest secret for each HMAC algorithm: the hash
+// size (RFC 7518 §3.2).
+var minHMACSecret = map[jwa.SignatureAlgorithm]int{jwa.HS256: 32, jwa.HS384: 48, jwa.HS512: 64}
+
 // NewJWTVerifier returns an auth.TokenVerifier for JWT access tokens. It
 // checks the signature, requires exp and checks it and nbf with a small
-// leeway, requires aud to contain Audience, and iss to equal Issuer when
-// set. Refusals are *VerifyError values with a classified Reason. The
+// leeway, requires aud to contain Audience, iss to equal Issuer when set,
+// and a non-empty sub (the identity: tokens without one would all share
+// it). Refusals are *VerifyError values with a classified Reason. The
 // identity is the token's sub (TokenInfo.UserID), its scope or scp claim
 // (Scopes), exp (Expiration), and iss (Extra["iss"]).
 //
-// ctx bounds the JWKS cache's background refresh. NewJWTVerifier panics
-// without an Audience, and fails if neither a key nor a JWKS URL is set, or
-// if the JWKS cannot be fetched.
+// ctx bounds the JWKS background refresh: its goroutine stops when ctx
+// ends, so cancel ctx when the verifier is no longer used. NewJWTVerifier
+// panics without an Audience, and fails if neither a key nor a JWKS URL is
+// set, if an HMAC secret is shorter than its hash, or if the JWKS cannot be
+// fetched within FetchTimeout (or is over MaxJWKSBytes).
 func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, error) {
 	if opts.Audience == "" {
 		panic("middleware.NewJWTVerifier: an Audience (this server's resource identifier) is required")
@@ -85,7 +120,7 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 	if opts.Issuer != "" {
 		validate = append(validate, jwt.WithIssuer(opts.Issuer))
 	}
-	var parse func(string) (jwt.Token, error)
+	var parse func(context.Context, string) (jwt.Token, error)
 	switch {
 	case opts.Key != nil && opts.JWKSURL != "":
 		return nil, errors.New("middleware: set a Key or a JWKSURL, not both")
@@ -93,8 +128,11 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 		if opts.Algorithm == "" {
 			return nil, errors.New("middleware: a Key needs its Algorithm")
 		}
+		if err := checkHMACSecret(opts.Algorithm, opts.Key); err != nil {
+			return nil, err
+		}
 		ja := jwtauth.New(opts.Algorithm.String(), nil, opts.Key)
-		parse = ja.Decode
+		parse = func(_ context.Context, token string) (jwt.Token, error) { return ja.Decode(token) }
 	case opts.JWKSURL != "":
 		ks, err := newKeySet(ctx, opts)
 		if err != nil {
@@ -104,16 +142,38 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 	default:
 		return nil, errors.New("middleware: no Key and no JWKSURL")
 	}
-	return func(_ context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
-		t, err := parse(token)
+	return func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
+		t, err := parse(ctx, token)
 		if err != nil {
 			return nil, classify(err)
 		}
 		if err := jwt.Validate(t, validate...); err != nil {
 			return nil, classify(err)
 		}
+		if t.Subject() == "" {
+			return nil, &VerifyError{Reason: ReasonNoSubject, Err: errNoSubject}
+		}
 		return tokenInfo(t), nil
 	}, nil
+}
+
+var errNoSubject = errors.New("the token has no sub claim")
+
+// checkHMACSecret refuses an HMAC key that is not a []byte at least as long
+// as the hash; other algorithms pass.
+func checkHMACSecret(alg jwa.SignatureAlgorithm, key any) error {
+	want, ok := minHMACSecret[alg]
+	if !ok {
+		return nil
+	}
+	secret, ok := key.([]byte)
+	if !ok {
+		return fmt.Errorf("middleware: an %s Key must be a []byte secret, not %T", alg, key)
+	}
+	if len(secret) < want {
+		return fmt.Errorf("middleware: an %s secret must be at least %d bytes (RFC 7518 §3.2), this one has %d: generate one with `openssl rand -base64 %d`", alg, want, len(secret), want)
+	}
+	return nil
 }
 
 // classify turns a jwx error into a *VerifyError.
@@ -164,40 +224,25 @@ func tokenInfo(t jwt.Token) *auth.TokenInfo {
 
 func splitFields(s string) []string { return strings.Fields(s) }
 
-var errUnknownKey = errors.New("no key in the JWKS matches the token's kid")
-
-// keySet verifies tokens against a cached, refreshed JWKS.
+// keySet verifies tokens against an identity provider's key set.
 type keySet struct {
-	cache   *jwk.Cache
-	url     string
-	algs    []jwa.SignatureAlgorithm
-	refresh *rate.Limiter
+	src  *keySource
+	algs []jwa.SignatureAlgorithm
 }
 
 func newKeySet(ctx context.Context, opts JWTOptions) (*keySet, error) {
-	minRefresh := opts.MinRefresh
-	if minRefresh <= 0 {
-		minRefresh = time.Minute
-	}
-	client := opts.HTTPClient
-	if client == nil {
-		client = http.DefaultClient
-	}
-	cache := jwk.NewCache(ctx)
-	if err := cache.Register(opts.JWKSURL, jwk.WithMinRefreshInterval(minRefresh), jwk.WithHTTPClient(client)); err != nil {
-		return nil, fmt.Errorf("middleware: registering JWKS: %w", err)
-	}
-	if _, err := cache.Refresh(ctx, opts.JWKSURL); err != nil {
-		return nil, fmt.Errorf("middleware: fetching JWKS %s: %w", opts.JWKSURL, err)
+	src, err := newKeySource(ctx, opts)
+	if err != nil {
+		return nil, err
 	}
 	algs := opts.Algorithms
 	if len(algs) == 0 {
 		algs = defaultJWKSAlgorithms
 	}
-	return &keySet{cache: cache, url: opts.JWKSURL, algs: algs, refresh: rate.NewLimiter(rate.Every(minRefresh), 1)}, nil
+	return &keySet{src: src, algs: algs}, nil
 }
 
-func (k *keySet) parse(token string) (jwt.Token, error) {
+func (k *keySet) parse(ctx context.Context, token string) (jwt.Token, error) {
 	msg, err := jws.Parse([]byte(token))
 	if err != nil {
 		return nil, err
@@ -207,27 +252,19 @@ func (k *keySet) parse(token string) (jwt.Token, error) {
 		return nil, errors.New("token must have exactly one signature")
 	}
 	hdr := sigs[0].ProtectedHeaders()
-	if !slices.Contains(k.algs, hdr.Algorithm()) {
-		return nil, &VerifyError{Reason: ReasonSignature, Err: fmt.Errorf("algorithm %q not allowed", hdr.Algorithm())}
+	alg := hdr.Algorithm()
+	if !slices.Contains(k.algs, alg) {
+		return nil, &VerifyError{Reason: ReasonSignature, Err: fmt.Errorf("algorithm %q not allowed", alg)}
 	}
-	ctx := context.Background()
-	set, err := k.cache.Get(ctx, k.url)
+	if hdr.KeyID() == "" {
+		return nil, &VerifyError{Reason: ReasonSignature, Err: errors.New("the token names no kid")}
+	}
+	key, err := k.src.key(ctx, hdr.KeyID())
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := set.LookupKeyID(hdr.KeyID()); !ok {
-		// Rotation: refresh once, rate-limited so that made-up kids cannot
-		// make us hammer the identity provider.
-		if !k.refresh.Allow() {
-			return nil, errUnknownKey
-		}
-		if set, err = k.cache.Refresh(ctx, k.url); err != nil {
-			return nil, err
-		}
-		if _, ok := set.LookupKeyID(hdr.KeyID()); !ok {
-			return nil, errUnknownKey
-		}
+	if key.alg != "" && key.alg != alg {
+		return nil, &VerifyError{Reason: ReasonSignature, Err: fmt.Errorf("key %q is for %s, not %s", hdr.KeyID(), key.alg, alg)}
 	}
-	key, _ := set.LookupKeyID(hdr.KeyID())
-	return jwt.Parse([]byte(token), jwt.WithKey(hdr.Algorithm(), key), jwt.WithValidate(false))
+	return jwt.Parse([]byte(token), jwt.WithKey(alg, key.raw), jwt.WithValidate(false))
 }

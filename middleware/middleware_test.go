@@ -133,7 +133,7 @@ func TestJWKSRotation(t *testing.T) {
 	if _, err := verify(ctx, sign(priv2, jwa.ES256), nil); err != nil {
 		t.Fatalf("key 2 after rotation: %v", err)
 	}
-	hmacKey, _ := jwk.FromRaw([]byte("secret"))
+	hmacKey, _ := jwk.FromRaw([]byte(testSecret))
 	_ = hmacKey.Set(jwk.KeyIDKey, "k1")
 	_, err = verify(ctx, sign(hmacKey, jwa.HS256), nil)
 	if !errors.Is(err, auth.ErrInvalidToken) || middleware.Reason(err) != middleware.ReasonSignature {

@@ -1,9 +1,11 @@
 package middleware
 
 import (
+	"net"
 	"net/http"
 	"time"
 
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
 	"github.com/mcpws/mcpws/internal/refusal"
@@ -12,20 +14,59 @@ import (
 
 // RateLimitByIP limits upgrade requests per client IP, with 429 and
 // Retry-After. Run it before authentication: it also shields signature
-// and JWKS work. The IP is r.RemoteAddr, canonicalised (IPv6 by /64);
-// behind a proxy, put chi's middleware.ClientIPFromXFFTrustedProxies (or
-// RealIP with care) in front, naming only proxies you trust.
+// and JWKS work.
+//
+// The client IP is the one chi's ClientIPFrom* middleware resolved, when
+// one runs in front; otherwise r.RemoteAddr. It is canonicalised (IPv6 by
+// /64, v4-mapped IPv6 as IPv4). Behind a reverse proxy, RemoteAddr is the
+// proxy, so every client would share one bucket: put a trusted-proxy
+// middleware in front, naming only proxies you trust (this one never
+// reads X-Forwarded-For itself, which any client can forge):
+//
+//	r.Use(chimw.ClientIPFromXFF("10.0.0.0/8"))      // your proxies' addresses, or
+//	r.Use(chimw.ClientIPFromXFFTrustedProxies(1))   // one proxy hop, e.g. nginx
+//	r.Handle("/mcp", middleware.RateLimitByIP(60, time.Minute)(h))
+//
+// With nginx, set "proxy_set_header X-Forwarded-For
+// $proxy_add_x_forwarded_for" (docs/deploy.md).
 func RateLimitByIP(requests int, window time.Duration) func(http.Handler) http.Handler {
-	return httprate.Limit(requests, window, httprate.WithKeyFuncs(httprate.KeyByIP), httprate.WithLimitHandler(tooMany("rate.ip")))
+	return httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+		return clientIP(r), nil
+	}), httprate.WithLimitHandler(tooMany("rate.ip")))
+}
+
+// clientIP returns the canonical client IP of r: chi's trusted-proxy
+// result when present, else the host of r.RemoteAddr.
+func clientIP(r *http.Request) string {
+	ip := chimw.GetClientIP(r.Context())
+	if ip == "" {
+		host, _, err := net.SplitHostPort(r.RemoteAddr)
+		if err != nil {
+			host = r.RemoteAddr
+		}
+		ip = host
+	}
+	return httprate.CanonicalizeIP(ip)
 }
 
 // RateLimitByIdentity limits upgrade requests per authenticated identity
 // (issuer and subject), with 429 and Retry-After. Run it after
-// [Authenticate]; requests without an identity pass.
+// [Authenticate]; requests without an identity pass (they are not pooled
+// into one shared bucket), so it is no substitute for [RateLimitByIP].
 func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) http.Handler {
-	return httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+	limit := httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
 		return IdentityKey(r), nil
 	}), httprate.WithLimitHandler(tooMany("rate.identity")))
+	return func(next http.Handler) http.Handler {
+		limited := limit(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if IdentityKey(r) == "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			limited.ServeHTTP(w, r)
+		})
+	}
 }
 
 // IdentityKey returns "issuer\x00subject" for the request's verified

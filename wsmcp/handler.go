@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/refusal"
 )
 
@@ -91,11 +92,11 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 // subprotocol or offers a malformed list (400), and an mcp.version entry
 // naming a protocol version the SDK does not speak (400).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hooks := closeHooksFrom(r.Context())
+	hooks := closehook.Adopt(r.Context())
 	started := false
 	defer func() {
 		if !started {
-			hooks.run()
+			hooks.Run()
 		}
 	}()
 	if r.Method != http.MethodGet {
@@ -159,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.flights = h.budgets.newFlights(Identity(info), max(0, h.lim.maxInFlightBytes))
 	c.onClose = func(c *conn) {
 		h.forget(c)
-		hooks.run()
+		hooks.Run()
 	}
 	started = true
 	if info != nil && !info.Expiration.IsZero() {

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -69,7 +70,9 @@ func TestCloseHooks(t *testing.T) {
 	var runs atomic.Int32
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil)
 	hooked := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithCloseHook(r.Context(), func() { runs.Add(1) })))
+		ctx, done := closehook.Register(r.Context(), func() { runs.Add(1) })
+		h.ServeHTTP(w, r.WithContext(ctx))
+		done()
 	})
 	srv := httptest.NewServer(hooked)
 	defer srv.Close()

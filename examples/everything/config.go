@@ -45,7 +45,7 @@ func parseFlags() *config {
 	flag.BoolVar(&c.verbose, "v", false, "log connection events")
 	flag.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect, e.g. http://localhost:3000; none means browsers are refused")
 	flag.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard), e.g. 127.0.0.1:8080,localhost:8080")
-	flag.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC (HS256) secret: turns on JWT authentication")
+	flag.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC (HS256) secret of at least 32 bytes (e.g. openssl rand -base64 32): turns on JWT authentication")
 	flag.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider: turns on JWT authentication")
 	flag.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with -jwt-secret or -jwks-url")
 	flag.StringVar(&c.issuer, "issuer", "", "required token issuer (iss), also published as the authorization server")
