@@ -89,7 +89,7 @@ func NewMetrics(opts *MetricsOptions) (*Metrics, error) {
 		metric.WithExplicitBucketBoundaries(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 	add(err)
 	m.closes, err = meter.Int64Counter("mcpws.closes", metric.WithUnit("{connection}"),
-		metric.WithDescription("Ended connections by close code."))
+		metric.WithDescription("Ended connections by close code (0: a code outside RFC 6455's registry)."))
 	add(err)
 	if len(errs) > 0 {
 		return nil, errs[0]
@@ -118,8 +118,7 @@ func (m *Metrics) Hooks() *wsmcp.Hooks {
 		},
 		Closed: func(ctx context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) {
 			m.sessions.Add(ctx, -1)
-			code := int(s.Code)
-			m.closes.Add(ctx, 1, metric.WithAttributes(AttrCloseCode.Int(code)))
+			m.closes.Add(ctx, 1, metric.WithAttributes(AttrCloseCode.Int(closeCodeLabel(int(s.Code)))))
 		},
 		Message: func(ctx context.Context, dir wsmcp.Direction, method string, size int) {
 			method = methodLabel(method)

@@ -3,6 +3,7 @@ package wsmcp_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -65,5 +66,30 @@ func TestSlowConsumerRecorded1006(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the slow consumer was never dropped")
+	}
+}
+
+// A limit that fires on every message is logged once per connection, and
+// counted in the close line.
+func TestLimitHitsLoggedOnce(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlight: 1})
+	c := dialRaw(t, ts.url)
+	c.initialize()
+	c.send(`{"jsonrpc":"2.0","id":"long","method":"tools/call","params":{"name":"sleep","arguments":{"ms":60000}}}`)
+	const n = 500
+	for i := range n {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, i))
+		if m := c.recv(); errorCode(m) != wsmcp.CodeTooManyInFlight {
+			t.Fatalf("ping %d = %v", i, m)
+		}
+	}
+	_ = c.ws.Close(websocket.StatusNormalClosure, "")
+	waitFor(t, "the close line", func() bool { return strings.Contains(ts.log.String(), "connection closed") })
+	log := ts.log.String()
+	if got := strings.Count(log, "limit hit"); got != 1 {
+		t.Errorf("limit hit logged %d times, want once", got)
+	}
+	if !strings.Contains(log, fmt.Sprintf("limit_hits=%d", n)) {
+		t.Errorf("close line lacks limit_hits=%d:\n%s", n, log)
 	}
 }

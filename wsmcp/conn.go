@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +76,8 @@ type conn struct {
 	bytesIn, bytesOut atomic.Int64
 	invalidIn         atomic.Int64 // messages that were not valid JSON-RPC
 	ignored           atomic.Int64 // responses dropped: stray or malformed
+	limitHits         atomic.Int64
+	limitsLogged      []string // limits already logged; under mu
 
 	// flights counts the bytes of the requests running on the connection's
 	// session against its budgets (budget.go). A resumable session shares
@@ -245,6 +248,9 @@ func (c *conn) logClose(st CloseInfo) {
 	if st.Ignored > 0 {
 		attrs = append(attrs, "ignored_responses", st.Ignored)
 	}
+	if n := c.limitHits.Load(); n > 0 {
+		attrs = append(attrs, "limit_hits", n)
+	}
 	c.mu.Lock()
 	cause := c.status.err
 	c.mu.Unlock()
@@ -272,9 +278,20 @@ func (c *conn) observe(dir Direction, method string, size int) {
 	}
 }
 
-// limited reports a limit that fired to the Limited hook.
+// limited reports a limit that fired to the Limited hook. The log has the
+// first hit of each limit on the connection, and the count in the close
+// line, so that a peer cannot flood it.
 func (c *conn) limited(limit string) {
-	c.log.Debug("wsmcp: limit hit", "session", c.id, "limit", limit)
+	c.limitHits.Add(1)
+	c.mu.Lock()
+	first := !slices.Contains(c.limitsLogged, limit)
+	if first {
+		c.limitsLogged = append(c.limitsLogged, limit)
+	}
+	c.mu.Unlock()
+	if first {
+		c.log.Info("wsmcp: limit hit", "session", c.id, "limit", limit)
+	}
 	if c.hooks.Limited != nil {
 		c.hooks.Limited(c.ctx, limit)
 	}

@@ -207,7 +207,7 @@ func (c *conn) answerInvalid(bad *invalid) {
 // the count logged when the connection closes.
 func (c *conn) ignoreResponse(id any) {
 	if c.ignored.Add(1) == 1 {
-		c.log.Warn("wsmcp: response to no outstanding request, ignored (further ones are counted, not logged)", "session", c.id, "id", truncate(fmt.Sprint(id), 64))
+		c.log.Warn("wsmcp: response to no outstanding request, ignored", "session", c.id, "id", truncate(fmt.Sprint(id), 64))
 	}
 }
 

@@ -1,5 +1,8 @@
 package otelmcpws
 
+// Label values are bounded: a peer chooses methods and close codes freely,
+// and each distinct value would be a new series.
+
 // methodLabel bounds the method attribute to the specification's names,
 // so that a client cannot grow the number of series.
 func methodLabel(m string) string {
@@ -17,4 +20,16 @@ func methodLabel(m string) string {
 		return m
 	}
 	return "other"
+}
+
+// closeCodeLabel bounds the close code attribute to the codes of RFC 6455's
+// registry that a connection can end with; any other, which a peer may
+// choose freely (3000–4999 and beyond), is 0, so that a client cannot grow
+// the number of series.
+func closeCodeLabel(code int) int {
+	switch {
+	case code >= 1000 && code <= 1003, code >= 1005 && code <= 1015:
+		return code
+	}
+	return 0
 }
