@@ -349,3 +349,42 @@ func TestReadyTurnsUnreadyOnShutdown(t *testing.T) {
 		t.Errorf("upgrade after Shutdown: %d, want 503", w.Code)
 	}
 }
+
+// New sets a message rate by default: a flood of messages is cut off
+// without any option set.
+func TestDefaultMessageRate(t *testing.T) {
+	s := newStack(t, nil)
+	code, _, ws := dial(t, s.url, bearer(s.token(t, nil)))
+	if code != 101 {
+		t.Fatalf("status %d", code)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const n = 20000 // twenty times the default burst
+	go func() {
+		for range n {
+			if ws.Write(ctx, websocket.MessageText, []byte("x")) != nil {
+				return
+			}
+		}
+		_ = ws.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":"sync","method":"ping"}`))
+	}()
+	answered := 0
+	for {
+		_, data, err := ws.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) != websocket.StatusPolicyViolation {
+				t.Fatalf("read: %v", err)
+			}
+			break // closed for rate abuse
+		}
+		if strings.Contains(string(data), `"sync"`) {
+			break
+		}
+		answered++
+	}
+	t.Logf("%d of %d invalid messages answered", answered, n)
+	if answered >= n {
+		t.Errorf("all %d messages were answered: no default rate", n)
+	}
+}
