@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/coder/websocket"
@@ -64,20 +66,46 @@ type ClientTransport struct {
 
 var _ mcp.Transport = (*ClientTransport)(nil)
 
-// DialError reports a handshake that the server refused. StatusCode and
-// Header come from the server's HTTP response; WWW-Authenticate tells why an
-// authenticated endpoint refused.
+// DialError reports a handshake that failed. StatusCode, Header and Reason
+// come from the server's HTTP response when there was one (StatusCode is 0
+// when there was none); WWW-Authenticate tells why an authenticated endpoint
+// refused.
 type DialError struct {
 	StatusCode int
 	Header     http.Header
-	Err        error
+	// Reason is the first line of the server's plain-text answer, at most
+	// 200 bytes of printable text: "Forbidden: origin not allowed".
+	Reason string
+	Err    error
 }
 
+// Error says what went wrong in terms a user can act on: the server's
+// reason, and for 401 and 403 the error and description of its
+// WWW-Authenticate challenge.
 func (e *DialError) Error() string {
-	if e.StatusCode == 0 {
+	switch {
+	case e.StatusCode == 0:
 		return fmt.Sprintf("wsmcp: dial: %v", e.Err)
+	case e.StatusCode == http.StatusNotFound || e.StatusCode == http.StatusOK:
+		return fmt.Sprintf("wsmcp: dial: no MCP WebSocket endpoint at this URL (the server answered %d %s)", e.StatusCode, http.StatusText(e.StatusCode))
+	case e.StatusCode >= 300 && e.StatusCode < 400:
+		return fmt.Sprintf("wsmcp: dial: the server redirected (%d) to %q; %s", e.StatusCode, truncate(e.Header.Get("Location"), 200), redirectHint)
 	}
-	return fmt.Sprintf("wsmcp: dial: server answered %d %s: %v", e.StatusCode, http.StatusText(e.StatusCode), e.Err)
+	msg := fmt.Sprintf("wsmcp: dial: the server refused the connection: %d %s", e.StatusCode, http.StatusText(e.StatusCode))
+	// The middleware's reasons repeat the status text: "Forbidden: …".
+	if reason := strings.TrimSpace(strings.TrimPrefix(e.Reason, http.StatusText(e.StatusCode)+":")); reason != "" && reason != http.StatusText(e.StatusCode) {
+		msg += ": " + reason
+	}
+	if e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden {
+		if code, desc := challenge(e.Header.Get("WWW-Authenticate")); code != "" {
+			msg += " (" + code
+			if desc != "" {
+				msg += ": " + desc
+			}
+			msg += ")"
+		}
+	}
+	return msg
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
@@ -138,6 +166,10 @@ func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) 
 		de := &DialError{Err: err}
 		if resp != nil {
 			de.StatusCode, de.Header = resp.StatusCode, resp.Header
+			if resp.Body != nil {
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+				de.Reason = firstLine(body, 200)
+			}
 		}
 		return nil, de
 	}

@@ -12,23 +12,38 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// A refused handshake surfaces the server's status and headers.
+// A refused handshake surfaces the server's status, headers and reason,
+// in an error message a user can act on.
 func TestClientDialError(t *testing.T) {
-	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		http.Error(w, "no", http.StatusUnauthorized)
-	}))
-	defer refuse.Close()
+	serve := func(status int, challenge, body string) string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if challenge != "" {
+				w.Header().Set("WWW-Authenticate", challenge)
+			}
+			http.Error(w, body, status)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
 	redirect := httptest.NewServer(http.RedirectHandler("http://example.invalid/mcp", http.StatusFound))
 	defer redirect.Close()
+	ok := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("<html>")) }))
+	defer ok.Close()
 
 	tests := []struct {
 		name   string
 		url    string
 		status int
+		want   []string
 	}{
-		{"401 with WWW-Authenticate", refuse.URL, http.StatusUnauthorized},
-		{"redirect not followed", redirect.URL, http.StatusFound},
+		{"401 with a challenge", serve(401, `Bearer resource_metadata="https://x/.well-known/oauth-protected-resource", error="invalid_token", error_description="the access token is invalid"`, "Unauthorized"),
+			401, []string{"refused the connection: 401 Unauthorized", "(invalid_token: the access token is invalid)"}},
+		{"403 with a reason", serve(403, "", "Forbidden: origin not allowed\nsecond line"), 403, []string{"403 Forbidden: origin not allowed"}},
+		{"403 insufficient scope", serve(403, `Bearer error="insufficient_scope", scope="mcp"`, "Forbidden"), 403, []string{"(insufficient_scope)"}},
+		{"429", serve(429, "", "Too Many Requests: upgrade rate exceeded"), 429, []string{"429 Too Many Requests: upgrade rate exceeded"}},
+		{"404", serve(404, "", "404 page not found"), 404, []string{"no MCP WebSocket endpoint at this URL", "404"}},
+		{"200", ok.URL, 200, []string{"no MCP WebSocket endpoint at this URL", "200"}},
+		{"redirect not followed", redirect.URL, http.StatusFound, []string{"redirected (302)", "example.invalid", "not followed"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -39,8 +54,14 @@ func TestClientDialError(t *testing.T) {
 			if !errors.As(err, &de) || de.StatusCode != tt.status {
 				t.Fatalf("Connect error = %v, want DialError with status %d", err, tt.status)
 			}
-			if tt.status == http.StatusUnauthorized && de.Header.Get("WWW-Authenticate") == "" {
-				t.Error("WWW-Authenticate not surfaced")
+			msg := err.Error()
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q lacks %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "expected handshake response") || strings.Contains(msg, "second line") {
+				t.Errorf("error %q repeats the library's status line or the body's rest", msg)
 			}
 		})
 	}
