@@ -234,7 +234,7 @@ func (c *conn) closeInfo() CloseInfo {
 }
 
 func (c *conn) logClose(st CloseInfo) {
-	attrs := []any{"session", c.id, "code", int(st.Code), "duration", st.Duration.Round(time.Millisecond),
+	attrs := []any{"session", c.id, "code", int(st.Code), "duration", st.Duration.Round(time.Millisecond).String(),
 		"messages_in", st.MessagesIn, "messages_out", st.MessagesOut, "bytes_in", st.BytesIn, "bytes_out", st.BytesOut}
 	if c.info.Subject != "" {
 		attrs = append(attrs, "subject", c.info.Subject)
@@ -254,8 +254,10 @@ func (c *conn) logClose(st CloseInfo) {
 	c.mu.Lock()
 	cause := c.status.err
 	c.mu.Unlock()
+	// A peer's ordinary close (1000, 1001, or none at all, 1005) is not an
+	// error.
 	if peer := websocket.CloseStatus(cause); cause != nil && !errors.Is(cause, context.Canceled) &&
-		peer != websocket.StatusNormalClosure && peer != websocket.StatusGoingAway {
+		peer != websocket.StatusNormalClosure && peer != websocket.StatusGoingAway && peer != websocket.StatusNoStatusRcvd {
 		attrs = append(attrs, "error", cause.Error())
 	}
 	c.log.Info("wsmcp: connection closed", attrs...)

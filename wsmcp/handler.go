@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5/middleware"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -176,7 +177,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return
 	}
-	h.lim.logger.Info("wsmcp: connection opened", "session", id, "remote", r.RemoteAddr, "subject", c.info.Subject, "version", sp.Version)
+	attrs := []any{"session", id, "remote", r.RemoteAddr, "subject", c.info.Subject}
+	if sp.Version != "" {
+		// The protocol version the client named in an mcp.version entry.
+		attrs = append(attrs, "version", sp.Version)
+	}
+	if rid := middleware.GetReqID(r.Context()); rid != "" {
+		attrs = append(attrs, "request_id", rid)
+	}
+	h.lim.logger.Info("wsmcp: connection opened", attrs...)
 	if h.lim.hooks.Opened != nil {
 		h.lim.hooks.Opened(ctx, c.info)
 	}

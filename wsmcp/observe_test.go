@@ -2,8 +2,11 @@ package wsmcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -11,7 +14,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	chimw "github.com/go-chi/chi/v5/middleware"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -135,5 +141,48 @@ func TestHooksAndEvents(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %s:\n%s", want, log)
 		}
+	}
+}
+
+// Log lines a user can read: durations as Go durations, a peer's close
+// without a status not reported as an error, chi's request id on the
+// connection's line, and no empty version.
+func TestLogFormat(t *testing.T) {
+	buf := &testlog.Buffer{}
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+		&wsmcp.HandlerOptions{Logger: slog.New(slog.NewJSONHandler(buf, nil))})
+	ts := httptest.NewServer(chimw.RequestID(h))
+	defer ts.Close()
+	defer h.Shutdown(context.Background())
+	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http"))
+	c.initialize()
+	if err := c.ws.Close(websocket.StatusNoStatusRcvd, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the close line", func() bool { return strings.Contains(buf.String(), "connection closed") })
+	var opened, closed map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not JSON: %s", line)
+		}
+		switch m["msg"] {
+		case "wsmcp: connection opened":
+			opened = m
+		case "wsmcp: connection closed":
+			closed = m
+		}
+	}
+	if id, _ := opened["request_id"].(string); id == "" {
+		t.Errorf("opened line lacks chi's request id: %v", opened)
+	}
+	if _, ok := opened["version"]; ok {
+		t.Errorf("opened line has an empty version: %v", opened)
+	}
+	if d, _ := closed["duration"].(string); !strings.HasSuffix(d, "s") {
+		t.Errorf("duration = %v, want a Go duration such as 12ms", closed["duration"])
+	}
+	if closed["code"] != float64(1005) || closed["error"] != nil {
+		t.Errorf("close without a status: %v, want code 1005 and no error", closed)
 	}
 }

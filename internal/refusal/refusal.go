@@ -7,6 +7,8 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+
+	"github.com/go-chi/chi/v5/middleware"
 )
 
 // Refusal is a request refused before the upgrade.
@@ -21,6 +23,10 @@ func (f Refusal) Log(logger *slog.Logger, msg string, r *http.Request) {
 	attrs := []any{"remote", r.RemoteAddr, "status", f.Status, "reason", f.Reason}
 	if f.Detail != "" {
 		attrs = append(attrs, "detail", f.Detail)
+	}
+	// chi's RequestID, when it ran, ties the line to the router's own.
+	if id := middleware.GetReqID(r.Context()); id != "" {
+		attrs = append(attrs, "request_id", id)
 	}
 	logger.Info(msg, attrs...)
 }
