@@ -14,7 +14,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // Behind nginx (which appends the client's address to X-Forwarded-For),
@@ -58,7 +57,7 @@ func TestNginxClientIP(t *testing.T) {
 		defer cancel()
 		c, resp, err := websocket.Dial(ctx, "ws://"+proxy+"/mcp", &websocket.DialOptions{
 			HTTPClient:   &http.Client{Transport: tr},
-			Subprotocols: []string{wsmcp.Subprotocol},
+			Subprotocols: []string{"mcp"},
 		})
 		if err != nil {
 			if resp == nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws/internal/refusal"
+	"github.com/mcpws/mcpws/internal/subprotocol"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -122,7 +123,7 @@ func findToken(r *http.Request, allowQuery bool) (string, error) {
 		}
 		found = append(found, strings.TrimSpace(tok))
 	}
-	sp, err := wsmcp.ParseSubprotocols(r.Header)
+	sp, err := subprotocol.Parse(r.Header)
 	if err != nil {
 		return "", err
 	}

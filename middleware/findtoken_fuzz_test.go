@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mcpws/mcpws/wsmcp"
+	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
 // findToken never panics, returns a token from exactly one place, refuses
@@ -56,7 +56,7 @@ func FuzzFindToken(f *testing.F) {
 		if sources == 0 {
 			t.Fatalf("token %q appears in no source", tok)
 		}
-		sp, _ := wsmcp.ParseSubprotocols(r.Header)
+		sp, _ := subprotocol.Parse(r.Header)
 		present := 0
 		for _, p := range []bool{authz != "", sp.Token != "", query != ""} {
 			if p {

@@ -43,7 +43,7 @@ func TestConnectionLimitHeldBySocket(t *testing.T) {
 	dial := func() (*websocket.Conn, int) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{wsmcp.Subprotocol}})
+		c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}})
 		if err != nil {
 			if resp == nil {
 				t.Fatalf("dial: %v", err)

@@ -8,6 +8,7 @@ import (
 	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/go-chi/httprate"
 
+	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -70,9 +71,9 @@ func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) 
 }
 
 // IdentityKey returns "issuer\x00subject" for the request's verified
-// identity, or "" without one (see wsmcp.Identity).
+// identity, or "" without one (see internal/identity).
 func IdentityKey(r *http.Request) string {
-	return wsmcp.Identity(wsmcp.TokenInfoFromContext(r.Context()))
+	return identity.Key(wsmcp.TokenInfoFromContext(r.Context()))
 }
 
 // tooMany answers an upgrade over the rate, recording reason.

@@ -12,6 +12,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
 // ClientTransport is an mcp.Transport that dials an MCP server over
@@ -159,7 +161,7 @@ func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) 
 	ws, resp, err := websocket.Dial(ctx, t.URL, &websocket.DialOptions{
 		HTTPClient:      hc,
 		HTTPHeader:      header,
-		Subprotocols:    append([]string{Subprotocol}, t.Subprotocols...),
+		Subprotocols:    append([]string{subprotocol.MCP}, t.Subprotocols...),
 		CompressionMode: t.CompressionMode,
 	})
 	if err != nil {
@@ -173,7 +175,7 @@ func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) 
 		}
 		return nil, de
 	}
-	if ws.Subprotocol() != Subprotocol {
+	if ws.Subprotocol() != subprotocol.MCP {
 		_ = ws.CloseNow()
 		return nil, &DialError{StatusCode: resp.StatusCode, Header: resp.Header, Err: errors.New(`server did not select the "mcp" subprotocol`)}
 	}

@@ -12,11 +12,10 @@ const (
 	ReasonTokenExpired   = "token expired"
 	ReasonLifetime       = "connection lifetime reached"
 	ReasonIdle           = "idle timeout"
-	ReasonBinary         = "binary messages are not supported"
-	ReasonInvalidUTF8    = "message is not valid UTF-8"
+	reasonBinary         = "binary messages are not supported"
+	reasonInvalidUTF8    = "message is not valid UTF-8"
 	ReasonShutdown       = "server shutting down"
 	ReasonSlowConsumer   = "slow consumer"
-	ReasonPolicy         = "policy violation"
 	ReasonMessageTimeout = "message did not arrive in time"
 )
 

@@ -14,7 +14,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/closehook"
+	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
+	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
 // SessionIDHeader carries the session id on the upgrade response, as in the
@@ -114,12 +116,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusServiceUnavailable, "draining", "MCP over WebSocket: server shutting down")
 		return
 	}
-	sp, err := ParseSubprotocols(r.Header)
+	sp, err := subprotocol.Parse(r.Header)
 	if err == nil && !sp.MCP && !h.opts.AllowNoSubprotocol {
-		err = ErrNoSubprotocol
+		err = subprotocol.ErrNoMCP
 	}
 	if err == nil && sp.Version != "" && !slices.Contains(mcp.SupportedProtocolVersions(), sp.Version) {
-		err = ErrUnknownVersion
+		err = subprotocol.ErrUnknownVersion
 	}
 	if err != nil {
 		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
@@ -134,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	id := rand.Text()
 	w.Header().Set(SessionIDHeader, id)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
-		Subprotocols: []string{Subprotocol},
+		Subprotocols: []string{subprotocol.MCP},
 		// Origin is the middleware's job (package middleware): coder/websocket's
 		// own check trusts any Origin whose host equals Host, which DNS
 		// rebinding defeats.
@@ -158,7 +160,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.info.Subject = info.UserID
 	}
 	c.limiter = h.newLimiter()
-	c.flights = h.budgets.newFlights(Identity(info), max(0, h.lim.maxInFlightBytes))
+	c.flights = h.budgets.newFlights(identity.Key(info), max(0, h.lim.maxInFlightBytes))
 	c.onClose = func(c *conn) {
 		h.forget(c)
 		hooks.Run()

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
 // headerHasToken reports whether the comma-separated header key contains
@@ -51,7 +53,7 @@ func headerFilter(extra []string) func(http.Header) http.Header {
 		for _, line := range h.Values("Sec-WebSocket-Protocol") {
 			for entry := range strings.SplitSeq(line, ",") {
 				entry = strings.TrimSpace(entry)
-				if entry != "" && !strings.HasPrefix(entry, SubprotocolAuthPrefix) {
+				if entry != "" && !strings.HasPrefix(entry, subprotocol.AuthPrefix) {
 					kept = append(kept, entry)
 				}
 			}

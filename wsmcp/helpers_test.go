@@ -213,3 +213,6 @@ func connect(t *testing.T, url string, client *mcp.Client, version string) *mcp.
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
 }
+
+// metaResume is the _meta key of the resumption handshake (docs/resumption.md).
+const metaResume = "io.mcpws/resume"

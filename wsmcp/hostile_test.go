@@ -155,10 +155,10 @@ func TestHostileCallsInFlight(t *testing.T) {
 // and returns the grant's secret.
 func (c *rawConn) resumableInit() string {
 	c.t.Helper()
-	c.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"` + wsmcp.MetaResume + `":{"window":1048576}}}}`)
+	c.send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"` + metaResume + `":{"window":1048576}}}}`)
 	m := c.recv()
 	meta, _ := m["result"].(map[string]any)["_meta"].(map[string]any)
-	grant, _ := meta[wsmcp.MetaResume].(map[string]any)
+	grant, _ := meta[metaResume].(map[string]any)
 	secret, _ := grant["secret"].(string)
 	if secret == "" {
 		c.t.Fatalf("no resumption grant: %v", m)
@@ -171,7 +171,7 @@ func (c *rawConn) resumableInit() string {
 func (c *rawConn) resume(session, secret string, received int) map[string]any {
 	c.t.Helper()
 	c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":"io.mcpws/resume","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"%s":{"sessionId":%q,"secret":%q,"received":%d}}}}`,
-		wsmcp.MetaResume, session, secret, received))
+		metaResume, session, secret, received))
 	return c.recv()
 }
 

@@ -17,17 +17,6 @@ func ContextWithTokenInfo(ctx context.Context, info *auth.TokenInfo) context.Con
 	return context.WithValue(ctx, tokenInfoKey{}, info)
 }
 
-// Identity returns "issuer\x00subject" for a verified caller, or "" for
-// none: the key by which limits, connection caps and session resumption
-// tell callers apart.
-func Identity(info *auth.TokenInfo) string {
-	if info == nil {
-		return ""
-	}
-	iss, _ := info.Extra["iss"].(string)
-	return iss + "\x00" + info.UserID
-}
-
 // TokenInfoFromContext returns the identity stored by ContextWithTokenInfo,
 // or else the one stored by the SDK's auth.RequireBearerToken, or nil.
 func TokenInfoFromContext(ctx context.Context) *auth.TokenInfo {

@@ -96,7 +96,7 @@ func (c *conn) readMessage() ([]byte, *bytes.Buffer, error) {
 		return nil, nil, c.readFailed(err)
 	}
 	if typ != websocket.MessageText {
-		c.shutdown(websocket.StatusUnsupportedData, ReasonBinary, true, nil)
+		c.shutdown(websocket.StatusUnsupportedData, reasonBinary, true, nil)
 		return nil, nil, fmt.Errorf("%w: peer sent a binary message", ErrClosed)
 	}
 	buf := readBufPool.Get().(*bytes.Buffer)
@@ -114,7 +114,7 @@ func (c *conn) readMessage() ([]byte, *bytes.Buffer, error) {
 	}
 	data := buf.Bytes()
 	if !utf8.Valid(data) {
-		c.shutdown(websocket.StatusInvalidFramePayloadData, ReasonInvalidUTF8, true, nil)
+		c.shutdown(websocket.StatusInvalidFramePayloadData, reasonInvalidUTF8, true, nil)
 		return nil, nil, fmt.Errorf("%w: peer sent invalid UTF-8", ErrClosed)
 	}
 	return data, buf, nil

@@ -12,12 +12,12 @@ import (
 // Resumption wire names (docs/resumption.md). They travel inside the
 // stream, because browsers cannot set headers on a WebSocket.
 const (
-	// MetaResume is the _meta key of the offer (in initialize params), the
+	// metaResume is the _meta key of the offer (in initialize params), the
 	// grant (in the initialize result) and the resume handshake.
-	MetaResume = "io.mcpws/resume"
-	// AckMethod is the notification by which a side acknowledges the
+	metaResume = "io.mcpws/resume"
+	// ackMethod is the notification by which a side acknowledges the
 	// messages it has received, while a session is resumable.
-	AckMethod = "notifications/io.mcpws/ack"
+	ackMethod = "notifications/io.mcpws/ack"
 	// resumeID is the id of the resume request.
 	resumeID = "io.mcpws/resume"
 	// CodeNotResumable answers a resume request for a session that does not
@@ -29,7 +29,7 @@ const (
 	ReasonNotResumable = "session not resumable"
 )
 
-// resumeMeta is the value under MetaResume.
+// resumeMeta is the value under metaResume.
 type resumeMeta struct {
 	SessionID string  `json:"sessionId,omitempty"`
 	Secret    string  `json:"secret,omitempty"`
@@ -59,7 +59,7 @@ func (c *conn) countReceived(size int) {
 }
 
 func (c *conn) sendAck(n uint64) {
-	data := fmt.Appendf(nil, `{"jsonrpc":"2.0","method":%q,"params":{"received":%d}}`, AckMethod, n)
+	data := fmt.Appendf(nil, `{"jsonrpc":"2.0","method":%q,"params":{"received":%d}}`, ackMethod, n)
 	_ = c.enqueueRaw(data)
 }
 
@@ -67,7 +67,7 @@ func (c *conn) sendAck(n uint64) {
 // one (and so is neither counted nor passed on).
 func (c *conn) control(msg jsonrpc.Message) bool {
 	req, ok := msg.(*jsonrpc.Request)
-	if !ok || req.IsCall() || req.Method != AckMethod {
+	if !ok || req.IsCall() || req.Method != ackMethod {
 		return false
 	}
 	var p struct {
@@ -97,7 +97,7 @@ func (c *conn) readRaw(timeout time.Duration) (jsonrpc.Message, error) {
 	}
 }
 
-// metaOf returns the MetaResume value in the _meta of a params or result
+// metaOf returns the metaResume value in the _meta of a params or result
 // object, if any.
 func metaOf(raw json.RawMessage) (*resumeMeta, bool) {
 	var holder struct {
@@ -106,7 +106,7 @@ func metaOf(raw json.RawMessage) (*resumeMeta, bool) {
 	if len(raw) == 0 || json.Unmarshal(raw, &holder) != nil {
 		return nil, false
 	}
-	v, ok := holder.Meta[MetaResume]
+	v, ok := holder.Meta[metaResume]
 	if !ok {
 		return nil, false
 	}
@@ -118,7 +118,7 @@ func metaOf(raw json.RawMessage) (*resumeMeta, bool) {
 }
 
 // withMeta returns a copy of the JSON object raw with m under
-// _meta[MetaResume], keeping the rest of _meta.
+// _meta[metaResume], keeping the rest of _meta.
 func withMeta(raw json.RawMessage, m resumeMeta) (json.RawMessage, error) {
 	obj := map[string]json.RawMessage{}
 	if len(raw) > 0 && string(raw) != "null" {
@@ -136,7 +136,7 @@ func withMeta(raw json.RawMessage, m resumeMeta) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	meta[MetaResume] = v
+	meta[metaResume] = v
 	if obj["_meta"], err = json.Marshal(meta); err != nil {
 		return nil, err
 	}

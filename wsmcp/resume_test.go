@@ -175,7 +175,7 @@ func TestResumeRefused(t *testing.T) {
 	}
 	b, _ := json.Marshal(init)
 	json.Unmarshal(b, &grant)
-	secret := grant.Result.Meta[wsmcp.MetaResume].Secret
+	secret := grant.Result.Meta[metaResume].Secret
 	if secret == "" || id == "" {
 		t.Fatalf("no grant in %v (session %q)", init, id)
 	}
@@ -185,7 +185,7 @@ func TestResumeRefused(t *testing.T) {
 		c, _ := dial(user)
 		req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
 			"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
-				"_meta": map[string]any{wsmcp.MetaResume: map[string]any{"sessionId": session, "secret": secret, "received": 0}}}})
+				"_meta": map[string]any{metaResume: map[string]any{"sessionId": session, "secret": secret, "received": 0}}}})
 		c.send(string(req))
 		return c.recv(), c.closeCode()
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/identity"
 )
 
 // ResumptionOptions turns on session resumption in a Handler (see
@@ -95,7 +97,7 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 	s := &session{
 		h: h, opts: opts, id: c.id, cur: c, last: c,
 		log:      &replayLog{max: opts.MaxBufferBytes},
-		identity: Identity(info),
+		identity: identity.Key(info),
 		changed:  make(chan struct{}),
 		flights:  c.flights,
 	}
@@ -447,7 +449,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
 	if ok {
 		s.mu.Lock()
 		ok = subtle.ConstantTimeCompare([]byte(s.secret), []byte(m.Secret)) == 1 &&
-			subtle.ConstantTimeCompare([]byte(s.identity), []byte(Identity(c.extra.TokenInfo))) == 1
+			subtle.ConstantTimeCompare([]byte(s.identity), []byte(identity.Key(c.extra.TokenInfo))) == 1
 		s.mu.Unlock()
 	}
 	if ok && s.attach(c, req, *m.Received) {

@@ -1,4 +1,4 @@
-package wsmcp
+package subprotocol
 
 import (
 	"net/http"
@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// ParseSubprotocols never panics, and a token it returns is exactly one
+// Parse never panics, and a token it returns is exactly one
 // trimmed mcp.auth entry of the header, offered alongside "mcp".
-func FuzzParseSubprotocols(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
 		"mcp",
 		"mcp, mcp.auth.eyJhbGciOi.eyJzdWIiOiJhIn0.sig",
@@ -22,9 +22,9 @@ func FuzzParseSubprotocols(f *testing.F) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, line string) {
-		s, err := ParseSubprotocols(http.Header{"Sec-Websocket-Protocol": {line}})
+		s, err := Parse(http.Header{"Sec-Websocket-Protocol": {line}})
 		if err != nil {
-			if s != (Subprotocols{}) {
+			if s != (Offer{}) {
 				t.Fatalf("error %v with a non-zero result %+v", err, s)
 			}
 			return
@@ -37,7 +37,7 @@ func FuzzParseSubprotocols(f *testing.F) {
 		}
 		found := 0
 		for entry := range strings.SplitSeq(line, ",") {
-			if strings.TrimSpace(entry) == SubprotocolAuthPrefix+s.Token {
+			if strings.TrimSpace(entry) == AuthPrefix+s.Token {
 				found++
 			}
 		}
