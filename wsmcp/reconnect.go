@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -32,6 +33,13 @@ import (
 // a close with 1000, 1003, 1007, 1009, or 1008 for any reason but "token
 // expired" (after which the transport redials with a token from
 // ClientTransport.TokenSource).
+//
+// An outage ends only when a new socket stays up for MinUptime. A server
+// that accepts every socket and closes it at once, or drops it right after
+// the upgrade, therefore costs at most MaxAttempts dials (and calls to
+// TokenSource) within MaxElapsed, with growing backoff, before the session
+// ends with [ErrReconnectFailed]; without this, each short-lived socket
+// would reset the count and the client would redial in a hot loop.
 type ReconnectOptions struct {
 	// MaxAttempts bounds the dials per outage; zero means 10.
 	MaxAttempts int
@@ -42,6 +50,14 @@ type ReconnectOptions struct {
 	// 100 ms and 10 s.
 	MinDelay time.Duration
 	MaxDelay time.Duration
+	// MinUptime is how long a new socket must stay up to end the outage.
+	// One that drops sooner (a server that accepts and closes at once, a
+	// crash loop behind a load balancer) is a failed attempt: the attempts
+	// and the elapsed time of the outage carry on, the backoff keeps
+	// growing, and MaxAttempts and MaxElapsed still hold. Zero means
+	// MaxDelay, but at least 5 s: a socket that does not outlive the longest
+	// backoff is no better than a failed dial.
+	MinUptime time.Duration
 
 	// Connected is called after every successful dial; attempt is 0 for
 	// the first connection and counts redials within an outage.
@@ -93,6 +109,9 @@ func (o *ReconnectOptions) resolve() ReconnectOptions {
 	if r.MaxDelay <= 0 {
 		r.MaxDelay = 10 * time.Second
 	}
+	if r.MinUptime <= 0 {
+		r.MinUptime = max(r.MaxDelay, 5*time.Second)
+	}
 	if r.MaxReplayBytes <= 0 {
 		r.MaxReplayBytes = 4 << 20
 	}
@@ -129,6 +148,13 @@ type redialer struct {
 	// awaitingGrant is true between the offer and the server's answer:
 	// only then does Read look at responses.
 	awaitingGrant atomic.Bool
+
+	// The outage, owned by the reading goroutine (which redials): when it
+	// began and the dials made since, kept across sockets that drop within
+	// MinUptime of opening; and when the current socket opened.
+	outageStart time.Time
+	attempts    int
+	upSince     time.Time
 }
 
 func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
@@ -136,6 +162,7 @@ func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
 	r := &redialer{
 		t: t, lim: lim, opts: t.Reconnect.resolve(), id: c.id,
 		ctx: ctx, cancel: cancel, cur: c, changed: make(chan struct{}),
+		upSince: time.Now(),
 	}
 	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}
 	c.rlog.Store(r.rlog)
@@ -305,7 +332,7 @@ func (r *redialer) dropped(c *conn, cause error) {
 		return
 	}
 	if gen == genSession && !resumable {
-		r.end(fmt.Errorf("%w: %w", ErrSessionLost, cause))
+		r.end(fmt.Errorf("%w: %w", ErrSessionLost, notEOF(cause)))
 		return
 	}
 	if !resumable {
@@ -332,6 +359,16 @@ func finalClose(cause error) error {
 		return nil // 1001 going away, 1011, 1013: another socket may do
 	}
 	return fmt.Errorf("wsmcp: the server closed the connection (%d %s): %w", ce.Code, ce.Reason, cause)
+}
+
+// notEOF keeps io.EOF out of the chain of a final error: the SDK takes a
+// connection that ended with io.EOF for one closed cleanly, and would end
+// the session without reporting why.
+func notEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New(err.Error())
+	}
+	return err
 }
 
 // failLost makes up an error response for every request sent on c that got
@@ -364,12 +401,25 @@ func (r *redialer) end(err error) {
 
 // redial dials until a socket is up, the bounds are reached, or a refusal
 // is final. A resumable session then resumes on the new socket.
+//
+// A socket that stayed up for MinUptime ended the previous outage: this
+// drop starts a new one. One that dropped sooner continues it, so that a
+// server that accepts and closes every socket gets MaxAttempts dials in all,
+// with growing backoff, not MaxAttempts per socket.
 func (r *redialer) redial(cause error, old *conn) {
-	start := time.Now()
+	now := time.Now()
+	if up := now.Sub(r.upSince); r.outageStart.IsZero() || up >= r.opts.MinUptime {
+		r.outageStart, r.attempts = now, 0
+	} else {
+		r.lim.logger.Debug("wsmcp: connection dropped soon after opening; the outage goes on",
+			"session", r.id, "uptime", up.Round(time.Millisecond), "attempts", r.attempts)
+	}
 	last := cause
-	for attempt := 1; ; attempt++ {
-		if attempt > r.opts.MaxAttempts || time.Since(start) > r.opts.MaxElapsed {
-			r.end(fmt.Errorf("%w after %d attempts in %v: %w", ErrReconnectFailed, attempt-1, time.Since(start).Round(time.Millisecond), last))
+	for {
+		r.attempts++
+		attempt := r.attempts
+		if attempt > r.opts.MaxAttempts || time.Since(r.outageStart) > r.opts.MaxElapsed {
+			r.end(fmt.Errorf("%w after %d attempts in %v: %w", ErrReconnectFailed, attempt-1, time.Since(r.outageStart).Round(time.Millisecond), notEOF(last)))
 			return
 		}
 		if !r.sleep(r.backoff(attempt)) {
@@ -409,6 +459,7 @@ func (r *redialer) redial(cause error, old *conn) {
 			return
 		}
 		r.cur = c
+		r.upSince = time.Now()
 		r.notifyLocked()
 		r.mu.Unlock()
 		r.lim.logger.Info("wsmcp: reconnected", "attempt", attempt)
