@@ -66,11 +66,14 @@ type ReconnectOptions struct {
 	// and the elapsed time of the outage carry on, the backoff keeps
 	// growing, and MaxAttempts and MaxElapsed still hold. Zero means
 	// MaxDelay, but at least 5 s: a socket that does not outlive the longest
-	// backoff is no better than a failed dial.
+	// backoff is no better than a failed dial. A small value brings the
+	// hot loop back: a server that closes each socket just after MinUptime
+	// gets MaxAttempts dials every MinUptime, for as long as it likes.
 	MinUptime time.Duration
 
 	// Connected is called after every successful dial; attempt is 0 for
-	// the first connection and counts redials within an outage.
+	// the first connection and counts redials within an outage, which
+	// goes on across sockets that drop within MinUptime.
 	Connected func(attempt int)
 	// Disconnected is called when a socket drops, with why.
 	Disconnected func(err error)
