@@ -1,12 +1,15 @@
 package wsmcp
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +25,15 @@ import (
 // What carries on depends on the protocol generation:
 //   - 2026-07-28 (no sessions): the session continues on the new socket.
 //     Requests whose response was lost with the old socket fail with
-//     [CodeConnectionLost]: they may or may not have run.
+//     [CodeConnectionLost]: they may or may not have run. Open
+//     subscriptions/listen requests (the client's subscriptions to list
+//     changes and resource updates) are not failed: they are sent again,
+//     with the same id and params, on the new socket before anything else,
+//     so notifications keep arriving. The server acknowledges each again
+//     (notifications/subscriptions/acknowledged, which the SDK's client
+//     ignores); what it raised while no socket was up is not delivered. A
+//     listen request the client cancelled or the server answered is not
+//     sent again.
 //   - 2025-x (sessions): the session continues only if the server granted
 //     resumption (HandlerOptions.Resumption); then nothing is lost or
 //     repeated. Otherwise the session ends with [ErrSessionLost]: a new
@@ -32,6 +43,13 @@ import (
 // a close with 1000, 1003, 1007, 1009, or 1008 for any reason but "token
 // expired" (after which the transport redials with a token from
 // ClientTransport.TokenSource).
+//
+// An outage ends only when a new socket stays up for MinUptime. A server
+// that accepts every socket and closes it at once, or drops it right after
+// the upgrade, therefore costs at most MaxAttempts dials (and calls to
+// TokenSource) within MaxElapsed, with growing backoff, before the session
+// ends with [ErrReconnectFailed]; without this, each short-lived socket
+// would reset the count and the client would redial in a hot loop.
 type ReconnectOptions struct {
 	// MaxAttempts bounds the dials per outage; zero means 10.
 	MaxAttempts int
@@ -42,9 +60,20 @@ type ReconnectOptions struct {
 	// 100 ms and 10 s.
 	MinDelay time.Duration
 	MaxDelay time.Duration
+	// MinUptime is how long a new socket must stay up to end the outage.
+	// One that drops sooner (a server that accepts and closes at once, a
+	// crash loop behind a load balancer) is a failed attempt: the attempts
+	// and the elapsed time of the outage carry on, the backoff keeps
+	// growing, and MaxAttempts and MaxElapsed still hold. Zero means
+	// MaxDelay, but at least 5 s: a socket that does not outlive the longest
+	// backoff is no better than a failed dial. A small value brings the
+	// hot loop back: a server that closes each socket just after MinUptime
+	// gets MaxAttempts dials every MinUptime, for as long as it likes.
+	MinUptime time.Duration
 
 	// Connected is called after every successful dial; attempt is 0 for
-	// the first connection and counts redials within an outage.
+	// the first connection and counts redials within an outage, which
+	// goes on across sockets that drop within MinUptime.
 	Connected func(attempt int)
 	// Disconnected is called when a socket drops, with why.
 	Disconnected func(err error)
@@ -93,6 +122,9 @@ func (o *ReconnectOptions) resolve() ReconnectOptions {
 	if r.MaxDelay <= 0 {
 		r.MaxDelay = 10 * time.Second
 	}
+	if r.MinUptime <= 0 {
+		r.MinUptime = max(r.MaxDelay, 5*time.Second)
+	}
 	if r.MaxReplayBytes <= 0 {
 		r.MaxReplayBytes = 4 << 20
 	}
@@ -129,13 +161,38 @@ type redialer struct {
 	// awaitingGrant is true between the offer and the server's answer:
 	// only then does Read look at responses.
 	awaitingGrant atomic.Bool
+
+	// The outage, owned by the reading goroutine (which redials): when it
+	// began and the dials made since, kept across sockets that drop within
+	// MinUptime of opening; and when the current socket opened.
+	outageStart time.Time
+	attempts    int
+	upSince     time.Time
+
+	// listens are the subscriptions/listen requests still open (sent,
+	// neither answered nor cancelled), by id; nListens counts them, so that
+	// Read looks at responses only while there are some.
+	listens  map[any]*listen
+	nListens atomic.Int32
 }
+
+// listen is an open subscriptions/listen request: a subscription that
+// outlives the socket it was sent on.
+type listen struct {
+	req *jsonrpc.Request
+	on  *conn // the socket it was last sent on
+}
+
+// methodListen opens a stream of notifications in protocol 2026-07-28: the
+// request stays pending for as long as the subscription lasts.
+const methodListen = "subscriptions/listen"
 
 func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &redialer{
 		t: t, lim: lim, opts: t.Reconnect.resolve(), id: c.id,
 		ctx: ctx, cancel: cancel, cur: c, changed: make(chan struct{}),
+		upSince: time.Now(), listens: map[any]*listen{},
 	}
 	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}
 	c.rlog.Store(r.rlog)
@@ -171,6 +228,7 @@ func (r *redialer) Read(ctx context.Context) (jsonrpc.Message, error) {
 		msg, err := c.Read(ctx)
 		if err == nil {
 			r.watchGrant(c, msg)
+			r.watchListenEnd(msg)
 			return msg, nil
 		}
 		r.dropped(c, err)
@@ -232,10 +290,15 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 
 // Write implements mcp.Connection. While the transport redials, it waits
 // within ctx for the new socket.
+//
+// A subscriptions/listen request is recorded until it is answered or
+// cancelled, so that a new socket gets it again (see redial); if the
+// redial sent it on the new socket already, Write does not send it twice.
 func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
 	var failed *conn
 	r.mu.Lock()
 	msg = r.offerLocked(msg)
+	l := r.trackListenLocked(msg)
 	r.mu.Unlock()
 	for {
 		r.mu.Lock()
@@ -245,10 +308,20 @@ func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
 			return err
 		}
 		c, changed := r.cur, r.changed
+		if l != nil && c != nil && c != failed {
+			if l.on == c {
+				r.mu.Unlock()
+				return nil
+			}
+			l.on = c
+		}
 		r.mu.Unlock()
 		if c != nil && c != failed {
 			err := c.Write(ctx, msg)
 			if err == nil || ctx.Err() != nil {
+				if err != nil && r.abandonListen(l, c) {
+					return nil
+				}
 				return err
 			}
 			// The socket died under us and the message was not queued:
@@ -259,9 +332,120 @@ func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			if r.abandonListen(l, failed) {
+				return nil
+			}
 			return ctx.Err()
 		}
 	}
+}
+
+// trackListenLocked records a subscriptions/listen request and returns it,
+// or forgets the one that a notifications/cancelled names. It returns nil
+// for any other message.
+func (r *redialer) trackListenLocked(msg jsonrpc.Message) *listen {
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok {
+		return nil
+	}
+	switch {
+	case req.Method == methodListen && req.IsCall():
+		l := &listen{req: req}
+		r.listens[idKey(req.ID)] = l
+		r.nListens.Store(int32(len(r.listens)))
+		return l
+	case req.Method == "notifications/cancelled" && len(r.listens) > 0:
+		var p struct {
+			RequestID any `json:"requestId"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil {
+			return nil
+		}
+		if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
+			delete(r.listens, idKey(id))
+			r.nListens.Store(int32(len(r.listens)))
+		}
+	}
+	return nil
+}
+
+// abandonListen settles listen request l, whose write gave up (its context
+// ended) after trying socket tried, or none: if a redial sent l on a newer
+// socket meanwhile it is open after all and abandonListen reports true;
+// otherwise l is forgotten.
+func (r *redialer) abandonListen(l *listen, tried *conn) bool {
+	if l == nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if l.on != nil && l.on != tried {
+		return true
+	}
+	if r.listens[idKey(l.req.ID)] == l {
+		delete(r.listens, idKey(l.req.ID))
+		r.nListens.Store(int32(len(r.listens)))
+	}
+	return false
+}
+
+// watchListenEnd forgets a listen request once its response arrives: the
+// subscription is over.
+func (r *redialer) watchListenEnd(msg jsonrpc.Message) {
+	resp, ok := msg.(*jsonrpc.Response)
+	if !ok || r.nListens.Load() == 0 {
+		return
+	}
+	r.mu.Lock()
+	delete(r.listens, idKey(resp.ID))
+	r.nListens.Store(int32(len(r.listens)))
+	r.mu.Unlock()
+}
+
+// relisten sends every open listen request again on socket c, before c
+// carries anything new: same id, same params. The server registers the
+// subscriptions afresh on its new session and acknowledges each again with
+// notifications/subscriptions/acknowledged, which the SDK's client takes
+// any number of times.
+func (r *redialer) relisten(c *conn) error {
+	r.mu.Lock()
+	reqs := make([]*jsonrpc.Request, 0, len(r.listens))
+	for _, l := range r.listens {
+		l.on = c
+		reqs = append(reqs, l.req)
+	}
+	r.mu.Unlock()
+	// In the order the SDK sent them.
+	slices.SortFunc(reqs, func(a, b *jsonrpc.Request) int { return cmpID(a.ID, b.ID) })
+	for _, req := range reqs {
+		ctx, cancel := context.WithTimeout(r.ctx, r.lim.writeTimeout)
+		err := c.Write(ctx, req)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	if len(reqs) > 0 {
+		r.lim.logger.Debug("wsmcp: subscriptions sent again", "session", r.id, "count", len(reqs))
+	}
+	return nil
+}
+
+// cmpID orders request ids: numbers before strings, each by value.
+func cmpID(a, b jsonrpc.ID) int {
+	switch x := a.Raw().(type) {
+	case int64:
+		if y, ok := b.Raw().(int64); ok {
+			return cmp.Compare(x, y)
+		}
+		return -1
+	case string:
+		if y, ok := b.Raw().(string); ok {
+			return cmp.Compare(x, y)
+		}
+		return 1
+	}
+	return 0
 }
 
 // Close implements mcp.Connection: it ends the connection for good.
@@ -305,7 +489,7 @@ func (r *redialer) dropped(c *conn, cause error) {
 		return
 	}
 	if gen == genSession && !resumable {
-		r.end(fmt.Errorf("%w: %w", ErrSessionLost, cause))
+		r.end(fmt.Errorf("%w: %w", ErrSessionLost, notEOF(cause)))
 		return
 	}
 	if !resumable {
@@ -334,12 +518,32 @@ func finalClose(cause error) error {
 	return fmt.Errorf("wsmcp: the server closed the connection (%d %s): %w", ce.Code, ce.Reason, cause)
 }
 
+// notEOF keeps io.EOF out of the chain of a final error: the SDK takes a
+// connection that ended with io.EOF for one closed cleanly, and would end
+// the session without reporting why.
+func notEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New(err.Error())
+	}
+	return err
+}
+
 // failLost makes up an error response for every request sent on c that got
-// no response, for Read to deliver.
+// no response, for Read to deliver. Open listen requests are not lost:
+// redial sends them again.
 func (r *redialer) failLost(c *conn) {
+	r.mu.Lock()
+	listens := make(map[any]bool, len(r.listens))
+	for key := range r.listens {
+		listens[key] = true
+	}
+	r.mu.Unlock()
 	c.mu.Lock()
 	var lost []jsonrpc.Message
 	for key := range c.outCalls {
+		if listens[key] {
+			continue
+		}
 		lost = append(lost, &jsonrpc.Response{ID: idFromKey(key), Error: &jsonrpc.Error{
 			Code:    CodeConnectionLost,
 			Message: "connection lost before the response arrived; the request may or may not have run",
@@ -364,12 +568,25 @@ func (r *redialer) end(err error) {
 
 // redial dials until a socket is up, the bounds are reached, or a refusal
 // is final. A resumable session then resumes on the new socket.
+//
+// A socket that stayed up for MinUptime ended the previous outage: this
+// drop starts a new one. One that dropped sooner continues it, so that a
+// server that accepts and closes every socket gets MaxAttempts dials in all,
+// with growing backoff, not MaxAttempts per socket.
 func (r *redialer) redial(cause error, old *conn) {
-	start := time.Now()
+	now := time.Now()
+	if up := now.Sub(r.upSince); r.outageStart.IsZero() || up >= r.opts.MinUptime {
+		r.outageStart, r.attempts = now, 0
+	} else {
+		r.lim.logger.Debug("wsmcp: connection dropped soon after opening; the outage goes on",
+			"session", r.id, "uptime", up.Round(time.Millisecond), "attempts", r.attempts)
+	}
 	last := cause
-	for attempt := 1; ; attempt++ {
-		if attempt > r.opts.MaxAttempts || time.Since(start) > r.opts.MaxElapsed {
-			r.end(fmt.Errorf("%w after %d attempts in %v: %w", ErrReconnectFailed, attempt-1, time.Since(start).Round(time.Millisecond), last))
+	for {
+		r.attempts++
+		attempt := r.attempts
+		if attempt > r.opts.MaxAttempts || time.Since(r.outageStart) > r.opts.MaxElapsed {
+			r.end(fmt.Errorf("%w after %d attempts in %v: %w", ErrReconnectFailed, attempt-1, time.Since(r.outageStart).Round(time.Millisecond), notEOF(last)))
 			return
 		}
 		if !r.sleep(r.backoff(attempt)) {
@@ -401,6 +618,10 @@ func (r *redialer) redial(cause error, old *conn) {
 				last = err // the new socket failed too: dial again
 				continue
 			}
+		} else if err := r.relisten(c); err != nil {
+			c.Close()
+			last = err
+			continue
 		}
 		r.mu.Lock()
 		if r.closed {
@@ -409,6 +630,7 @@ func (r *redialer) redial(cause error, old *conn) {
 			return
 		}
 		r.cur = c
+		r.upSince = time.Now()
 		r.notifyLocked()
 		r.mu.Unlock()
 		r.lim.logger.Info("wsmcp: reconnected", "attempt", attempt)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -249,5 +250,217 @@ func TestReconnectAfterTokenExpiry(t *testing.T) {
 	defer ev.mu.Unlock()
 	if len(ev.disconnected) == 0 || !strings.Contains(ev.disconnected[0].Error(), "token expired") {
 		t.Errorf("disconnected with %v, want token expired", ev.disconnected)
+	}
+}
+
+// flapServer serves MCP through a chaos proxy until end is set; from then
+// on it upgrades every socket and hands it to end, which closes it.
+type flapServer struct {
+	proxy *chaos.Proxy
+	end   atomic.Pointer[func(*websocket.Conn)]
+	dials atomic.Int64 // upgrades handed to end
+	stop  chan struct{}
+
+	mu      sync.Mutex
+	stopped bool
+	wg      sync.WaitGroup // the sockets handed to end
+}
+
+func newFlapServer(t *testing.T) *flapServer {
+	t.Helper()
+	fs := &flapServer{stop: make(chan struct{})}
+	inner := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		end := fs.end.Load()
+		if end == nil {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		fs.mu.Lock()
+		if fs.stopped {
+			fs.mu.Unlock()
+			http.Error(w, "stopped", http.StatusServiceUnavailable)
+			return
+		}
+		fs.wg.Add(1)
+		fs.mu.Unlock()
+		defer fs.wg.Done()
+		fs.dials.Add(1)
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wsmcp.Subprotocol}})
+		if err != nil {
+			return
+		}
+		(*end)(ws)
+	}))
+	proxy, err := chaos.New(strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.proxy = proxy
+	t.Cleanup(func() {
+		fs.mu.Lock()
+		fs.stopped = true
+		fs.mu.Unlock()
+		close(fs.stop)
+		proxy.Close()
+		fs.wg.Wait()
+		_ = inner.Shutdown(context.Background())
+		ts.Close()
+	})
+	return fs
+}
+
+// closeWith ends a socket with a close frame at once.
+func closeWith(code websocket.StatusCode) func(*websocket.Conn) {
+	return func(ws *websocket.Conn) { _ = ws.Close(code, "flap") }
+}
+
+// drop ends a socket without a close frame.
+func drop(ws *websocket.Conn) { _ = ws.CloseNow() }
+
+// flapClient connects a 2026-07-28 client through fs, counting the calls
+// to TokenSource.
+func flapClient(t *testing.T, fs *flapServer, ev *events, o wsmcp.ReconnectOptions, tokens *atomic.Int64) *mcp.ClientSession {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{
+		URL:         "ws://" + fs.proxy.Addr(),
+		TokenSource: func(context.Context) (string, error) { tokens.Add(1); return "t", nil },
+		Reconnect:   ev.options(o),
+	}, &mcp.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
+}
+
+// A server that upgrades every socket and ends it at once (a crash loop
+// behind a load balancer) does not reset the outage: the attempts and the
+// time carry on across the short-lived sockets, and the transport gives up
+// after MaxAttempts dials, or MaxElapsed, instead of redialing forever.
+func TestReconnectFlapping(t *testing.T) {
+	tests := []struct {
+		name      string
+		end       func(*websocket.Conn)
+		opts      wsmcp.ReconnectOptions
+		wantDials int64 // exact dials after the cut; 0: at most maxDials
+		maxDials  int64
+	}{
+		{name: "close 1001", end: closeWith(websocket.StatusGoingAway), opts: wsmcp.ReconnectOptions{MaxAttempts: 5}, wantDials: 5},
+		{name: "close 1011", end: closeWith(websocket.StatusInternalError), opts: wsmcp.ReconnectOptions{MaxAttempts: 5}, wantDials: 5},
+		{name: "dropped", end: drop, opts: wsmcp.ReconnectOptions{MaxAttempts: 5}, wantDials: 5},
+		{name: "MaxElapsed", end: drop, opts: wsmcp.ReconnectOptions{MaxAttempts: 10000, MaxElapsed: 300 * time.Millisecond}, maxDials: 200},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFlapServer(t)
+			var ev events
+			var tokens atomic.Int64
+			cs := flapClient(t, fs, &ev, tc.opts, &tokens)
+			defer cs.Close()
+			fs.end.Store(&tc.end)
+			fs.proxy.Cut()
+
+			done := make(chan error, 1)
+			go func() { done <- cs.Wait() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, wsmcp.ErrReconnectFailed) {
+					t.Fatalf("session ended with %v, want ErrReconnectFailed", err)
+				}
+			case <-time.After(10 * time.Second):
+				cs.Close()
+				<-done
+				t.Fatalf("still redialing 10 s after the cut: %d dials, %d tokens", fs.dials.Load(), tokens.Load())
+			}
+			dials := fs.dials.Load()
+			switch {
+			case tc.wantDials > 0 && dials != tc.wantDials:
+				t.Errorf("dialled %d times after the cut, want MaxAttempts = %d", dials, tc.wantDials)
+			case tc.maxDials > 0 && dials > tc.maxDials:
+				t.Errorf("dialled %d times after the cut, want at most %d", dials, tc.maxDials)
+			}
+			if n := tokens.Load(); n != dials+1 {
+				t.Errorf("TokenSource called %d times for %d dials after the first, want one per dial", n, dials)
+			}
+			if tc.wantDials > 0 {
+				ev.mu.Lock()
+				defer ev.mu.Unlock()
+				want := []int{0, 1, 2, 3, 4, 5}
+				if fmt.Sprint(ev.connected) != fmt.Sprint(want) {
+					t.Errorf("Connected attempts = %v, want %v: the count goes on across short-lived sockets", ev.connected, want)
+				}
+			}
+		})
+	}
+}
+
+// MinUptime decides whether a socket that was up for a while ended the
+// outage. One that outlived it did: the next drop starts a new outage with
+// a fresh count, so a server that comes back for real is redialed as often
+// as it goes away. One that did not is one more failed attempt.
+func TestReconnectMinUptime(t *testing.T) {
+	const hold = 400 * time.Millisecond // how long each socket stays up
+	tests := []struct {
+		name      string
+		minUptime time.Duration
+		giveUp    bool
+	}{
+		{name: "up longer than MinUptime", minUptime: hold / 4, giveUp: false},
+		{name: "up shorter than MinUptime", minUptime: 10 * hold, giveUp: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := newFlapServer(t)
+			end := func(ws *websocket.Conn) {
+				timer := time.NewTimer(hold)
+				defer timer.Stop()
+				select {
+				case <-timer.C:
+				case <-fs.stop:
+				}
+				_ = ws.Close(websocket.StatusGoingAway, "restart")
+			}
+			var ev events
+			var tokens atomic.Int64
+			cs := flapClient(t, fs, &ev, wsmcp.ReconnectOptions{MaxAttempts: 2, MinUptime: tc.minUptime}, &tokens)
+			defer cs.Close()
+			done := make(chan error, 1)
+			go func() { done <- cs.Wait() }()
+			defer func() { cs.Close(); <-done }()
+			fs.end.Store(&end)
+			fs.proxy.Cut()
+
+			if tc.giveUp {
+				select {
+				case err := <-done:
+					done <- err // for the deferred receive
+					if !errors.Is(err, wsmcp.ErrReconnectFailed) {
+						t.Fatalf("session ended with %v, want ErrReconnectFailed", err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("still redialing 10 s after the cut: %d dials", fs.dials.Load())
+				}
+				if n := fs.dials.Load(); n != 2 {
+					t.Errorf("dialled %d times after the cut, want MaxAttempts = 2", n)
+				}
+				return
+			}
+			waitFor(t, "more sockets than MaxAttempts", func() bool { return fs.dials.Load() >= 5 })
+			select {
+			case err := <-done:
+				done <- err
+				t.Fatalf("session ended with %v while the server kept coming back", err)
+			default:
+			}
+			ev.mu.Lock()
+			defer ev.mu.Unlock()
+			for i, n := range ev.connected[1:] {
+				if n != 1 {
+					t.Fatalf("Connected attempts = %v: socket %d came at attempt %d, want 1 after a socket that stayed up", ev.connected, i+1, n)
+				}
+			}
+		})
 	}
 }
