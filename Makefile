@@ -25,7 +25,7 @@ test: vet node-deps system-deps
 FUZZTIME ?= 5s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./wsmcp
-	$(GO) test -run '^$$' -fuzz '^FuzzParseSubprotocols$$' -fuzztime $(FUZZTIME) ./wsmcp
+	$(GO) test -run '^$$' -fuzz '^FuzzParseSubprotocols$$' -fuzztime $(FUZZTIME) ./internal/subprotocol
 	$(GO) test -run '^$$' -fuzz '^FuzzFindToken$$' -fuzztime $(FUZZTIME) ./middleware
 
 vet:

@@ -286,7 +286,7 @@ func newFlapServer(t *testing.T) *flapServer {
 		fs.mu.Unlock()
 		defer fs.wg.Done()
 		fs.dials.Add(1)
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{wsmcp.Subprotocol}})
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"mcp"}})
 		if err != nil {
 			return
 		}
