@@ -301,3 +301,35 @@ func TestHostileLargeNotifications(t *testing.T) {
 		t.Errorf("the SDK decoded %d notifications of 1 MiB, want at most the one of the byte burst", got)
 	}
 }
+
+// The resume secret changes on every resume: a captured resume request
+// replayed later is refused, and the session carries on with its client.
+func TestResumeSecretRotates(t *testing.T) {
+	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		Resumption: &wsmcp.ResumptionOptions{GracePeriod: time.Minute},
+	})
+	a, id := dialRawSession(t, ts.url, "alice")
+	secret := a.resumableInit()
+	_ = a.ws.CloseNow()
+	waitFor(t, "the session to park", func() bool { return strings.Contains(ts.log.String(), "session parked") })
+
+	b := dialRawAs(t, ts.url, "alice")
+	answer := b.resume(id, secret, 1)
+	meta, _ := answer["result"].(map[string]any)["_meta"].(map[string]any)
+	grant, _ := meta[metaResume].(map[string]any)
+	next, _ := grant["secret"].(string)
+	if next == "" || next == secret {
+		t.Fatalf("resume answer = %v, want a new secret", answer)
+	}
+	// The same resume request again, as an eavesdropper would replay it.
+	replay := dialRawAs(t, ts.url, "alice")
+	if m := replay.resume(id, secret, 1); errorCode(m) != wsmcp.CodeNotResumable {
+		t.Fatalf("replayed resume = %v, want %d", m, wsmcp.CodeNotResumable)
+	}
+	b.send(`{"jsonrpc":"2.0","id":"still","method":"ping"}`)
+	for {
+		if m := b.recv(); m["id"] == "still" {
+			break
+		}
+	}
+}

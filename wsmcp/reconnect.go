@@ -712,6 +712,12 @@ func (r *redialer) resume(c *conn, old *conn) error {
 	if !ok || m.Received == nil {
 		return &jsonrpc.Error{Code: CodeNotResumable, Message: "resume answer without a count"}
 	}
+	if m.Secret != "" {
+		// The server rotates the secret on every resume.
+		r.mu.Lock()
+		r.secret = m.Secret
+		r.mu.Unlock()
+	}
 	old.handOver(c)
 	for _, data := range r.rlog.since(*m.Received) {
 		if err := c.enqueueRaw(data); err != nil {

@@ -359,7 +359,10 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 		prev = old
 	}
 	prev.handOver(c)
-	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount())})
+	// A new secret for every resume: a captured resume request cannot be
+	// replayed to take the session over.
+	s.secret = rand.Text()
+	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: s.secret})
 	if err != nil {
 		return false
 	}
