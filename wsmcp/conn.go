@@ -41,6 +41,7 @@ type conn struct {
 	progress chan struct{}  // closed and replaced when the writer makes progress
 	outCalls map[any]string // method of each request we sent, by id
 	inCalls  map[any]inCall // requests the peer sent, by id
+	handedTo *conn          // the socket a resume moved inCalls to
 	draining bool
 	closed   bool
 	status   closeStatus

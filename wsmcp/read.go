@@ -234,6 +234,11 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 		}
 		key := idKey(m.ID)
 		c.mu.Lock()
+		if c.closed {
+			// Sealed by a resume, or closing: no answer could go out here.
+			c.mu.Unlock()
+			return false
+		}
 		_, dup := c.inCalls[key]
 		draining := c.draining
 		full := c.lim.maxInFlight > 0 && len(c.inCalls) >= c.lim.maxInFlight
@@ -300,5 +305,5 @@ func (c *conn) replyError(id any, e *jsonrpc.Error, session bool) {
 	if session {
 		mode = numberedReader
 	}
-	_ = c.enqueueMsg(context.Background(), data, mode)
+	_, _ = c.enqueueMsg(context.Background(), data, mode, nil)
 }

@@ -230,7 +230,15 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 			}
 			if s.log.fits(len(data)) {
 				err := s.log.add(data, false)
+				holder := s.last // holds the calls until a resume hands them over
+				var call inCall
+				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
+					call = holder.takeCall(resp.ID)
+				}
 				s.mu.Unlock()
+				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
+					holder.served(resp, call, len(data))
+				}
 				return err
 			}
 			s.mu.Unlock()
@@ -239,7 +247,11 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 			if c != nil && c != failed {
 				var err error
 				if data != nil {
-					err = c.enqueue(ctx, data)
+					resp, _ := msg.(*jsonrpc.Response)
+					var call inCall
+					if call, err = c.enqueue(ctx, data, resp); err == nil && resp != nil {
+						c.served(resp, call, len(data))
+					}
 				} else {
 					err = c.Write(ctx, msg)
 				}
@@ -312,8 +324,8 @@ func (s *session) resumable() bool {
 func (s *session) dropped(c *conn, cause error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.cur != c {
-		return // replaced by a resume meanwhile
+	if s.cur != c || s.final != nil {
+		return // replaced by a resume meanwhile, or already over
 	}
 	// Park when the client vanished, or was sent away to come back with a
 	// fresh token (expiry, lifetime).
@@ -394,6 +406,7 @@ func (c *conn) handOver(to *conn) {
 	c.mu.Lock()
 	in, out := c.inCalls, c.outCalls
 	c.inCalls, c.outCalls = map[any]inCall{}, map[any]string{}
+	c.handedTo = to
 	c.mu.Unlock()
 	to.mu.Lock()
 	for k, v := range in {

@@ -2,6 +2,7 @@ package wsmcp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -28,7 +29,9 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	if err != nil {
 		return err
 	}
-	if err := c.enqueue(ctx, data); err != nil {
+	resp, _ := msg.(*jsonrpc.Response)
+	call, err := c.enqueue(ctx, data, resp)
+	if err != nil {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 			c.mu.Lock()
 			delete(c.outCalls, idKey(req.ID))
@@ -36,40 +39,85 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		}
 		return err
 	}
+	if resp != nil {
+		c.served(resp, call, len(data))
+	}
 	return nil
 }
 
-// encode serialises msg and does the bookkeeping of sending it: the
-// requests and responses in flight, and the hooks.
+// encode serialises msg and does the bookkeeping of sending a request: the
+// calls we wait for, and the hooks. A response's bookkeeping waits until it
+// is queued (takeCall, served): until then its call still counts against
+// MaxInFlight and the in-flight bytes, so that a peer that stops reading
+// cannot pile up results waiting for room.
 func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("wsmcp: encoding message: %w", err)
 	}
-	switch m := msg.(type) {
-	case *jsonrpc.Request:
-		if m.IsCall() {
-			c.mu.Lock()
-			c.outCalls[idKey(m.ID)] = m.Method
-			c.mu.Unlock()
-		}
-		c.observe(Out, m.Method, len(data))
-	case *jsonrpc.Response:
-		key := idKey(m.ID)
+	if m, ok := msg.(*jsonrpc.Request); ok {
 		c.mu.Lock()
-		call := c.inCalls[key]
-		delete(c.inCalls, key)
-		if c.draining && len(c.inCalls) == 0 {
-			c.broadcastLocked()
+		switch {
+		case m.IsCall():
+			c.outCalls[idKey(m.ID)] = m.Method
+		case m.Method == "notifications/cancelled":
+			// A call we gave up on: its response, if any, is stray.
+			if id, ok := cancelledID(m.Params); ok {
+				delete(c.outCalls, id)
+			}
 		}
 		c.mu.Unlock()
-		c.flights.finish(call.size)
-		c.observe(Out, call.method, len(data))
-		if c.hooks.Served != nil && !call.start.IsZero() {
-			c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(m.Error))
-		}
+		c.observe(Out, m.Method, len(data))
 	}
 	return data, nil
+}
+
+// takeCall ends the bookkeeping of the peer's request id, answered by a
+// response now queued or kept for replay, and returns it.
+func (c *conn) takeCall(id jsonrpc.ID) inCall {
+	c.mu.Lock()
+	call, ok := c.takeCallLocked(idKey(id))
+	to := c.handedTo
+	c.mu.Unlock()
+	if !ok && to != nil {
+		// A resume moved the calls to another socket meanwhile.
+		return to.takeCall(id)
+	}
+	return call
+}
+
+// takeCallLocked is takeCall on this socket only; c.mu must be held.
+func (c *conn) takeCallLocked(key any) (inCall, bool) {
+	call, ok := c.inCalls[key]
+	delete(c.inCalls, key)
+	if c.draining && len(c.inCalls) == 0 {
+		c.broadcastLocked()
+	}
+	return call, ok
+}
+
+// served returns the bytes of an answered call and reports it to the hooks.
+func (c *conn) served(resp *jsonrpc.Response, call inCall, size int) {
+	c.flights.finish(call.size)
+	c.observe(Out, call.method, size)
+	if c.hooks.Served != nil && !call.start.IsZero() {
+		c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(resp.Error))
+	}
+}
+
+// cancelledID returns the request id that a notifications/cancelled names.
+func cancelledID(params json.RawMessage) (any, bool) {
+	var p struct {
+		RequestID json.RawMessage `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return nil, false
+	}
+	id, err := decodeID(p.RequestID)
+	if err != nil || !id.IsValid() {
+		return nil, false
+	}
+	return idKey(id), true
 }
 
 // errorCode is the JSON-RPC code that err is sent with, 0 for none.
@@ -86,15 +134,20 @@ func errorCode(err error) int64 {
 
 // enqueue adds one encoded message of the session to the outbound queue:
 // while the session may be resumed it is also numbered and kept for replay,
-// in queue order.
-func (c *conn) enqueue(ctx context.Context, data []byte) error {
-	return c.enqueueMsg(ctx, data, numbered)
+// in queue order. When the message is a response (answers is not nil), the
+// call it answers is taken off the books as it is queued, and returned:
+// not before, or a peer that does not read could pile up results outside
+// the in-flight bounds; not after, or a peer quick to send its next request
+// would find the call still counted.
+func (c *conn) enqueue(ctx context.Context, data []byte, answers *jsonrpc.Response) (inCall, error) {
+	return c.enqueueMsg(ctx, data, numbered, answers)
 }
 
 // enqueueRaw queues a message that is not part of the session's numbered
 // stream: an ack, a resume answer, a replayed message.
 func (c *conn) enqueueRaw(data []byte) error {
-	return c.enqueueMsg(context.Background(), data, raw)
+	_, err := c.enqueueMsg(context.Background(), data, raw, nil)
+	return err
 }
 
 // How enqueueMsg treats a message.
@@ -108,7 +161,7 @@ const (
 
 // enqueueMsg adds one encoded message to the outbound queue and starts the
 // writer if it is not running.
-func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) error {
+func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, answers *jsonrpc.Response) (inCall, error) {
 	var deadline *time.Timer
 	c.mu.Lock()
 	var l *replayLog
@@ -132,26 +185,30 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) er
 				c.limited(LimitSlowConsumer)
 				c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, err)
 			}
-			return err
+			return inCall{}, err
 		}
 	}
 	if c.closed {
 		c.mu.Unlock()
-		return ErrClosed
+		return inCall{}, ErrClosed
 	}
 	if l != nil {
 		if err := l.add(data, mode == numberedReader); err != nil {
 			c.mu.Unlock()
 			c.limited(LimitReplay)
 			go c.shutdown(websocket.StatusPolicyViolation, ReasonNoAcks, true, err)
-			return err
+			return inCall{}, err
 		}
 	}
 	c.queue = append(c.queue, data)
 	c.queued += len(data)
+	var call inCall
+	if answers != nil {
+		call, _ = c.takeCallLocked(idKey(answers.ID))
+	}
 	if c.writing {
 		c.mu.Unlock()
-		return nil
+		return call, nil
 	}
 	// No writer is running: this goroutine writes the batch itself, which
 	// saves a goroutine and a wake-up per message on a quiet connection,
@@ -160,7 +217,7 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode) er
 	c.writing = true
 	c.mu.Unlock()
 	c.writeLoop(true)
-	return nil
+	return call, nil
 }
 
 // writeLoop sends queued messages until the queue is empty, then exits: an
