@@ -25,8 +25,9 @@ const SessionIDHeader = "Mcp-Session-Id"
 //
 // ServeHTTP returns as soon as the session has started; the connection then
 // lives on its own, and [Handler.Shutdown] ends it. Because the connection
-// is hijacked, http.Server.Shutdown does not wait for it: register
-// Handler.Shutdown with http.Server.RegisterOnShutdown.
+// is hijacked, http.Server.Shutdown neither waits for it nor closes it (nor
+// waits for functions registered with RegisterOnShutdown): call
+// Handler.Shutdown beside it and wait for both, as mcpws.Server.Serve does.
 type Handler struct {
 	getServer func(*http.Request) *mcp.Server
 	opts      HandlerOptions

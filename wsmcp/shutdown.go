@@ -78,7 +78,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 	if err == nil && dropped > 0 {
 		err = ctx.Err()
 	}
-	h.lim.logger.Info("wsmcp: shut down", "connections", len(conns), "drained", err == nil, "dropped", dropped)
+	h.lim.logger.Info("wsmcp: shutting down", "connections", len(conns), "drained", err == nil, "dropped", dropped)
 	return err
 }
 
