@@ -212,54 +212,76 @@ func TestSIGTERMDrains(t *testing.T) {
 }
 
 // With -drain-delay, /readyz answers 503 from the moment of SIGTERM while
-// the listener keeps serving, and the call in flight still completes.
+// the listener keeps serving; the session then closes with 1001 (on
+// everything, after the call in flight completed) and the process exits 0
+// after the delay.
 func TestSIGTERMReadiness(t *testing.T) {
 	const delay = 2 * time.Second
-	p := startEverything(t, "-drain-delay", delay.String())
-	ready := func() int {
-		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
-		resp, err := c.Get("http://" + p.addr + "/readyz")
-		if err != nil {
-			return 0
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+	const resource = "http://mcp.example.test/mcp"
+	tests := []struct {
+		example string
+		env     []string
+		args    []string
+		header  http.Header
+	}{
+		{example: "everything"},
+		{example: "servemux", env: []string{"MCP_JWT_SECRET=" + testSecret}, args: []string{"-resource", resource},
+			header: http.Header{"Authorization": {"Bearer " + testToken(t, "dana", resource, "")}}},
+		{example: "prometheus"},
 	}
-	if code := ready(); code != http.StatusOK {
-		t.Fatalf("/readyz before SIGTERM = %d, want 200", code)
-	}
-	s := dialMCP(t, p.addr, nil)
-	s.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":3000}}}`)
-	s.send(`{"jsonrpc":"2.0","id":3,"method":"ping"}`)
-	if m, err := s.read(); err != nil || m.ID != 3 {
-		t.Fatalf("ping: %v %+v", err, m)
-	}
+	for _, tt := range tests {
+		t.Run(tt.example, func(t *testing.T) {
+			p := startExample(t, tt.example, tt.env, append(tt.args, "-drain-delay", delay.String())...)
+			ready := func() int {
+				c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+				resp, err := c.Get("http://" + p.addr + "/readyz")
+				if err != nil {
+					return 0
+				}
+				resp.Body.Close()
+				return resp.StatusCode
+			}
+			if code := ready(); code != http.StatusOK {
+				t.Fatalf("/readyz before SIGTERM = %d, want 200", code)
+			}
+			s := dialMCP(t, p.addr, tt.header)
+			if tt.example == "everything" {
+				s.send(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":3000}}}`)
+				s.send(`{"jsonrpc":"2.0","id":3,"method":"ping"}`)
+				if m, err := s.read(); err != nil || m.ID != 3 {
+					t.Fatalf("ping: %v %+v", err, m)
+				}
+			}
 
-	start := time.Now()
-	exit := sigterm(t, p)
-	// The signal is handled asynchronously: wait (bounded) for it to turn
-	// readiness off, then check the listener is still serving.
-	code := ready()
-	for code == http.StatusOK && time.Since(start) < delay/2 {
-		time.Sleep(10 * time.Millisecond)
-		code = ready()
-	}
-	if code != http.StatusServiceUnavailable {
-		t.Fatalf("/readyz after SIGTERM = %d, want 503 during the drain delay", code)
-	}
-	t.Logf("/readyz answered 503 %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-	if code := ready(); code != http.StatusServiceUnavailable || time.Since(start) >= delay {
-		t.Errorf("/readyz = %d %v after SIGTERM, want 503 within the %v delay", code, time.Since(start), delay)
-	}
-	if m, err := s.read(); err != nil || m.ID != 2 || !strings.HasPrefix(m.String(), "slept") {
-		t.Fatalf("the call in flight got %+v (%v), want its result", m, err)
-	}
-	if code := s.closeCode(); code != websocket.StatusGoingAway {
-		t.Errorf("the socket closed with %d, want 1001", code)
-	}
-	exited(t, p, exit)
-	if took := time.Since(start); took < delay || took > delay+drainTimeout {
-		t.Errorf("exited %v after SIGTERM, want between the %v delay and the deadline", took, delay)
+			start := time.Now()
+			exit := sigterm(t, p)
+			// The signal is handled asynchronously: wait (bounded) for it to
+			// turn readiness off, then check the listener is still serving.
+			code := ready()
+			for code == http.StatusOK && time.Since(start) < delay/2 {
+				time.Sleep(10 * time.Millisecond)
+				code = ready()
+			}
+			if code != http.StatusServiceUnavailable {
+				t.Fatalf("/readyz after SIGTERM = %d, want 503 during the drain delay", code)
+			}
+			t.Logf("/readyz answered 503 %v after SIGTERM", time.Since(start).Round(time.Millisecond))
+			if code := ready(); code != http.StatusServiceUnavailable || time.Since(start) >= delay {
+				t.Errorf("/readyz = %d %v after SIGTERM, want 503 within the %v delay", code, time.Since(start), delay)
+			}
+			if tt.example == "everything" {
+				if m, err := s.read(); err != nil || m.ID != 2 || !strings.HasPrefix(m.String(), "slept") {
+					t.Fatalf("the call in flight got %+v (%v), want its result", m, err)
+				}
+			}
+			if code := s.closeCode(); code != websocket.StatusGoingAway {
+				t.Errorf("the socket closed with %d, want 1001", code)
+			}
+			exited(t, p, exit)
+			if took := time.Since(start); took < delay || took > delay+drainTimeout {
+				t.Errorf("exited %v after SIGTERM, want between the %v delay and the deadline", took, delay)
+			}
+		})
 	}
 }
 
