@@ -3,8 +3,10 @@ package mcpws_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -88,4 +90,39 @@ func ExampleServer_Mount() {
 	// Output:
 	// Hello, gopher!
 	// 403
+}
+
+// Serve the endpoint and the application's routes, then drain both on
+// SIGTERM: Ready turns 503 for the drain delay while the listener still
+// serves, calls in flight finish, sockets close with 1001, and Serve
+// returns once everything drained (or the drain timeout cut it short).
+func ExampleServer_Serve() {
+	server := greetServer()
+	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
+		DrainDelay:   100 * time.Millisecond, // a few readiness probe periods in production
+		DrainTimeout: 15 * time.Second,
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /readyz", endpoint.Ready())
+	endpoint.Mount(mux, "/mcp")
+
+	// In a main: signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM).
+	ctx, sigterm := context.WithCancel(context.Background())
+	defer sigterm()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- endpoint.Serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
+	}()
+
+	callGreet("ws://" + ln.Addr().String() + "/mcp")
+	sigterm()
+	fmt.Println("Serve returned", <-done)
+	// Output:
+	// Hello, gopher!
+	// Serve returned <nil>
 }

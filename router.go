@@ -67,6 +67,18 @@ type Options struct {
 	// Logger receives connection, refusal and close events (see
 	// docs/observability.md). Nil discards them.
 	Logger *slog.Logger
+
+	// DrainDelay is how long [Server.Serve] keeps serving, unready, once its
+	// context ends and before it stops accepting: long enough for a load
+	// balancer's readiness probe to take the instance out (a few probe
+	// periods). Zero means none, right when nothing probes readiness.
+	DrainDelay time.Duration
+	// DrainTimeout bounds the drain of [Server.Serve] after the delay: calls
+	// still running then are cut and their sockets dropped. Zero means
+	// DefaultDrainTimeout. DrainDelay plus DrainTimeout must fit in the
+	// orchestrator's grace period (30 s in Kubernetes by default), or the
+	// process is killed mid-drain.
+	DrainTimeout time.Duration
 }
 
 // Server is the assembled endpoint: an http.Handler for the MCP route,
@@ -76,6 +88,10 @@ type Server struct {
 	handler  http.Handler
 	metadata http.Handler
 	draining atomic.Bool
+
+	logger       *slog.Logger
+	drainDelay   time.Duration
+	drainTimeout time.Duration
 }
 
 // New assembles the stack around a wsmcp.Handler serving getServer, in this
@@ -139,6 +155,10 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 		refused = hopts.Hooks.Refused
 	}
 	s.handler = observe(h, logger, refused)
+	s.logger, s.drainDelay, s.drainTimeout = logger, o.DrainDelay, o.DrainTimeout
+	if s.drainTimeout <= 0 {
+		s.drainTimeout = DefaultDrainTimeout
+	}
 	return s
 }
 
@@ -156,7 +176,8 @@ func orDefault(v, def int) int {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Shutdown drains the transport (see wsmcp.Handler.Shutdown) and turns the
-// readiness handler unready.
+// readiness handler unready. It does not stop the HTTP server the endpoint
+// is mounted on: [Server.Serve] does both, in the right order.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	return s.ws.Shutdown(ctx)
@@ -165,7 +186,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // Sessions reports the number of open connections.
 func (s *Server) Sessions() int { return s.ws.Sessions() }
 
-// Ready is a readiness probe: 200 while serving, 503 once Shutdown began.
+// Ready is a readiness probe: 200 while serving, 503 once the drain began
+// (Shutdown called, or the context of Serve ended), so that a load balancer
+// sends no new connections to an instance that is going away.
 func (s *Server) Ready() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if s.draining.Load() {

@@ -22,9 +22,10 @@ import (
 )
 
 // serverStats reads goroutines and live heap from an everything process
-// started with -debug, after a garbage collection.
-func serverStats(t *testing.T, addr string) (goroutines int, heapKB int) {
+// started with -debug-addr, after a garbage collection.
+func serverStats(t *testing.T, p *proc) (goroutines int, heapKB int) {
 	t.Helper()
+	addr := p.printed(t, "debug on")
 	if resp, err := http.Get("http://" + addr + "/debug/pprof/heap?gc=1"); err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -108,9 +109,9 @@ func increment(ctx context.Context, cs *mcp.ClientSession, key string) (int, err
 // delays lose nothing and run nothing twice: each client's counter, bumped
 // by a tool that is not idempotent, reads 1, 2, 3, … with no gap.
 func TestChaosResumption(t *testing.T) {
-	p := startEverything(t, "-debug", "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms", "-upgrades-per-ip", "-1")
+	p := startEverything(t, "-debug-addr", "127.0.0.1:0", "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms", "-upgrades-per-ip", "-1")
 	proxy := startProxy(t, p.addr)
-	g0, heap0 := serverStats(t, p.addr)
+	g0, heap0 := serverStats(t, p)
 
 	const clients, events = 8, 30
 	var reconnects atomic.Int64
@@ -181,8 +182,8 @@ func TestChaosResumption(t *testing.T) {
 	for _, cs := range sessions {
 		cs.Close()
 	}
-	waitUntil(t, "the server to settle", 10*time.Second, func() bool { g, _ := serverStats(t, p.addr); return g <= g0+2 })
-	g1, heap1 := serverStats(t, p.addr)
+	waitUntil(t, "the server to settle", 10*time.Second, func() bool { g, _ := serverStats(t, p); return g <= g0+2 })
+	g1, heap1 := serverStats(t, p)
 	t.Logf("chaos: %d cuts, %d half-open stalls, %d reconnects; %d calls, 0 lost, 0 repeated; server goroutines %d → %d, heap %d → %d KiB",
 		cuts.Load(), stalls.Load(), reconnects.Load(), calls.Load(), g0, g1, heap0, heap1)
 	if reconnects.Load() < int64(clients) {
@@ -273,8 +274,8 @@ func TestChaosServerRestart(t *testing.T) {
 // 10,000 connect, initialize, disconnect cycles leave no goroutine and no
 // memory behind in the server.
 func TestConnectCycles(t *testing.T) {
-	p := startEverything(t, "-debug", "-upgrades-per-ip", "-1")
-	g0, heap0 := serverStats(t, p.addr)
+	p := startEverything(t, "-debug-addr", "127.0.0.1:0", "-upgrades-per-ip", "-1")
+	g0, heap0 := serverStats(t, p)
 	const cycles = 10000
 	init := []byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"cycle","version":"1"}}}`)
 	start := time.Now()
@@ -299,8 +300,8 @@ func TestConnectCycles(t *testing.T) {
 		cancel()
 	}
 	elapsed := time.Since(start)
-	waitUntil(t, "the server's goroutines to return", 10*time.Second, func() bool { g, _ := serverStats(t, p.addr); return g <= g0+2 })
-	g1, heap1 := serverStats(t, p.addr)
+	waitUntil(t, "the server's goroutines to return", 10*time.Second, func() bool { g, _ := serverStats(t, p); return g <= g0+2 })
+	g1, heap1 := serverStats(t, p)
 	t.Logf("%d cycles in %v: server goroutines %d → %d, heap %d → %d KiB", cycles, elapsed.Round(time.Millisecond), g0, g1, heap0, heap1)
 	if heap1-heap0 > 4<<10 {
 		t.Errorf("server heap grew by %d KiB over %d cycles", heap1-heap0, cycles)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -51,12 +50,34 @@ type proc struct {
 	addr string
 	mu   sync.Mutex
 	logs strings.Builder
+	out  strings.Builder // stdout after the first line
 }
 
 func (p *proc) Logs() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.logs.String()
+}
+
+// printed waits (up to 10 s) for a line "prefix VALUE" on the process's
+// stdout after the first one, and returns VALUE.
+func (p *proc) printed(t *testing.T, prefix string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		out := p.out.String()
+		p.mu.Unlock()
+		for line := range strings.Lines(out) {
+			if v, ok := strings.CutPrefix(line, prefix+" "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %q line on stdout:\n%s", prefix, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // startEverything runs examples/everything on a free loopback port.
@@ -102,11 +123,19 @@ func startExample(t *testing.T, name string, env []string, args ...string) *proc
 		}
 		wg.Wait()
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
+	br := bufio.NewReader(stdout)
+	line, err := br.ReadString('\n')
 	if err != nil {
 		t.Fatalf("%s did not start: %v\n%s", name, err, p.Logs())
 	}
-	go io.Copy(io.Discard, stdout)
+	go func() {
+		sc := bufio.NewScanner(br)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
 	p.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
 	return p
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -28,8 +29,9 @@ const SessionIDHeader = "Mcp-Session-Id"
 //
 // ServeHTTP returns as soon as the session has started; the connection then
 // lives on its own, and [Handler.Shutdown] ends it. Because the connection
-// is hijacked, http.Server.Shutdown does not wait for it: register
-// Handler.Shutdown with http.Server.RegisterOnShutdown.
+// is hijacked, http.Server.Shutdown neither waits for it nor closes it (nor
+// waits for functions registered with RegisterOnShutdown): call
+// Handler.Shutdown beside it and wait for both, as mcpws.Server.Serve does.
 type Handler struct {
 	getServer func(*http.Request) *mcp.Server
 	opts      HandlerOptions
@@ -39,7 +41,7 @@ type Handler struct {
 	filterHeader func(http.Header) http.Header
 
 	mu       sync.Mutex
-	conns    map[*conn]struct{}
+	conns    map[*conn]net.Conn // with the network connection under each, for Shutdown
 	draining bool
 	sessions map[string]*session // resumable sessions, by id
 	parked   int                 // of which waiting for their client
@@ -56,7 +58,7 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	if getServer == nil {
 		panic("wsmcp: NewHandler needs a getServer function")
 	}
-	h := &Handler{getServer: getServer, conns: make(map[*conn]struct{})}
+	h := &Handler{getServer: getServer, conns: make(map[*conn]net.Conn)}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -135,7 +137,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	id := rand.Text()
 	w.Header().Set(SessionIDHeader, id)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	hj := &hijackRecorder{ResponseWriter: w}
+	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		Subprotocols: []string{subprotocol.MCP},
 		// Origin is the middleware's job (package middleware): coder/websocket's
 		// own check trusts any Origin whose host equals Host, which DNS
@@ -175,7 +178,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.IdleTimeout > 0 {
 		c.closeWhenIdle(h.opts.IdleTimeout)
 	}
-	if !h.track(c) {
+	if !h.track(c, hj.conn) {
 		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
 		return
 	}
@@ -233,13 +236,13 @@ func (h *Handler) isDraining() bool {
 }
 
 // track registers a new connection; it reports false once draining.
-func (h *Handler) track(c *conn) bool {
+func (h *Handler) track(c *conn, nc net.Conn) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.draining {
 		return false
 	}
-	h.conns[c] = struct{}{}
+	h.conns[c] = nc
 	return true
 }
 

@@ -212,3 +212,63 @@ func heapInUse() int64 {
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapInuse)
 }
+
+// Shutdown honours its deadline with clients that never read: sockets
+// whose close handshake (or queued output) outlives the deadline are
+// dropped, and Shutdown returns within the deadline plus a short slack,
+// reporting that the drain was cut short.
+func TestShutdownDeadlineNonReading(t *testing.T) {
+	tests := []struct {
+		name string
+		// stall is what the client sends after initialize before it stops
+		// reading.
+		stall string
+	}{
+		// The close frame goes out, the reply never comes.
+		{"silent", ""},
+		// The outbound queue is full and the socket's buffers too: neither
+		// the queued output nor the close frame can be written.
+		{"flooded", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"count","arguments":{"n":100000,"ms":0,"size":65536},"_meta":{"progressToken":"p"}}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var progress atomic.Int64
+			ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Hooks: &wsmcp.Hooks{
+				Message: func(_ context.Context, dir wsmcp.Direction, method string, _ int) {
+					if dir == wsmcp.Out && method == "notifications/progress" {
+						progress.Add(1)
+					}
+				},
+			}})
+			const clients = 4
+			for range clients {
+				c := dialRaw(t, ts.url)
+				c.initialize()
+				if tt.stall != "" {
+					c.send(tt.stall)
+				}
+			}
+			waitFor(t, "the sessions to start", func() bool { return ts.h.Sessions() == clients })
+			if tt.stall != "" {
+				// 50 messages of 64 KiB per client: past the socket buffers, into the
+				// 4 MiB queue.
+				waitFor(t, "the floods to fill the queues", func() bool { return progress.Load() >= clients*50 })
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			start := time.Now()
+			err := ts.h.Shutdown(ctx)
+			took := time.Since(start)
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Errorf("Shutdown = %v, want deadline exceeded", err)
+			}
+			if took > 2*time.Second {
+				t.Errorf("Shutdown with a 1s deadline took %v", took)
+			}
+			t.Logf("Shutdown returned after %v", took.Round(time.Millisecond))
+			if n := ts.h.Sessions(); n != 0 {
+				t.Errorf("%d sessions left after Shutdown", n)
+			}
+		})
+	}
+}

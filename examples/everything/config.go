@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -36,7 +37,9 @@ type config struct {
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
 	resume         time.Duration
-	debug          bool
+	debugAddr      string
+	drainDelay     time.Duration
+	drainTimeout   time.Duration
 }
 
 func parseFlags() *config {
@@ -45,7 +48,7 @@ func parseFlags() *config {
 	flag.BoolVar(&c.verbose, "v", false, "log connection events")
 	flag.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect, e.g. http://localhost:3000; none means browsers are refused")
 	flag.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard), e.g. 127.0.0.1:8080,localhost:8080")
-	flag.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC (HS256) secret of at least 32 bytes (e.g. openssl rand -base64 32): turns on JWT authentication")
+	flag.StringVar(&c.jwtSecret, "jwt-secret", "", "HMAC (HS256) secret of at least 32 bytes (e.g. openssl rand -base64 32): turns on JWT authentication; prefer the JWT_SECRET environment variable (a flag shows in ps)")
 	flag.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider: turns on JWT authentication")
 	flag.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with -jwt-secret or -jwks-url")
 	flag.StringVar(&c.issuer, "issuer", "", "required token issuer (iss), also published as the authorization server")
@@ -57,9 +60,14 @@ func parseFlags() *config {
 	flag.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
 	flag.DurationVar(&c.pongTimeout, "pong-timeout", 0, "how long a ping may go unanswered (0: library default, 10s)")
 	flag.DurationVar(&c.resume, "resume", 0, "keep 2025 sessions of reconnecting clients alive this long after their socket drops (0: off)")
-	flag.BoolVar(&c.debug, "debug", false, "serve pprof and expvar under /debug/ (for benchmarks; never in production)")
+	flag.StringVar(&c.debugAddr, "debug-addr", "", "serve pprof and expvar under /debug/ on this loopback address, e.g. 127.0.0.1:6060 (for benchmarks; never on the MCP listener)")
+	flag.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining (a few readiness probe periods)")
+	flag.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 	flag.Parse()
+	if c.jwtSecret == "" {
+		c.jwtSecret = os.Getenv("JWT_SECRET")
+	}
 	return c
 }
 
@@ -72,7 +80,7 @@ func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
 		return nil, nil
 	}
 	if c.audience == "" {
-		return nil, fmt.Errorf("-audience is required with -jwt-secret or -jwks-url")
+		return nil, fmt.Errorf("-audience is required with JWT_SECRET, -jwt-secret or -jwks-url")
 	}
 	opts := middleware.JWTOptions{Audience: c.audience, Issuer: c.issuer}
 	if c.jwtSecret != "" {
@@ -96,6 +104,8 @@ func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Optio
 		MaxConns:            c.maxConns,
 		UpgradesPerIP:       c.upgradesPerIP,
 		Logger:              logger,
+		DrainDelay:          c.drainDelay,
+		DrainTimeout:        c.drainTimeout,
 	}
 	if c.issuer != "" {
 		o.AuthorizationServers = []string{c.issuer}

@@ -7,14 +7,20 @@
 // JWT authentication bound to an audience, message and upgrade rates and
 // connection caps.
 //
+// On SIGTERM or Ctrl-C it drains (mcpws.Server.Serve): /readyz turns 503
+// for -drain-delay, calls in flight finish, sockets close with 1001.
+//
 //	go run ./examples/everything -addr 127.0.0.1:8080
-//	go run ./examples/everything -jwt-secret s3cret -audience http://127.0.0.1:8080/mcp \
+//	JWT_SECRET=$(openssl rand -hex 32) go run ./examples/everything -audience http://127.0.0.1:8080/mcp \
 //		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
+//
+// With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
+// second line on stdout, "debug on ADDR", names it), never on the MCP
+// listener.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"log/slog"
@@ -23,7 +29,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -59,29 +64,30 @@ func main() {
 	mux.Handle("/mcp-http-json", c.streamable(mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: true}), verifier))
 	mux.Handle("/readyz", ws.Ready())
 	mux.Handle("GET /{$}", page())
-	if c.debug {
-		mux.Handle("/debug/", debugHandler())
+
+	var dln net.Listener
+	if c.debugAddr != "" {
+		if dln, err = listenDebug(c.debugAddr); err != nil {
+			log.Fatal(err)
+		}
 	}
-
-	srv := c.httpServer(mux)
-	go func() {
-		<-ctx.Done()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		// WebSocket connections are hijacked: http.Server.Shutdown does
-		// not wait for them, so drain them alongside.
-		go srv.Shutdown(shutdownCtx)
-		_ = ws.Shutdown(shutdownCtx)
-	}()
-
 	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	// The first line on stdout names the address, for scripts that pass -addr 127.0.0.1:0.
 	fmt.Printf("listening on %s\n", ln.Addr())
+	if dln != nil {
+		fmt.Printf("debug on %s\n", dln.Addr())
+		dbg := debugServer()
+		go dbg.Serve(dln)
+		defer dbg.Close()
+	}
 	log.Printf("everything: MCP over WebSocket at ws://%s/mcp, Streamable HTTP at http://%s/mcp-http (auth %v)", ln.Addr(), ln.Addr(), verifier != nil)
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Serve returns once the HTTP requests and the WebSocket sessions have
+	// drained after SIGTERM; a second signal kills the process at once.
+	context.AfterFunc(ctx, stop)
+	if err := ws.Serve(ctx, c.httpServer(mux), ln); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -1,6 +1,6 @@
 // Command prometheus serves an MCP endpoint with OpenTelemetry metrics
-// exported for Prometheus on /metrics, request spans, a readiness probe and
-// structured logs.
+// exported for Prometheus on /metrics, request spans, a readiness probe,
+// structured logs, and a drain on SIGTERM.
 //
 //	go run ./examples/prometheus -addr 127.0.0.1:8080
 //	curl -s http://127.0.0.1:8080/metrics | grep mcpws_
@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -33,6 +32,7 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	drainDelay := flag.Duration("drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining")
 	flag.Parse()
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -62,28 +62,22 @@ func main() {
 		})
 
 	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
-		Handler: &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
-		Logger:  logger,
+		Handler:    &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
+		Logger:     logger,
+		DrainDelay: *drainDelay,
 	})
 	mux := http.NewServeMux()
 	endpoint.Mount(mux, "/mcp")
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /readyz", endpoint.Ready())
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-	go func() {
-		<-ctx.Done()
-		drain, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		defer cancel()
-		go srv.Shutdown(drain)
-		_ = endpoint.Shutdown(drain)
-	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	if err := endpoint.Serve(ctx, srv, ln); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -1,6 +1,8 @@
 // Command servemux mounts an authenticated MCP endpoint on a standard
 // library http.ServeMux, beside the application's own REST routes and
-// middleware, and drains it on SIGTERM.
+// middleware, and drains it on SIGTERM: /readyz turns 503 for -drain-delay
+// while the listener still serves, calls in flight finish, sockets close
+// with 1001, and only then does the process exit.
 //
 //	MCP_JWT_SECRET=… go run ./examples/servemux -addr 127.0.0.1:8080 \
 //		-resource http://127.0.0.1:8080/mcp -origins http://localhost:3000
@@ -8,7 +10,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -31,6 +32,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	resource := flag.String("resource", "http://127.0.0.1:8080/mcp", "this endpoint's resource identifier: the audience tokens must carry")
 	origins := flag.String("origins", "", "comma-separated browser Origins allowed to connect")
+	drainDelay := flag.Duration("drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining")
 	flag.Parse()
 	secret := os.Getenv("MCP_JWT_SECRET")
 	if secret == "" {
@@ -57,6 +59,9 @@ func main() {
 		Resource: *resource,
 		Origin:   middleware.OriginOptions{AllowedOrigins: strings.FieldsFunc(*origins, func(r rune) bool { return r == ',' })},
 		Logger:   logger,
+		// On SIGTERM: unready for DrainDelay, then at most DrainTimeout
+		// (15 s by default) for calls in flight.
+		DrainDelay: *drainDelay,
 	})
 
 	mux := http.NewServeMux()
@@ -64,21 +69,15 @@ func main() {
 	mux.Handle("GET /readyz", mcpServer.Ready())
 	mcpServer.Mount(mux, "/mcp")
 
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
-	go func() {
-		<-ctx.Done()
-		drain, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		go srv.Shutdown(drain)        // HTTP routes
-		_ = mcpServer.Shutdown(drain) // hijacked WebSocket connections
-	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 	log.Printf("servemux: REST at http://%s/api/notes, MCP at ws://%s/mcp", ln.Addr(), ln.Addr())
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	// Serve returns once the REST requests and the MCP sessions have drained.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 64 << 10}
+	if err := mcpServer.Serve(ctx, srv, ln); err != nil {
 		log.Fatal(err)
 	}
 }

@@ -22,15 +22,17 @@ const (
 
 // server is a running examples/everything process with the full stack on.
 type server struct {
-	cmd  *exec.Cmd
-	addr string
+	cmd   *exec.Cmd
+	addr  string // the MCP listener
+	debug string // its pprof and expvar listener
 }
 
 // startServer spawns bin on a free loopback port.
 func startServer(bin string) (*server, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug",
-		"-jwt-secret", secret, "-audience", audience, "-origins", origin,
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0",
+		"-audience", audience, "-origins", origin,
 		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1")
+	cmd.Env = append(os.Environ(), "JWT_SECRET="+secret)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -39,14 +41,20 @@ func startServer(bin string) (*server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		return nil, fmt.Errorf("server did not start: %w", err)
+	// "listening on ADDR", then "debug on ADDR".
+	br := bufio.NewReader(stdout)
+	var addrs [2]string
+	for i, prefix := range []string{"listening on ", "debug on "} {
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, prefix) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, fmt.Errorf("server did not start: %q %v", line, err)
+		}
+		addrs[i] = strings.TrimSpace(strings.TrimPrefix(line, prefix))
 	}
-	go io.Copy(io.Discard, stdout)
-	return &server{cmd: cmd, addr: strings.TrimSpace(strings.TrimPrefix(line, "listening on "))}, nil
+	go io.Copy(io.Discard, br)
+	return &server{cmd: cmd, addr: addrs[0], debug: addrs[1]}, nil
 }
 
 func (s *server) stop() {
@@ -71,7 +79,7 @@ type stats struct {
 
 // gc runs a garbage collection in the server (pprof's heap handler does).
 func (s *server) gc() {
-	resp, err := http.Get("http://" + s.addr + "/debug/pprof/heap?gc=1")
+	resp, err := http.Get("http://" + s.debug + "/debug/pprof/heap?gc=1")
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
@@ -101,7 +109,7 @@ func (s *server) stats() (stats, error) {
 	stt, _ := strconv.ParseInt(f[12], 10, 64)
 	st.CPU = time.Duration(ut+stt) * 10 * time.Millisecond
 
-	resp, err := http.Get("http://" + s.addr + "/debug/vars")
+	resp, err := http.Get("http://" + s.debug + "/debug/vars")
 	if err != nil {
 		return st, err
 	}
@@ -130,7 +138,7 @@ func (s *server) profile(d time.Duration) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.addr, int(d.Seconds())))
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debug, int(d.Seconds())))
 		if err != nil {
 			return
 		}
