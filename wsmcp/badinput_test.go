@@ -306,6 +306,8 @@ func TestResponsesNeverAnswered(t *testing.T) {
 		`{"jsonrpc":"1.0","id":5,"result":{}}`,
 		`{"jsonrpc":"2.0","result":{}}`,
 		`{"jsonrpc":"2.0","id":5,"result":{},"error":{"code":1,"message":"both"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":null,"error":{"code":-32601,"message":"x"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"","result":{}}`,
 	}
 	for _, r := range responses {
 		c.send(r)

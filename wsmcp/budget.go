@@ -23,6 +23,7 @@ type budgets struct {
 	byID             map[string]*identityBudget
 	maxInFlightBytes int64 // per identity; 0 means no bound
 	maxParked        int   // per identity; 0 means no bound
+	anonParked       int   // parked sessions without an identity, bounded together
 }
 
 // acquire returns the budget of identity, counting one more user, or nil for
@@ -58,27 +59,30 @@ func (b *budgets) release(identity string, ib *identityBudget) {
 }
 
 // park counts one more parked session of ib, reporting false when its
-// identity already has as many as allowed. A nil ib (no identity) is
-// bounded only by the Handler's total.
+// identity already has as many as allowed. Sessions without an identity (nil
+// ib) share one such bound: a parked session no longer holds a connection,
+// so the connection caps do not bound them.
 func (b *budgets) park(ib *identityBudget) bool {
-	if ib == nil {
-		return true
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.maxParked > 0 && ib.parked >= b.maxParked {
+	n := &b.anonParked
+	if ib != nil {
+		n = &ib.parked
+	}
+	if b.maxParked > 0 && *n >= b.maxParked {
 		return false
 	}
-	ib.parked++
+	*n++
 	return true
 }
 
 func (b *budgets) unpark(ib *identityBudget) {
-	if ib == nil {
-		return
-	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if ib == nil {
+		b.anonParked--
+		return
+	}
 	ib.parked--
 }
 

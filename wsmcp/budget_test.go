@@ -144,3 +144,24 @@ func TestMaxInFlightBytesPerIdentity(t *testing.T) {
 		}
 	}
 }
+
+// Without authentication, parked sessions share one identity's bound: a
+// parked session holds no connection, so the connection caps do not bound
+// them.
+func TestAnonymousParkedBound(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
+		Resumption: &wsmcp.ResumptionOptions{MaxParkedPerIdentity: 2, GracePeriod: time.Minute},
+	})
+	for range 4 {
+		c := dialRaw(t, ts.url)
+		c.resumableInit()
+		_ = c.ws.CloseNow()
+		waitFor(t, "the drop", func() bool { return ts.h.Sessions() == 0 })
+	}
+	waitFor(t, "four decisions", func() bool {
+		return strings.Count(ts.log.String(), "session parked")+strings.Count(ts.log.String(), "session not parked") == 4
+	})
+	if n := strings.Count(ts.log.String(), "session parked"); n != 2 {
+		t.Errorf("%d anonymous sessions parked, want 2", n)
+	}
+}

@@ -33,6 +33,7 @@ type wireMessage struct {
 const maxSafeID = 1<<53 - 1
 
 var (
+	errNullMethod = errors.New(`a response with "method" null or empty`)
 	errBadID      = errors.New("invalid request id: want a string or an integer within ±(2^53-1)")
 	errVersionTag = errors.New(`invalid message version tag: want "2.0"`)
 	errTrailing   = errors.New("data after the JSON value")
@@ -66,6 +67,12 @@ func decodeMessage(data []byte) (jsonrpc.Message, error) {
 		return nil, err
 	}
 	if len(msg.Method) > 0 {
+		if errorOrResult := msg.Result != nil || msg.Error != nil; errorOrResult && isNullOrEmpty(msg.Method) {
+			// "method": null or "" beside a result or an error: a
+			// response, whichever way the peer spells "no method". It must
+			// not be answered as a call of method "".
+			return nil, errNullMethod
+		}
 		method, err := decodeString(msg.Method)
 		if err != nil {
 			return nil, err
@@ -107,6 +114,12 @@ func decodeID(raw json.RawMessage) (jsonrpc.ID, error) {
 	return jsonrpc.ID{}, errBadID
 }
 
+// isNullOrEmpty reports whether a raw method is null or "".
+func isNullOrEmpty(raw json.RawMessage) bool {
+	raw = bytes.TrimSpace(raw)
+	return string(raw) == "null" || string(raw) == `""`
+}
+
 // invalid is a message that is not valid JSON-RPC, and how to answer it.
 type invalid struct {
 	// reply is the error to answer with; nil for a response, which is
@@ -142,7 +155,7 @@ func classify(data []byte, err error) *invalid {
 			bad.reply = errNotJSONRPC
 			break
 		}
-		if probe.Method == nil && (probe.Result != nil || probe.Error != nil) {
+		if (probe.Method == nil || isNullOrEmpty(probe.Method)) && (probe.Result != nil || probe.Error != nil) {
 			return bad // a response
 		}
 		bad.reply = errNotJSONRPC

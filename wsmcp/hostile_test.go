@@ -193,6 +193,9 @@ func TestHostileParkedSessions(t *testing.T) {
 		_ = a.ws.CloseNow()
 		waitFor(t, "the drop to be handled", func() bool { return ts.h.Sessions() == 0 })
 	}
+	waitFor(t, "six decisions", func() bool {
+		return strings.Count(ts.log.String(), "session parked")+strings.Count(ts.log.String(), "session not parked") == 6
+	})
 	parked := strings.Count(ts.log.String(), "session parked")
 	if parked != 3 {
 		t.Errorf("one identity parked %d sessions, want its bound of 3", parked)
@@ -302,34 +305,91 @@ func TestHostileLargeNotifications(t *testing.T) {
 	}
 }
 
-// The resume secret changes on every resume: a captured resume request
-// replayed later is refused, and the session carries on with its client.
+// The resume secret changes on every resume: once the client is heard
+// from with the new one, a captured resume request replayed later is
+// refused. Until then the old secret still works, since the answer that
+// carried the new one may have been lost with the socket.
 func TestResumeSecretRotates(t *testing.T) {
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		Resumption: &wsmcp.ResumptionOptions{GracePeriod: time.Minute},
 	})
+	parks := func(n int) {
+		waitFor(t, "the session to park", func() bool { return strings.Count(ts.log.String(), "session parked") == n })
+	}
 	a, id := dialRawSession(t, ts.url, "alice")
-	secret := a.resumableInit()
+	first := a.resumableInit()
 	_ = a.ws.CloseNow()
-	waitFor(t, "the session to park", func() bool { return strings.Contains(ts.log.String(), "session parked") })
+	parks(1)
 
+	// A resume whose answer is lost: the socket drops before the client
+	// says anything.
 	b := dialRawAs(t, ts.url, "alice")
-	answer := b.resume(id, secret, 1)
+	second := secretOf(t, b.resume(id, first, 1))
+	if second == "" || second == first {
+		t.Fatalf("resume answer carries secret %q, want a new one", second)
+	}
+	_ = b.ws.CloseNow()
+	parks(2)
+
+	// The client, which never got the new secret, resumes with the first.
+	c := dialRawAs(t, ts.url, "alice")
+	third := secretOf(t, c.resume(id, first, 1))
+	if third == "" || third == second {
+		t.Fatalf("resume with the previous secret: new secret %q", third)
+	}
+	c.send(`{"jsonrpc":"2.0","id":"still","method":"ping"}`)
+	for c.recv()["id"] != "still" {
+	}
+	// Heard from: every earlier secret is now refused.
+	for _, old := range []string{first, second} {
+		replay := dialRawAs(t, ts.url, "alice")
+		if m := replay.resume(id, old, 1); errorCode(m) != wsmcp.CodeNotResumable {
+			t.Fatalf("replayed resume = %v, want %d", m, wsmcp.CodeNotResumable)
+		}
+	}
+	c.send(`{"jsonrpc":"2.0","id":"after","method":"ping"}`)
+	for c.recv()["id"] != "after" {
+	}
+}
+
+// secretOf returns the secret in a resume answer.
+func secretOf(t *testing.T, answer map[string]any) string {
+	t.Helper()
 	meta, _ := answer["result"].(map[string]any)["_meta"].(map[string]any)
 	grant, _ := meta[metaResume].(map[string]any)
-	next, _ := grant["secret"].(string)
-	if next == "" || next == secret {
-		t.Fatalf("resume answer = %v, want a new secret", answer)
-	}
-	// The same resume request again, as an eavesdropper would replay it.
-	replay := dialRawAs(t, ts.url, "alice")
-	if m := replay.resume(id, secret, 1); errorCode(m) != wsmcp.CodeNotResumable {
-		t.Fatalf("replayed resume = %v, want %d", m, wsmcp.CodeNotResumable)
-	}
-	b.send(`{"jsonrpc":"2.0","id":"still","method":"ping"}`)
-	for {
-		if m := b.recv(); m["id"] == "still" {
-			break
+	secret, _ := grant["secret"].(string)
+	return secret
+}
+
+// Messages that pass over the rate (cancellations) cannot carry bulk past
+// it, and messages within the rate slipped in between floods do not forgive
+// the strikes.
+func TestHostileBulkOverRateCancels(t *testing.T) {
+	var cancels atomic.Int32
+	server := newMCPServer()
+	server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "notifications/cancelled" {
+				cancels.Add(1)
+			}
+			return next(ctx, method, req)
 		}
+	})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 2 * mib, MessageRate: 1000, ByteRate: 64 << 10, MaxRateStrikes: 5})
+	a := dialRaw(t, ts.url)
+	a.initialize()
+	bulk := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"` + strings.Repeat("x", mib) + `"}}`
+	for range 50 {
+		if a.ws.Write(context.Background(), websocket.MessageText, []byte(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`)) != nil ||
+			a.ws.Write(context.Background(), websocket.MessageText, []byte(bulk)) != nil {
+			break // closed under us
+		}
+	}
+	if code := a.closeCode(); code != websocket.StatusPolicyViolation {
+		t.Errorf("close code = %d, want 1008", code)
+	}
+	// The byte burst is the read limit, 2 MiB: at most two pass.
+	if n := cancels.Load(); n > 2 {
+		t.Errorf("%d cancellations of 1 MiB reached the SDK over a byte rate of 64 KiB/s", n)
 	}
 }

@@ -60,7 +60,7 @@ const (
 // Limits reported to Hooks.Limited.
 const (
 	LimitMessageRate   = "message_rate"    // a request over HandlerOptions.MessageRate (-32011)
-	LimitRateAbuse     = "rate_abuse"      // too many of those in a row: closed 1008
+	LimitRateAbuse     = "rate_abuse"      // too many of those without a pause: closed 1008
 	LimitInFlight      = "in_flight"       // a request over HandlerOptions.MaxInFlight (-32012)
 	LimitInFlightBytes = "in_flight_bytes" // a request over MaxInFlightBytes or its identity's bound (-32012)
 	LimitMessageSize   = "message_size"    // a message over the read limit: closed 1009

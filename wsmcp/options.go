@@ -118,10 +118,12 @@ type HandlerOptions struct {
 	//
 	// Over either rate, a request is answered with CodeRateLimited, a
 	// notification is dropped (but notifications/cancelled and
-	// notifications/initialized, which must never be lost, are delivered), a
-	// response is delivered, and an invalid message goes unanswered. Each of these is a strike; after
-	// MaxRateStrikes in a row (zero means max(10, MessageBurst)) the socket
-	// is closed with 1008.
+	// notifications/initialized, which must never be lost, are delivered
+	// when they are under 16 KiB), a response is delivered, and an invalid
+	// message goes unanswered. Each of these is a strike; after
+	// MaxRateStrikes (zero means max(10, MessageBurst)) with no pause of a
+	// second between them, the socket is closed with 1008. Messages within
+	// the rate in between do not forgive strikes.
 	MessageRate    rate.Limit
 	MessageBurst   int
 	ByteRate       rate.Limit

@@ -17,12 +17,18 @@ const ReasonRateLimit = "message rate exceeded"
 // both; what happens to one over the rate depends on its kind (see
 // conn.overRate), and each is a strike.
 type messageLimiter struct {
-	mu      sync.Mutex
-	msgs    *rate.Limiter // nil: no message rate
-	bytes   *rate.Limiter // nil: no byte rate
-	strikes int           // messages over the rate in a row
-	max     int           // strikes that close the socket with 1008
+	mu         sync.Mutex
+	msgs       *rate.Limiter // nil: no message rate
+	bytes      *rate.Limiter // nil: no byte rate
+	strikes    int           // messages over the rate, with no pause of strikeReset between them
+	lastStrike time.Time
+	max        int // strikes that close the socket with 1008
 }
+
+// strikeReset is the pause over the rate after which strikes are forgiven.
+// Messages within the rate do not forgive them: a peer that slips one in
+// between its floods is still flooding.
+const strikeReset = time.Second
 
 func (h *Handler) newLimiter() *messageLimiter {
 	o := &h.opts
@@ -53,7 +59,7 @@ func (h *Handler) newLimiter() *messageLimiter {
 
 // allow draws one message of size bytes. It reports whether the message is
 // within the rates, and whether the peer has now been over them too often
-// in a row.
+// without a pause.
 func (l *messageLimiter) allow(size int) (ok, abuse bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -63,11 +69,15 @@ func (l *messageLimiter) allow(size int) (ok, abuse bool) {
 		// whole burst, so that it passes when the bucket is full.
 		ok = l.bytes.AllowN(time.Now(), min(size, l.bytes.Burst()))
 	}
-	if ok {
+	now := time.Now()
+	if now.Sub(l.lastStrike) > strikeReset {
 		l.strikes = 0
+	}
+	if ok {
 		return true, false
 	}
 	l.strikes++
+	l.lastStrike = now
 	return false, l.strikes >= l.max
 }
 

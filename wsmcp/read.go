@@ -32,6 +32,9 @@ func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 		if err != nil {
 			return nil, err
 		}
+		if !c.heard.Load() {
+			c.heard.Store(true)
+		}
 		within := c.withinRate(in.size)
 		if in.msg == nil {
 			if within {
@@ -168,6 +171,10 @@ func (c *conn) withinRate(size int) bool {
 	return ok
 }
 
+// maxPassOverRate bounds the size of the notifications that pass over the
+// rate: a real one is a few hundred bytes.
+const maxPassOverRate = 16 << 10
+
 // passOverRate handles a well-formed message that came over the rate: a
 // request is refused, a notification dropped, except a cancellation, which
 // is passed on as a response is (losing either would leave a call waiting
@@ -175,7 +182,7 @@ func (c *conn) withinRate(size int) bool {
 // not start.
 func (c *conn) passOverRate(msg jsonrpc.Message, size int) bool {
 	req, ok := msg.(*jsonrpc.Request)
-	if !ok || req.Method == "notifications/cancelled" || req.Method == "notifications/initialized" {
+	if !ok || size <= maxPassOverRate && (req.Method == "notifications/cancelled" || req.Method == "notifications/initialized") {
 		return true
 	}
 	c.observe(In, req.Method, size)

@@ -719,6 +719,9 @@ func (r *redialer) resume(c *conn, old *conn) error {
 		r.mu.Unlock()
 	}
 	old.handOver(c)
+	// Acknowledge at once: it also tells the server that this side holds
+	// the new secret, so that the old one stops working.
+	c.sendAck(r.rlog.receivedCount())
 	for _, data := range r.rlog.since(*m.Received) {
 		if err := c.enqueueRaw(data); err != nil {
 			return err

@@ -44,6 +44,9 @@ type resumeMeta struct {
 type resumeState struct {
 	rlog    atomic.Pointer[replayLog]
 	granted atomic.Bool
+	// heard is set once a message has been read through Read: on a socket
+	// that resumed a session, proof that the client got the resume answer.
+	heard atomic.Bool
 }
 
 // countReceived counts one incoming message of a resumable session, of size

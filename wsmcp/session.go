@@ -39,7 +39,8 @@ type ResumptionOptions struct {
 	MaxParked int
 	// MaxParkedPerIdentity bounds the same for one verified identity, so
 	// that one caller cannot fill MaxParked and leave no room for the
-	// sessions of others. Zero means 8.
+	// sessions of others; sessions without an identity share one such
+	// bound. Zero means 8.
 	MaxParkedPerIdentity int
 }
 
@@ -82,6 +83,10 @@ type session struct {
 	initID     any             // id of the initialize request that offered resumption
 	initResult json.RawMessage // its result, answered again on resume
 	secret     string          // set once granted
+	// prevSecret is the secret before the last resume. It stays valid until
+	// the client is heard from on the socket that resume attached (last):
+	// until then the answer carrying the new secret may have been lost.
+	prevSecret string
 	id         string
 	grace      *time.Timer // ends a parked session
 	parked     bool
@@ -331,7 +336,12 @@ func (s *session) dropped(c *conn, cause error) {
 	// fresh token (expiry, lifetime).
 	code := c.closeCode()
 	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError || c.renew.Load()
-	if s.secret == "" || !vanished || s.h.isDraining() || !s.h.park(s) {
+	if s.secret == "" || !vanished || s.h.isDraining() {
+		s.endLocked(cause)
+		return
+	}
+	if !s.h.park(s) {
+		s.h.lim.logger.Info("wsmcp: session not parked: too many parked", "session", s.id)
 		s.endLocked(cause)
 		return
 	}
@@ -373,7 +383,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	prev.handOver(c)
 	// A new secret for every resume: a captured resume request cannot be
 	// replayed to take the session over.
-	s.secret = rand.Text()
+	s.prevSecret, s.secret = s.secret, rand.Text()
 	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: s.secret})
 	if err != nil {
 		return false
@@ -455,6 +465,16 @@ func (s *session) endLocked(err error) {
 	s.flights.close()
 }
 
+// secretMatches reports, in constant time, whether secret is the session's
+// current one, or the one before it while the client may not have received
+// the new one. s.mu must be held.
+func (s *session) secretMatches(secret string) bool {
+	ok := subtle.ConstantTimeCompare([]byte(s.secret), []byte(secret)) == 1
+	prev := s.prevSecret != "" && s.last != nil && !s.last.heard.Load() &&
+		subtle.ConstantTimeCompare([]byte(s.prevSecret), []byte(secret)) == 1
+	return ok || prev
+}
+
 // resume hands socket c, whose first message is the resume request req, to
 // the session it names, or refuses with one answer for every failure.
 func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
@@ -464,7 +484,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
 	ok := s != nil && m.Received != nil
 	if ok {
 		s.mu.Lock()
-		ok = subtle.ConstantTimeCompare([]byte(s.secret), []byte(m.Secret)) == 1 &&
+		ok = s.secretMatches(m.Secret) &&
 			subtle.ConstantTimeCompare([]byte(s.identity), []byte(identity.Key(c.extra.TokenInfo))) == 1
 		s.mu.Unlock()
 	}
