@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -123,11 +124,11 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 
 	var h http.Handler = s.ws
 	h = middleware.ConnectionLimit(middleware.ConnectionLimitOptions{
-		PerIdentity: orDefault(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
-		Total:       orDefault(o.MaxConns, DefaultMaxConns),
+		PerIdentity: bound.Resolve(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
+		Total:       bound.Resolve(o.MaxConns, DefaultMaxConns),
 	})(h)
 	if o.Verifier != nil {
-		if n := orDefault(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
+		if n := bound.Resolve(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
 			h = middleware.RateLimitByIdentity(n, time.Minute)(h)
 		}
 		h = middleware.Authenticate(middleware.AuthOptions{
@@ -139,7 +140,7 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 		})(h)
 		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
 	}
-	if n := orDefault(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
+	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
 		h = middleware.RateLimitByIP(n, time.Minute)(h)
 	}
 	if o.Origin.Logger == nil {
@@ -160,16 +161,6 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 		s.drainTimeout = DefaultDrainTimeout
 	}
 	return s
-}
-
-func orDefault(v, def int) int {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
 }
 
 // ServeHTTP serves the MCP endpoint.

@@ -14,6 +14,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
@@ -77,7 +78,7 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	if o.Hooks != nil {
 		h.lim.hooks = *o.Hooks
 	}
-	h.budgets.maxInFlightBytes = orDefault64(o.MaxInFlightBytesPerIdentity, DefaultMaxInFlightBytesPerIdentity)
+	h.budgets.maxInFlightBytes = bound.Resolve(o.MaxInFlightBytesPerIdentity, DefaultMaxInFlightBytesPerIdentity)
 	if o.Resumption != nil {
 		h.budgets.maxParked = o.Resumption.resolve().MaxParkedPerIdentity
 	}

@@ -217,15 +217,3 @@ func (l limits) resolved(defaultReadLimit int64) limits {
 	}
 	return l
 }
-
-// orDefault64 resolves a bound where zero means def and negative means none
-// (returned as 0).
-func orDefault64(v, def int64) int64 {
-	switch {
-	case v == 0:
-		return def
-	case v < 0:
-		return 0
-	}
-	return v
-}
