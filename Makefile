@@ -1,6 +1,7 @@
 # mcpws: MCP over WebSocket for Go.
 #
-#   make run    start examples/everything on 127.0.0.1:8080 (/mcp and /mcp-http)
+#   make run    start examples/everything on 127.0.0.1:8080 (/mcp and /mcp-http);
+#               ADDR=host:port to serve elsewhere
 #   make bench  a short load test (under two minutes): WebSocket against
 #               Streamable HTTP, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
@@ -14,8 +15,11 @@ NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 
 .PHONY: run test vet node-deps system-deps unit fuzz bench bench-full bench-build
 
+# make run ADDR=127.0.0.1:9000 serves elsewhere; the page at http://ADDR/ is
+# the allowed browser Origin.
+ADDR ?= 127.0.0.1:8080
 run:
-	$(GO) run ./examples/everything -addr 127.0.0.1:8080 -origins http://127.0.0.1:8080,http://localhost:8080 -v
+	$(GO) -C examples run ./everything -addr $(ADDR) -origins http://$(ADDR),http://localhost:$(lastword $(subst :, ,$(ADDR))) -v
 
 test: vet node-deps system-deps
 	$(GO) test -race -count=1 -timeout 20m ./...
@@ -28,9 +32,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseSubprotocols$$' -fuzztime $(FUZZTIME) ./internal/subprotocol
 	$(GO) test -run '^$$' -fuzz '^FuzzFindToken$$' -fuzztime $(FUZZTIME) ./middleware
 
+# vet also refuses tracked files over 1 MiB (build outputs, mostly), images
+# under docs/ excepted.
 vet:
+	@big=$$(git ls-files 2>/dev/null | grep -v '^docs/.*\.png$$' | xargs -d '\n' -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}'); \
+	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (build outputs belong in .gitignore):"; echo "$$big"; exit 1; fi
 	@fmt=$$(find . -name '*.go' -not -path './integration/node/*' | xargs gofmt -l); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	$(GO) vet ./...
+	cd examples && $(GO) vet ./...
 	cd bench && $(GO) vet ./...
 
 # Node 22, the MCP conformance suite and the TypeScript SDK, pinned by
@@ -59,7 +68,7 @@ unit:
 BENCH := .bench
 bench-build:
 	mkdir -p $(BENCH)
-	$(GO) build -o $(BENCH)/everything ./examples/everything
+	$(GO) -C examples build -o ../$(BENCH)/everything ./everything
 	cd bench && $(GO) build -o ../$(BENCH)/mcpbench ./cmd/mcpbench && $(GO) build -o ../$(BENCH)/mcpplot ./cmd/mcpplot
 
 bench: bench-build

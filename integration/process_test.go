@@ -27,7 +27,11 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	for _, pkg := range []string{"everything", "hello", "hello/client", "servemux", "prometheus", "client", "mint"} {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
-		cmd := exec.Command("go", "build", "-o", out, "../examples/"+pkg)
+		// The examples are a module of their own, so that their
+		// dependencies (Prometheus, the OpenTelemetry SDK) stay out of the
+		// library's.
+		cmd := exec.Command("go", "build", "-o", out, "./"+pkg)
+		cmd.Dir = "../examples"
 		if b, err := cmd.CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, b)
 			os.Exit(1)

@@ -1,9 +1,9 @@
 // Command client connects to an MCP server over WebSocket, lists its tools,
 // and calls one.
 //
-//	go run ./examples/client -url ws://127.0.0.1:8080/mcp
-//	go run ./examples/client -url ws://127.0.0.1:8080/mcp -call echo -args '{"text":"hi"}'
-//	MCP_TOKEN=… go run ./examples/client -call whoami
+//	go -C examples run ./client -url ws://127.0.0.1:8080/mcp
+//	go -C examples run ./client -url ws://127.0.0.1:8080/mcp -call echo -args '{"text":"hi"}'
+//	MCP_TOKEN=… go -C examples run ./client -call whoami
 package main
 
 import (

@@ -10,8 +10,8 @@
 // On SIGTERM or Ctrl-C it drains (mcpws.Server.Serve): /readyz turns 503
 // for -drain-delay, calls in flight finish, sockets close with 1001.
 //
-//	go run ./examples/everything -addr 127.0.0.1:8080
-//	JWT_SECRET=$(openssl rand -hex 32) go run ./examples/everything -audience http://127.0.0.1:8080/mcp \
+//	go -C examples run ./everything -addr 127.0.0.1:8080
+//	JWT_SECRET=$(openssl rand -hex 32) go -C examples run ./everything -audience http://127.0.0.1:8080/mcp \
 //		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
 //
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a

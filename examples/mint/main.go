@@ -2,7 +2,7 @@
 // examples/everything with -jwt-secret. Real deployments get tokens from
 // their identity provider.
 //
-//	go run ./examples/mint -secret S -aud http://127.0.0.1:8080/mcp -sub ada -scope "mcp"
+//	go -C examples run ./mint -secret S -aud http://127.0.0.1:8080/mcp -sub ada -scope "mcp"
 package main
 
 import (

@@ -2,7 +2,7 @@
 // exported for Prometheus on /metrics, request spans, a readiness probe,
 // structured logs, and a drain on SIGTERM.
 //
-//	go run ./examples/prometheus -addr 127.0.0.1:8080
+//	go -C examples run ./prometheus -addr 127.0.0.1:8080
 //	curl -s http://127.0.0.1:8080/metrics | grep mcpws_
 package main
 

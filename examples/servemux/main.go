@@ -4,7 +4,7 @@
 // while the listener still serves, calls in flight finish, sockets close
 // with 1001, and only then does the process exit.
 //
-//	MCP_JWT_SECRET=… go run ./examples/servemux -addr 127.0.0.1:8080 \
+//	MCP_JWT_SECRET=… go -C examples run ./servemux -addr 127.0.0.1:8080 \
 //		-resource http://127.0.0.1:8080/mcp -origins http://localhost:3000
 package main
 

@@ -5,7 +5,7 @@
 // throughput, latency percentiles and the server's memory, goroutines and
 // CPU per session. Each scenario and transport gets a fresh server process.
 //
-//	go build -o /tmp/everything ./examples/everything
+//	go -C examples build -o /tmp/everything ./everything
 //	go run ./cmd/mcpbench -server /tmp/everything -scenario idle -sessions 10000
 //	go run ./cmd/mcpbench -server /tmp/everything -scenario open -sessions 1000 -rate 2000 -duration 20s
 //	go run ./cmd/mcpbench -server /tmp/everything -scenario closed -sessions 50 -duration 10s
