@@ -20,9 +20,7 @@ const chromium = "/usr/bin/chromium"
 // list and calls a tool as its user; the same page from a foreign origin,
 // and an allowed page without a token, are refused before the upgrade.
 func TestBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("Chromium is not installed (apt-get install chromium; `make test` does it): %v", err)
-	}
+	requireInstalled(t, chromium, "Chromium", "make system-deps (apt-get install chromium)")
 	page, err := os.ReadFile("../examples/everything/web/index.html")
 	if err != nil {
 		t.Fatal(err)

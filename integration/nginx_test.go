@@ -62,9 +62,7 @@ http {
 // startNginx runs nginx in front of upstream and returns its address.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
-	if _, err := os.Stat(nginxBin); err != nil {
-		t.Fatalf("nginx is not installed (apt-get install nginx; `make test` does it): %v", err)
-	}
+	requireInstalled(t, nginxBin, "nginx", "make system-deps (apt-get install nginx)")
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
