@@ -2,6 +2,7 @@ package mcpws
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -47,8 +48,10 @@ type Options struct {
 	// Nil means none: only for endpoints that need no identity.
 	Verifier auth.TokenVerifier
 	// Resource is this endpoint's resource identifier, the audience that
-	// tokens must carry, e.g. "https://mcp.example.com/mcp". Required with
-	// a Verifier.
+	// tokens must carry, e.g. "https://mcp.example.com/mcp", published in
+	// the protected resource metadata. With a verifier from
+	// middleware.NewJWTVerifier it defaults to that verifier's Audience (and
+	// New panics if the two differ); any other Verifier requires it.
 	Resource string
 	// AuthorizationServers and Scopes are published in the protected
 	// resource metadata; Scopes are also required of every token.
@@ -98,14 +101,24 @@ type Server struct {
 // New assembles the stack around a wsmcp.Handler serving getServer, in this
 // order: Origin → upgrade rate per IP → authentication → upgrade rate per
 // identity → connection caps → transport. It panics on impossible
-// configuration: a Verifier without a Resource.
+// configuration: a Verifier without a Resource, or a JWT verifier whose
+// Audience is not the Resource.
 func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Verifier != nil && o.Resource == "" {
-		panic("mcpws.New: a Verifier needs the Resource identifier that tokens must be issued for")
+	if o.Verifier != nil {
+		aud, known := middleware.VerifierAudience(o.Verifier)
+		switch {
+		case known && o.Resource == "":
+			o.Resource = aud
+		case known && aud != o.Resource:
+			panic(fmt.Sprintf("mcpws.New: the verifier checks audience %q but Options.Resource is %q: "+
+				"tokens would be issued for one and published for the other; set one of them", aud, o.Resource))
+		case o.Resource == "":
+			panic("mcpws.New: a Verifier needs the Resource identifier that tokens must be issued for")
+		}
 	}
 	var hopts wsmcp.HandlerOptions
 	if o.Handler != nil {

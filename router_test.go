@@ -3,6 +3,8 @@ package mcpws_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -386,5 +388,41 @@ func TestDefaultMessageRate(t *testing.T) {
 	t.Logf("%d of %d invalid messages answered", answered, n)
 	if answered >= n {
 		t.Errorf("all %d messages were answered: no default rate", n)
+	}
+}
+
+// The audience is configured once: a JWT verifier's Audience becomes the
+// Resource, and a different Resource is refused at New.
+func TestOneAudienceSetting(t *testing.T) {
+	v, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience: resource, Algorithm: jwa.HS256, Key: []byte("0123456789abcdef0123456789abcdef"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aud, ok := middleware.VerifierAudience(v); !ok || aud != resource {
+		t.Fatalf("VerifierAudience = %q, %v", aud, ok)
+	}
+	s := mcpws.New(func(*http.Request) *mcp.Server { return whoamiServer() }, &mcpws.Options{Verifier: v})
+	defer s.Shutdown(context.Background())
+	rec := httptest.NewRecorder()
+	s.Metadata().ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource/mcp", nil))
+	if !strings.Contains(rec.Body.String(), `"resource":"`+resource+`"`) {
+		t.Errorf("metadata without a Resource set: %s", rec.Body.String())
+	}
+
+	func() {
+		defer func() {
+			if msg := fmt.Sprint(recover()); !strings.Contains(msg, "audience") || !strings.Contains(msg, "https://other.example.com/mcp") {
+				t.Errorf("mismatch: panic %q, want one naming both", msg)
+			}
+		}()
+		mcpws.New(func(*http.Request) *mcp.Server { return nil }, &mcpws.Options{Verifier: v, Resource: "https://other.example.com/mcp"})
+	}()
+	// A verifier of another kind is never probed with a token.
+	if _, ok := middleware.VerifierAudience(func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
+		return nil, errors.New("no")
+	}); ok {
+		t.Error("a foreign verifier reported an audience")
 	}
 }
