@@ -53,7 +53,7 @@ func parseFlags() *config {
 	flag.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with -jwt-secret or -jwks-url")
 	flag.StringVar(&c.issuer, "issuer", "", "required token issuer (iss), also published as the authorization server")
 	flag.StringVar(&c.scopes, "scopes", "", "comma-separated scopes every token must carry")
-	flag.Float64Var(&c.rate, "rate", 0, "messages per second per connection (0: unlimited)")
+	flag.Float64Var(&c.rate, "rate", 0, "messages per second per connection (0: the library default, 1000; -1: unlimited)")
 	flag.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default)")
 	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
 	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
@@ -113,7 +113,7 @@ func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Optio
 	if c.resume > 0 {
 		o.Handler.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
 	}
-	if c.rate > 0 {
+	if c.rate != 0 {
 		o.Handler.MessageRate = rate.Limit(c.rate)
 	}
 	return o
