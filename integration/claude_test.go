@@ -92,15 +92,5 @@ func TestClaudeCode(t *testing.T) {
 
 	// The server saw the same two: one session as the token's subject, one
 	// refusal for want of a token.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		logs := p.Logs()
-		if strings.Contains(logs, "subject=claude-user") && strings.Contains(logs, "status=401 reason=auth.no_token") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server log lacks the session of claude-user or the 401:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLogs(t, p, "subject=claude-user", "status=401 reason=auth.no_token")
 }
