@@ -1,4 +1,6 @@
-// Command client calls the greet tool of examples/hello over WebSocket.
+// Command client greets over WebSocket: with the greet tool of examples/hello,
+// or with echo where the server has no greet (examples/everything, which
+// `make run` serves).
 package main
 
 import (
@@ -25,7 +27,16 @@ func main() {
 	}
 	defer session.Close()
 
-	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": *name}})
+	call := &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "Hello, " + *name + "!"}}
+	for tool, err := range session.Tools(ctx, nil) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		if tool.Name == "greet" {
+			call = &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": *name}}
+		}
+	}
+	res, err := session.CallTool(ctx, call)
 	if err != nil {
 		log.Fatal(err)
 	}
