@@ -1,20 +1,15 @@
 package wsmcp_test
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -22,24 +17,12 @@ import (
 // authenticated as the subject its dialer names in X-Sub.
 func newIdentityServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions) *testServer {
 	t.Helper()
-	var o wsmcp.HandlerOptions
-	if opts != nil {
-		o = *opts
-	}
-	buf := &testlog.Buffer{}
-	o.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &o)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info := &auth.TokenInfo{UserID: r.Header.Get("X-Sub"), Extra: map[string]any{"iss": "test"}}
-		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), info)))
-	}))
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = h.Shutdown(ctx)
-		ts.Close()
+	return newWrappedServer(t, server, opts, func(h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			info := &auth.TokenInfo{UserID: r.Header.Get("X-Sub"), Extra: map[string]any{"iss": "test"}}
+			h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), info)))
+		})
 	})
-	return &testServer{Server: ts, h: h, log: buf, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
 }
 
 // dialRawAs dials as subject sub (see newIdentityServer).
@@ -52,17 +35,7 @@ func dialRawAs(t *testing.T, url, sub string) *rawConn {
 // dialRawSession dials as subject sub and returns the session id too.
 func dialRawSession(t *testing.T, url, sub string) (*rawConn, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
-		Subprotocols: []string{"mcp"}, HTTPHeader: http.Header{"X-Sub": {sub}},
-	})
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	ws.SetReadLimit(-1)
-	t.Cleanup(func() { _ = ws.CloseNow() })
-	return &rawConn{t: t, ws: ws}, resp.Header.Get(wsmcp.SessionIDHeader)
+	return dialRawHeader(t, url, http.Header{"X-Sub": {sub}})
 }
 
 // bigCall is a sleep call of about size bytes, the bulk in params._meta,

@@ -33,6 +33,13 @@ type testServer struct {
 // is replaced by a captured one.
 func newTestServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions) *testServer {
 	t.Helper()
+	return newWrappedServer(t, server, opts, nil)
+}
+
+// newWrappedServer is newTestServer with wrap (if not nil) around the
+// Handler, in the place of middleware.
+func newWrappedServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions, wrap func(http.Handler) http.Handler) *testServer {
+	t.Helper()
 	var o wsmcp.HandlerOptions
 	if opts != nil {
 		o = *opts
@@ -40,7 +47,11 @@ func newTestServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions)
 	buf := &testlog.Buffer{}
 	o.Logger = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &o)
-	ts := httptest.NewServer(h)
+	var handler http.Handler = h
+	if wrap != nil {
+		handler = wrap(h)
+	}
+	ts := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -109,15 +120,22 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, url string) *rawConn {
 	t.Helper()
+	c, _ := dialRawHeader(t, url, nil)
+	return c
+}
+
+// dialRawHeader dials with header and returns the session id too.
+func dialRawHeader(t *testing.T, url string, header http.Header) (*rawConn, string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}})
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}, HTTPHeader: header})
 	if err != nil {
 		t.Fatalf("dial: %v", err)
 	}
 	ws.SetReadLimit(-1)
 	t.Cleanup(func() { _ = ws.CloseNow() })
-	return &rawConn{t: t, ws: ws}
+	return &rawConn{t: t, ws: ws}, resp.Header.Get(wsmcp.SessionIDHeader)
 }
 
 func (c *rawConn) sendType(typ websocket.MessageType, s string) {
