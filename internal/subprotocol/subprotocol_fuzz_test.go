@@ -8,7 +8,7 @@ import (
 
 // Parse never panics, and a token it returns is exactly one
 // trimmed mcp.auth entry of the header, offered alongside "mcp".
-func FuzzParse(f *testing.F) {
+func FuzzParseSubprotocols(f *testing.F) {
 	for _, seed := range []string{
 		"mcp",
 		"mcp, mcp.auth.eyJhbGciOi.eyJzdWIiOiJhIn0.sig",
