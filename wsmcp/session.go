@@ -90,6 +90,10 @@ type session struct {
 	id         string
 	grace      *time.Timer // ends a parked session
 	parked     bool
+	// attaching is true while a resume queues its answer and the replay on
+	// the next socket, outside the lock: writers wait for it to be done, so
+	// that nothing new overtakes the replay.
+	attaching bool
 
 	// watching is true until the handshake is settled: resumption offered
 	// and granted or refused, or not offered. Until then every message is
@@ -223,30 +227,40 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 			return err
 		}
 		c, changed := s.cur, s.changed
-		if c == nil && s.last != nil {
+		if c == nil && s.last != nil && !s.attaching {
 			// Parked: keep the message for the client, waiting (within ctx,
-			// until the client is back or the grace ends) for room.
-			if data == nil {
+			// until the client is back or the grace ends) for room. The
+			// bookkeeping is done under the lock, so that a resume hands it
+			// over; the hooks run after it is released.
+			holder := s.last // holds the calls until a resume hands them over
+			fresh := data == nil
+			if fresh {
 				var err error
-				if data, err = s.last.encode(msg); err != nil {
+				if data, err = holder.encodeBooked(msg); err != nil {
 					s.mu.Unlock()
 					return err
 				}
 			}
 			if s.log.fits(len(data)) {
 				err := s.log.add(data, false)
-				holder := s.last // holds the calls until a resume hands them over
 				var call inCall
-				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
+				resp, _ := msg.(*jsonrpc.Response)
+				if resp != nil && err == nil {
 					call = holder.takeCall(resp.ID)
 				}
 				s.mu.Unlock()
-				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
+				if fresh {
+					observeOut(holder, msg, data)
+				}
+				if resp != nil && err == nil {
 					holder.served(resp, call, len(data))
 				}
 				return err
 			}
 			s.mu.Unlock()
+			if fresh {
+				observeOut(holder, msg, data)
+			}
 		} else {
 			s.mu.Unlock()
 			if c != nil && c != failed {
@@ -272,6 +286,14 @@ func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
+	}
+}
+
+// observeOut reports an outgoing request encoded by encodeBooked to the
+// hooks of socket c, as encode would have.
+func observeOut(c *conn, msg jsonrpc.Message, data []byte) {
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		c.observe(Out, req.Method, len(data))
 	}
 }
 
@@ -357,10 +379,29 @@ func (s *session) dropped(c *conn, cause error) {
 
 // attach continues the session on socket c, whose client has received
 // received messages; it reports false if the session is over.
+//
+// The answer and the replay are taken under the lock and queued after it
+// is released (c may be slow to take them); c becomes the current socket
+// only once they are queued, and until then writers wait (attaching), so
+// that the replay precedes anything new.
 func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	for s.attaching && s.final == nil {
+		changed := s.changed
+		s.mu.Unlock()
+		<-changed
+		s.mu.Lock()
+	}
 	if s.final != nil {
+		s.mu.Unlock()
+		return false
+	}
+	// A new secret for every resume: a captured resume request cannot be
+	// replayed to take the session over.
+	secret := rand.Text()
+	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: secret})
+	if err != nil {
+		s.mu.Unlock()
 		return false
 	}
 	if s.grace != nil {
@@ -381,22 +422,31 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 		prev = old
 	}
 	prev.handOver(c)
-	// A new secret for every resume: a captured resume request cannot be
-	// replayed to take the session over.
-	s.prevSecret, s.secret = s.secret, rand.Text()
-	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: s.secret})
-	if err != nil {
-		return false
-	}
+	s.prevSecret, s.secret = s.secret, secret
 	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
+	replay := s.log.since(received)
+	s.cur, s.last = nil, c
+	s.attaching = true
+	s.mu.Unlock()
+
 	_ = c.enqueueRaw(answer)
-	for _, data := range s.log.since(received) {
+	for _, data := range replay {
 		_ = c.enqueueRaw(data)
 	}
-	c.rlog.Store(s.log)
-	c.granted.Store(true)
-	s.cur, s.last = c, c
+
+	s.mu.Lock()
+	s.attaching = false
+	ended := s.final != nil
+	if !ended {
+		c.rlog.Store(s.log)
+		c.granted.Store(true)
+		s.cur = c
+	}
 	s.notifyLocked()
+	s.mu.Unlock()
+	if ended {
+		_ = c.Close() // the session ended meanwhile, as Close would have
+	}
 	return true
 }
 
@@ -544,7 +594,7 @@ func (h *Handler) endParked() {
 	h.mu.Unlock()
 	for _, s := range parked {
 		s.mu.Lock()
-		if s.cur == nil {
+		if s.parked {
 			s.endLocked(fmt.Errorf("%w: server shutting down", ErrSessionLost))
 		}
 		s.mu.Unlock()
