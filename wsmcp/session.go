@@ -301,10 +301,23 @@ func (s *session) resumable() bool {
 // dropped implements seqPolicy: a granted session whose client vanished
 // waits for it (parked); anything else ends.
 func (s *session) dropped(c *conn, cause error) {
+	if parked, logged := s.park(c, cause); logged {
+		// Logged here, not under the lock: the logger is the user's.
+		if parked {
+			s.h.lim.logger.Info("wsmcp: session parked", "session", s.id, "grace", s.opts.GracePeriod)
+		} else {
+			s.h.lim.logger.Info("wsmcp: session not parked: too many parked", "session", s.id)
+		}
+	}
+}
+
+// park parks the session after socket c ended, or ends it. It reports
+// whether it parked, and whether that is worth a log line.
+func (s *session) park(c *conn, cause error) (parked, logged bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != c || s.final != nil {
-		return // replaced by a resume meanwhile, or already over
+		return false, false // replaced by a resume meanwhile, or already over
 	}
 	// Park when the client vanished, or was sent away to come back with a
 	// fresh token (expiry, lifetime).
@@ -312,12 +325,11 @@ func (s *session) dropped(c *conn, cause error) {
 	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError || c.renew.Load()
 	if s.secret == "" || !vanished || s.h.isDraining() {
 		s.endLocked(cause)
-		return
+		return false, false
 	}
 	if !s.h.park(s) {
-		s.h.lim.logger.Info("wsmcp: session not parked: too many parked", "session", s.id)
 		s.endLocked(cause)
-		return
+		return false, true
 	}
 	s.cur = nil
 	s.parked = true
@@ -326,7 +338,7 @@ func (s *session) dropped(c *conn, cause error) {
 		s.end(fmt.Errorf("%w: the client did not come back within %v", ErrSessionLost, s.opts.GracePeriod))
 	})
 	s.notifyLocked()
-	s.h.lim.logger.Info("wsmcp: session parked", "session", s.id, "grace", s.opts.GracePeriod)
+	return true, true
 }
 
 // attach continues the session on socket c, whose client has received

@@ -2,12 +2,15 @@ package wsmcp
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -143,5 +146,57 @@ func TestAttachQueuesOutsideSessionLock(t *testing.T) {
 	c.mu.Unlock()
 	if got, want := strings.Join(order, " "), "answer kept/1 kept/2 new/1"; got != want {
 		t.Errorf("queued %q, want %q", got, want)
+	}
+}
+
+// lockProbe is a slog.Handler that counts the records with message msg
+// logged while the session's lock is held.
+type lockProbe struct {
+	s             **session
+	msg           string
+	seen, underMu *atomic.Int32
+}
+
+func (p lockProbe) Enabled(context.Context, slog.Level) bool { return true }
+func (p lockProbe) WithAttrs([]slog.Attr) slog.Handler       { return p }
+func (p lockProbe) WithGroup(string) slog.Handler            { return p }
+func (p lockProbe) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != p.msg {
+		return nil
+	}
+	p.seen.Add(1)
+	if (*p.s).mu.TryLock() {
+		(*p.s).mu.Unlock()
+	} else {
+		p.underMu.Add(1)
+	}
+	return nil
+}
+
+// A session parks without logging under its lock: the logger is the
+// user's, and may take its time.
+func TestParkLogsOutsideSessionLock(t *testing.T) {
+	var s *session
+	var seen, underMu atomic.Int32
+	logger := slog.New(lockProbe{s: &s, msg: "wsmcp: session parked", seen: &seen, underMu: &underMu})
+	lim := limits{pingInterval: -1}.resolved(DefaultServerReadLimit)
+	c := serverConn(t, &lim)
+	var b budgets
+	c.flights = b.newFlights("", 1<<20)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	h := NewHandler(func(*http.Request) *mcp.Server { return srv },
+		&HandlerOptions{Logger: logger, Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
+	s = newSession(h, c, nil)
+	s.secret = "secret"
+	defer s.end(ErrClosed)
+	c.mu.Lock()
+	c.status.code = websocket.StatusAbnormalClosure // the client vanished
+	c.mu.Unlock()
+	s.dropped(c, io.ErrUnexpectedEOF)
+	if seen.Load() != 1 {
+		t.Fatalf("%d parked log lines, want 1", seen.Load())
+	}
+	if underMu.Load() != 0 {
+		t.Error("the parked log line was written with the session lock held")
 	}
 }

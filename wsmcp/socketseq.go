@@ -24,11 +24,11 @@ type socketSeq struct {
 
 	// mu guards these and the policy's own state.
 	mu      sync.Mutex
-	cur     *conn         // nil while there is none
-	changed chan struct{} // closed and replaced when cur or final changes
-	final   error         // once set, Read and Write return it
-	pending []jsonrpc.Message
-	started bool
+	cur     *conn             // nil while there is none
+	changed chan struct{}     // closed and replaced when cur or final changes
+	final   error             // once set, Read and Write return it
+	pending []jsonrpc.Message // made up for Read (lost calls), delivered first
+	started bool              // the first Read has begun
 }
 
 // seqPolicy is what the server's session and the reconnecting client do
