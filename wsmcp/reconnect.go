@@ -187,9 +187,13 @@ func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &redialer{
 		socketSeq: socketSeq{id: c.id, cur: c, changed: make(chan struct{})},
-		t:         t, lim: lim, opts: t.Reconnect.resolve(),
-		ctx: ctx, cancel: cancel,
-		upSince: time.Now(), listens: map[any]*listen{},
+		t:         t,
+		lim:       lim,
+		opts:      t.Reconnect.resolve(),
+		ctx:       ctx,
+		cancel:    cancel,
+		upSince:   time.Now(),
+		listens:   map[any]*listen{},
 	}
 	r.pol = r
 	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}

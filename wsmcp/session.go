@@ -102,10 +102,12 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 	opts := h.opts.Resumption.resolve()
 	s := &session{
 		socketSeq: socketSeq{id: c.id, cur: c, changed: make(chan struct{})},
-		h:         h, opts: opts, last: c,
-		log:      &replayLog{max: opts.MaxBufferBytes},
-		identity: identity.Key(info),
-		flights:  c.flights,
+		h:         h,
+		opts:      opts,
+		last:      c,
+		log:       &replayLog{max: opts.MaxBufferBytes},
+		identity:  identity.Key(info),
+		flights:   c.flights,
 	}
 	s.pol = s
 	c.keepFlights = true
