@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -131,25 +130,22 @@ func (o *ReconnectOptions) resolve() ReconnectOptions {
 	return r
 }
 
-// redialer is the mcp.Connection of a reconnecting client: a sequence of
-// sockets, one at a time. The SDK's read loop, the only caller of Read,
-// also does the redialing.
+// redialer is the mcp.Connection of a reconnecting client: a socketSeq
+// whose policy redials when the socket drops (cur is nil meanwhile). The
+// SDK's read loop, the only caller of Read, also does the redialing.
+// socketSeq.pending holds the responses made up for lost requests.
 type redialer struct {
+	socketSeq
 	t    *ClientTransport
 	lim  *limits
 	opts ReconnectOptions
-	id   string
 	// ctx ends with Close; it bounds backoff waits and dials.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	cur     *conn         // nil while redialing
-	changed chan struct{} // closed and replaced when cur or final changes
-	gen     generation
-	final   error             // once set, Read and Write return it
-	pending []jsonrpc.Message // responses made up for lost requests, for Read
-	closed  bool
+	// Under socketSeq.mu:
+	gen    generation
+	closed bool
 
 	// Resumption of a 2025-x session (resume.go): the log numbers what is
 	// sent and received until the server's answer to initialize says
@@ -190,49 +186,29 @@ const methodListen = "subscriptions/listen"
 func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &redialer{
-		t: t, lim: lim, opts: t.Reconnect.resolve(), id: c.id,
-		ctx: ctx, cancel: cancel, cur: c, changed: make(chan struct{}),
-		upSince: time.Now(), listens: map[any]*listen{},
+		socketSeq: socketSeq{id: c.id, cur: c, changed: make(chan struct{})},
+		t:         t,
+		lim:       lim,
+		opts:      t.Reconnect.resolve(),
+		ctx:       ctx,
+		cancel:    cancel,
+		upSince:   time.Now(),
+		listens:   map[any]*listen{},
 	}
+	r.pol = r
 	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}
 	c.rlog.Store(r.rlog)
 	return r
 }
 
-// SessionID implements mcp.Connection: the id of the first socket.
-func (r *redialer) SessionID() string { return r.id }
+// start implements seqPolicy: the first socket needs nothing more.
+func (r *redialer) start(*conn) error { return nil }
 
-// notifyLocked wakes everyone waiting for a change.
-func (r *redialer) notifyLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-// Read implements mcp.Connection.
-func (r *redialer) Read(ctx context.Context) (jsonrpc.Message, error) {
-	for {
-		r.mu.Lock()
-		if len(r.pending) > 0 {
-			m := r.pending[0]
-			r.pending = r.pending[1:]
-			r.mu.Unlock()
-			return m, nil
-		}
-		if r.final != nil {
-			err := r.final
-			r.mu.Unlock()
-			return nil, err
-		}
-		c := r.cur
-		r.mu.Unlock()
-		msg, err := c.Read(ctx)
-		if err == nil {
-			r.watchGrant(c, msg)
-			r.watchListenEnd(msg)
-			return msg, nil
-		}
-		r.dropped(c, err)
-	}
+// received implements seqPolicy: it watches for the grant of resumption
+// and the end of subscriptions.
+func (r *redialer) received(c *conn, msg jsonrpc.Message) {
+	r.watchGrant(c, msg)
+	r.watchListenEnd(msg)
 }
 
 // offer adds the resumption offer to the first initialize request.
@@ -288,57 +264,55 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 	r.stopNumberingLocked()
 }
 
-// Write implements mcp.Connection. While the transport redials, it waits
-// within ctx for the new socket.
-//
-// A subscriptions/listen request is recorded until it is answered or
-// cancelled, so that a new socket gets it again (see redial); if the
-// redial sent it on the new socket already, Write does not send it twice.
-func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
-	var failed *conn
+// prepare implements seqPolicy: the first initialize request carries the
+// resumption offer, and a subscriptions/listen request is recorded until it
+// is answered or cancelled, so that a new socket gets it again (see
+// redial).
+func (r *redialer) prepare(w *seqWrite) {
 	r.mu.Lock()
-	msg = r.offerLocked(msg)
-	l := r.trackListenLocked(msg)
+	w.msg = r.offerLocked(w.msg)
+	w.listen = r.trackListenLocked(w.msg)
 	r.mu.Unlock()
-	for {
-		r.mu.Lock()
-		if r.final != nil {
-			err := r.final
-			r.mu.Unlock()
-			return err
-		}
-		c, changed := r.cur, r.changed
-		if l != nil && c != nil && c != failed {
-			if l.on == c {
-				r.mu.Unlock()
-				return nil
-			}
-			l.on = c
-		}
-		r.mu.Unlock()
-		if c != nil && c != failed {
-			err := c.Write(ctx, msg)
-			if err == nil || ctx.Err() != nil {
-				if err != nil && r.abandonListen(l, c) {
-					return nil
-				}
-				return err
-			}
-			// The socket died under us and the message was not queued:
-			// wait for the reader to redial or give up, then try again.
-			failed = c
-			continue
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			if r.abandonListen(l, failed) {
-				return nil
-			}
-			return ctx.Err()
-		}
-	}
 }
+
+// onSocketLocked implements seqPolicy: a listen request that a redial sent
+// on c already is not sent twice.
+func (r *redialer) onSocketLocked(w *seqWrite, c *conn) bool {
+	if l := w.listen; l != nil {
+		if l.on == c {
+			return true
+		}
+		l.on = c
+	}
+	return false
+}
+
+// send implements seqPolicy.
+func (r *redialer) send(ctx context.Context, c *conn, w *seqWrite) error { return c.Write(ctx, w.msg) }
+
+// keep implements seqPolicy: while the transport redials, a write waits
+// within its ctx for the new socket.
+func (r *redialer) keep(*seqWrite) (bool, error) {
+	r.mu.Unlock()
+	return false, nil
+}
+
+// retry implements seqPolicy: the socket died under the write and the
+// message was not queued: wait for the reader to redial or give up, then
+// try again.
+func (r *redialer) retry() bool { return true }
+
+// abandon implements seqPolicy: a listen request whose write gave up may
+// have been sent on a newer socket by a redial meanwhile.
+func (r *redialer) abandon(w *seqWrite, tried *conn, err error) error {
+	if r.abandonListen(w.listen, tried) {
+		return nil
+	}
+	return err
+}
+
+// written implements seqPolicy.
+func (r *redialer) written(*seqWrite) {}
 
 // trackListenLocked records a subscriptions/listen request and returns it,
 // or forgets the one that a notifications/cancelled names. It returns nil
@@ -448,29 +422,22 @@ func cmpID(a, b jsonrpc.ID) int {
 	return 0
 }
 
-// Close implements mcp.Connection: it ends the connection for good.
-func (r *redialer) Close() error {
-	r.mu.Lock()
+// closeLocked implements seqPolicy: the connection ends for good, once.
+func (r *redialer) closeLocked() bool {
 	if r.closed {
-		r.mu.Unlock()
-		return nil
+		return false
 	}
 	r.closed = true
 	r.cancel()
-	c := r.cur
-	if r.final == nil {
-		r.final = ErrClosed
-	}
-	r.notifyLocked()
-	r.mu.Unlock()
-	if c != nil {
-		return c.Close()
-	}
-	return nil
+	r.endLocked(ErrClosed)
+	return true
 }
 
-// dropped handles the end of socket c: it decides whether the session can
-// go on, and redials if so.
+// endedLocked implements seqPolicy.
+func (r *redialer) endedLocked() {}
+
+// dropped implements seqPolicy: it decides whether the session can go on
+// after socket c ended, and redials if so.
 func (r *redialer) dropped(c *conn, cause error) {
 	r.mu.Lock()
 	if r.closed {
@@ -553,16 +520,6 @@ func (r *redialer) failLost(c *conn) {
 	c.mu.Unlock()
 	r.mu.Lock()
 	r.pending = append(r.pending, lost...)
-	r.mu.Unlock()
-}
-
-// end makes err final.
-func (r *redialer) end(err error) {
-	r.mu.Lock()
-	if r.final == nil {
-		r.final = err
-	}
-	r.notifyLocked()
 	r.mu.Unlock()
 }
 

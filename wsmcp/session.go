@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -66,20 +65,19 @@ func (o *ResumptionOptions) resolve() ResumptionOptions {
 var errHandedOver = errors.New("wsmcp: socket handed over to the session it resumed")
 
 // session is the mcp.Connection of a server session when resumption is on:
-// one socket at a time, possibly none for a while.
+// a socketSeq whose policy parks the session while its socket is gone (cur
+// is nil), keeping what it is sent, until a resume request on a new socket
+// names it (attach) or the grace period ends.
 type session struct {
+	socketSeq
 	h        *Handler
 	opts     ResumptionOptions
 	log      *replayLog
 	identity string
 	flights  *flights // the bytes of its calls, across its sockets
 
-	mu         sync.Mutex
-	cur        *conn // nil while parked
-	last       *conn // the socket before a drop: its bookkeeping lives on
-	changed    chan struct{}
-	started    bool
-	final      error
+	// Under socketSeq.mu:
+	last       *conn           // the socket before a drop: its bookkeeping lives on
 	initID     any             // id of the initialize request that offered resumption
 	initResult json.RawMessage // its result, answered again on resume
 	secret     string          // set once granted
@@ -87,9 +85,12 @@ type session struct {
 	// the client is heard from on the socket that resume attached (last):
 	// until then the answer carrying the new secret may have been lost.
 	prevSecret string
-	id         string
 	grace      *time.Timer // ends a parked session
 	parked     bool
+	// attaching is true while a resume queues its answer and the replay on
+	// the next socket, outside the lock: writers wait for it to be done, so
+	// that nothing new overtakes the replay.
+	attaching bool
 
 	// watching is true until the handshake is settled: resumption offered
 	// and granted or refused, or not offered. Until then every message is
@@ -100,64 +101,24 @@ type session struct {
 func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 	opts := h.opts.Resumption.resolve()
 	s := &session{
-		h: h, opts: opts, id: c.id, cur: c, last: c,
-		log:      &replayLog{max: opts.MaxBufferBytes},
-		identity: identity.Key(info),
-		changed:  make(chan struct{}),
-		flights:  c.flights,
+		socketSeq: socketSeq{id: c.id, cur: c, changed: make(chan struct{})},
+		h:         h,
+		opts:      opts,
+		last:      c,
+		log:       &replayLog{max: opts.MaxBufferBytes},
+		identity:  identity.Key(info),
+		flights:   c.flights,
 	}
+	s.pol = s
 	c.keepFlights = true
 	c.rlog.Store(s.log)
 	s.watching.Store(true)
 	return s
 }
 
-func (s *session) SessionID() string { return s.id }
-
-func (s *session) notifyLocked() {
-	close(s.changed)
-	s.changed = make(chan struct{})
-}
-
-// Read implements mcp.Connection. The first call reads the socket's first
-// message: a resume request hands the socket to its session and ends this
-// one. A dropped socket parks a granted session until its client comes back
-// or the grace period ends.
-func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
-	s.mu.Lock()
-	first := !s.started
-	s.started = true
-	c := s.cur
-	s.mu.Unlock()
-	if first {
-		if err := s.start(c); err != nil {
-			return nil, err
-		}
-	}
-	for {
-		s.mu.Lock()
-		if s.final != nil {
-			err := s.final
-			s.mu.Unlock()
-			return nil, err
-		}
-		c, changed := s.cur, s.changed
-		s.mu.Unlock()
-		if c == nil {
-			<-changed
-			continue
-		}
-		msg, err := c.Read(ctx)
-		if err == nil {
-			s.watchInitialize(c, msg)
-			return msg, nil
-		}
-		s.dropped(c, err)
-	}
-}
-
-// start reads the first message of a new socket: a resume request is
-// handled here, anything else is put back for Read.
+// start implements seqPolicy: it reads the first message of a new socket.
+// A resume request hands the socket to its session and ends this one;
+// anything else is put back for Read.
 func (s *session) start(c *conn) error {
 	in, err := c.next()
 	if err != nil {
@@ -180,9 +141,10 @@ func (s *session) start(c *conn) error {
 	return nil
 }
 
-// watchInitialize notes an initialize request that offers resumption; any
-// other first message means a session that will not be resumed.
-func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
+// received implements seqPolicy: it notes an initialize request that offers
+// resumption; any other first message means a session that will not be
+// resumed.
+func (s *session) received(c *conn, msg jsonrpc.Message) {
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok || !s.watching.Load() {
 		return
@@ -203,75 +165,89 @@ func (s *session) watchInitialize(c *conn, msg jsonrpc.Message) {
 	s.watching.Store(false)
 }
 
-// Write implements mcp.Connection. The answer to an initialize request that
-// offered resumption carries the grant. While parked, messages are kept for
-// the client.
-func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
-	msg, granted := s.grant(msg)
-	if granted {
-		defer s.registered()
+// prepare implements seqPolicy: the answer to an initialize request that
+// offered resumption carries the grant.
+func (s *session) prepare(w *seqWrite) { w.msg, w.granted = s.grant(w.msg) }
+
+// written implements seqPolicy: a granted session becomes findable.
+func (s *session) written(w *seqWrite) {
+	if w.granted {
+		s.registered()
 	}
-	var (
-		failed *conn
-		data   []byte // encoded while parked: bookkeeping done once
-	)
-	for {
-		s.mu.Lock()
-		if s.final != nil {
-			err := s.final
+}
+
+// keep implements seqPolicy: while parked, messages are kept for the
+// client, a writer waiting (within its ctx, until the client is back or the
+// grace ends) for room. The bookkeeping is done under the lock, so that a
+// resume hands it over; the hooks run after it is released. While a resume
+// is queueing the replay (attaching), writers wait for it.
+func (s *session) keep(w *seqWrite) (bool, error) {
+	if s.last == nil || s.attaching {
+		s.mu.Unlock()
+		return false, nil
+	}
+	holder := s.last // holds the calls until a resume hands them over
+	fresh := w.data == nil
+	if fresh {
+		data, err := holder.encodeBooked(w.msg)
+		if err != nil {
 			s.mu.Unlock()
-			return err
+			return true, err
 		}
-		c, changed := s.cur, s.changed
-		if c == nil && s.last != nil {
-			// Parked: keep the message for the client, waiting (within ctx,
-			// until the client is back or the grace ends) for room.
-			if data == nil {
-				var err error
-				if data, err = s.last.encode(msg); err != nil {
-					s.mu.Unlock()
-					return err
-				}
-			}
-			if s.log.fits(len(data)) {
-				err := s.log.add(data, false)
-				holder := s.last // holds the calls until a resume hands them over
-				var call inCall
-				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
-					call = holder.takeCall(resp.ID)
-				}
-				s.mu.Unlock()
-				if resp, ok := msg.(*jsonrpc.Response); ok && err == nil {
-					holder.served(resp, call, len(data))
-				}
-				return err
-			}
-			s.mu.Unlock()
-		} else {
-			s.mu.Unlock()
-			if c != nil && c != failed {
-				var err error
-				if data != nil {
-					resp, _ := msg.(*jsonrpc.Response)
-					var call inCall
-					if call, err = c.enqueue(ctx, data, resp); err == nil && resp != nil {
-						c.served(resp, call, len(data))
-					}
-				} else {
-					err = c.Write(ctx, msg)
-				}
-				if err == nil || ctx.Err() != nil || !s.resumable() {
-					return err
-				}
-				failed = c // the socket died before queuing: wait for the park
-				continue
-			}
+		w.data = data
+	}
+	if !s.log.fits(len(w.data)) {
+		s.mu.Unlock()
+		if fresh {
+			observeOut(holder, w.msg, w.data)
 		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+		return false, nil
+	}
+	err := s.log.add(w.data, false)
+	var call inCall
+	resp, _ := w.msg.(*jsonrpc.Response)
+	if resp != nil && err == nil {
+		call = holder.takeCall(resp.ID)
+	}
+	s.mu.Unlock()
+	if fresh {
+		observeOut(holder, w.msg, w.data)
+	}
+	if resp != nil && err == nil {
+		holder.served(resp, call, len(w.data))
+	}
+	return true, err
+}
+
+// send implements seqPolicy. A message encoded while parked keeps its
+// bookkeeping.
+func (s *session) send(ctx context.Context, c *conn, w *seqWrite) error {
+	if w.data == nil {
+		return c.Write(ctx, w.msg)
+	}
+	resp, _ := w.msg.(*jsonrpc.Response)
+	call, err := c.enqueue(ctx, w.data, resp)
+	if err == nil && resp != nil {
+		c.served(resp, call, len(w.data))
+	}
+	return err
+}
+
+// onSocketLocked implements seqPolicy: every write goes out.
+func (s *session) onSocketLocked(*seqWrite, *conn) bool { return false }
+
+// retry implements seqPolicy: a write whose socket died waits for the park,
+// and then the client, if the session is resumable.
+func (s *session) retry() bool { return s.resumable() }
+
+// abandon implements seqPolicy.
+func (s *session) abandon(_ *seqWrite, _ *conn, err error) error { return err }
+
+// observeOut reports an outgoing request encoded by encodeBooked to the
+// hooks of socket c, as encode would have.
+func observeOut(c *conn, msg jsonrpc.Message, data []byte) {
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		c.observe(Out, req.Method, len(data))
 	}
 }
 
@@ -324,13 +300,26 @@ func (s *session) resumable() bool {
 	return s.secret != ""
 }
 
-// dropped handles the end of socket c: a granted session whose client
-// vanished waits for it; anything else ends.
+// dropped implements seqPolicy: a granted session whose client vanished
+// waits for it (parked); anything else ends.
 func (s *session) dropped(c *conn, cause error) {
+	if parked, logged := s.park(c, cause); logged {
+		// Logged here, not under the lock: the logger is the user's.
+		if parked {
+			s.h.lim.logger.Info("wsmcp: session parked", "session", s.id, "grace", s.opts.GracePeriod)
+		} else {
+			s.h.lim.logger.Info("wsmcp: session not parked: too many parked", "session", s.id)
+		}
+	}
+}
+
+// park parks the session after socket c ended, or ends it. It reports
+// whether it parked, and whether that is worth a log line.
+func (s *session) park(c *conn, cause error) (parked, logged bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cur != c || s.final != nil {
-		return // replaced by a resume meanwhile, or already over
+		return false, false // replaced by a resume meanwhile, or already over
 	}
 	// Park when the client vanished, or was sent away to come back with a
 	// fresh token (expiry, lifetime).
@@ -338,12 +327,11 @@ func (s *session) dropped(c *conn, cause error) {
 	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError || c.renew.Load()
 	if s.secret == "" || !vanished || s.h.isDraining() {
 		s.endLocked(cause)
-		return
+		return false, false
 	}
 	if !s.h.park(s) {
-		s.h.lim.logger.Info("wsmcp: session not parked: too many parked", "session", s.id)
 		s.endLocked(cause)
-		return
+		return false, true
 	}
 	s.cur = nil
 	s.parked = true
@@ -352,15 +340,34 @@ func (s *session) dropped(c *conn, cause error) {
 		s.end(fmt.Errorf("%w: the client did not come back within %v", ErrSessionLost, s.opts.GracePeriod))
 	})
 	s.notifyLocked()
-	s.h.lim.logger.Info("wsmcp: session parked", "session", s.id, "grace", s.opts.GracePeriod)
+	return true, true
 }
 
 // attach continues the session on socket c, whose client has received
 // received messages; it reports false if the session is over.
+//
+// The answer and the replay are taken under the lock and queued after it
+// is released (c may be slow to take them); c becomes the current socket
+// only once they are queued, and until then writers wait (attaching), so
+// that the replay precedes anything new.
 func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	for s.attaching && s.final == nil {
+		changed := s.changed
+		s.mu.Unlock()
+		<-changed
+		s.mu.Lock()
+	}
 	if s.final != nil {
+		s.mu.Unlock()
+		return false
+	}
+	// A new secret for every resume: a captured resume request cannot be
+	// replayed to take the session over.
+	secret := rand.Text()
+	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: secret})
+	if err != nil {
+		s.mu.Unlock()
 		return false
 	}
 	if s.grace != nil {
@@ -381,22 +388,31 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 		prev = old
 	}
 	prev.handOver(c)
-	// A new secret for every resume: a captured resume request cannot be
-	// replayed to take the session over.
-	s.prevSecret, s.secret = s.secret, rand.Text()
-	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: s.secret})
-	if err != nil {
-		return false
-	}
+	s.prevSecret, s.secret = s.secret, secret
 	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
+	replay := s.log.since(received)
+	s.cur, s.last = nil, c
+	s.attaching = true
+	s.mu.Unlock()
+
 	_ = c.enqueueRaw(answer)
-	for _, data := range s.log.since(received) {
+	for _, data := range replay {
 		_ = c.enqueueRaw(data)
 	}
-	c.rlog.Store(s.log)
-	c.granted.Store(true)
-	s.cur, s.last = c, c
+
+	s.mu.Lock()
+	s.attaching = false
+	ended := s.final != nil
+	if !ended {
+		c.rlog.Store(s.log)
+		c.granted.Store(true)
+		s.cur = c
+	}
 	s.notifyLocked()
+	s.mu.Unlock()
+	if ended {
+		_ = c.Close() // the session ended meanwhile, as Close would have
+	}
 	return true
 }
 
@@ -432,35 +448,20 @@ func (c *conn) handOver(to *conn) {
 	to.flights = c.flights
 }
 
-// Close implements mcp.Connection: the session is over.
-func (s *session) Close() error {
-	s.mu.Lock()
-	c := s.cur
+// closeLocked implements seqPolicy: the session is over.
+func (s *session) closeLocked() bool {
 	s.endLocked(ErrClosed)
-	s.mu.Unlock()
-	if c != nil {
-		return c.Close()
-	}
-	return nil
+	return true
 }
 
-func (s *session) end(err error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.endLocked(err)
-}
-
-func (s *session) endLocked(err error) {
-	if s.final != nil {
-		return
-	}
-	s.final = err
+// endedLocked implements seqPolicy: an ended session is neither parked nor
+// findable, and its calls' bytes are returned.
+func (s *session) endedLocked() {
 	if s.grace != nil {
 		s.grace.Stop()
 		s.grace = nil
 	}
 	s.unparkLocked()
-	s.notifyLocked()
 	s.h.forgetSession(s)
 	s.flights.close()
 }
@@ -544,7 +545,7 @@ func (h *Handler) endParked() {
 	h.mu.Unlock()
 	for _, s := range parked {
 		s.mu.Lock()
-		if s.cur == nil {
+		if s.parked {
 			s.endLocked(fmt.Errorf("%w: server shutting down", ErrSessionLost))
 		}
 		s.mu.Unlock()

@@ -51,6 +51,16 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 // MaxInFlight and the in-flight bytes, so that a peer that stops reading
 // cannot pile up results waiting for room.
 func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
+	data, err := c.encodeBooked(msg)
+	if m, ok := msg.(*jsonrpc.Request); ok && err == nil {
+		c.observe(Out, m.Method, len(data))
+	}
+	return data, err
+}
+
+// encodeBooked is encode without the hooks, for callers that hold a lock
+// and report the message (observe) once they have released it.
+func (c *conn) encodeBooked(msg jsonrpc.Message) ([]byte, error) {
 	data, err := jsonrpc.EncodeMessage(msg)
 	if err != nil {
 		return nil, fmt.Errorf("wsmcp: encoding message: %w", err)
@@ -67,7 +77,6 @@ func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
 			}
 		}
 		c.mu.Unlock()
-		c.observe(Out, m.Method, len(data))
 	}
 	return data, nil
 }
