@@ -312,5 +312,5 @@ func (c *conn) replyError(id any, e *jsonrpc.Error, session bool) {
 	if session {
 		mode = numberedReader
 	}
-	_, _ = c.enqueueMsg(context.Background(), data, mode, nil)
+	_ = c.enqueueMsg(context.Background(), data, mode, nil)
 }

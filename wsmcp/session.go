@@ -226,11 +226,7 @@ func (s *session) send(ctx context.Context, c *conn, w *seqWrite) error {
 		return c.Write(ctx, w.msg)
 	}
 	resp, _ := w.msg.(*jsonrpc.Response)
-	call, err := c.enqueue(ctx, w.data, resp)
-	if err == nil && resp != nil {
-		c.served(resp, call, len(w.data))
-	}
-	return err
+	return c.enqueue(ctx, w.data, resp)
 }
 
 // onSocketLocked implements seqPolicy: every write goes out.

@@ -30,17 +30,13 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		return err
 	}
 	resp, _ := msg.(*jsonrpc.Response)
-	call, err := c.enqueue(ctx, data, resp)
-	if err != nil {
+	if err := c.enqueue(ctx, data, resp); err != nil {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 			c.mu.Lock()
 			delete(c.outCalls, idKey(req.ID))
 			c.mu.Unlock()
 		}
 		return err
-	}
-	if resp != nil {
-		c.served(resp, call, len(data))
 	}
 	return nil
 }
@@ -144,19 +140,19 @@ func errorCode(err error) int64 {
 // enqueue adds one encoded message of the session to the outbound queue:
 // while the session may be resumed it is also numbered and kept for replay,
 // in queue order. When the message is a response (answers is not nil), the
-// call it answers is taken off the books as it is queued, and returned:
-// not before, or a peer that does not read could pile up results outside
-// the in-flight bounds; not after, or a peer quick to send its next request
-// would find the call still counted.
-func (c *conn) enqueue(ctx context.Context, data []byte, answers *jsonrpc.Response) (inCall, error) {
+// call it answers is taken off the books as it is queued, and reported
+// served before the message is written: not before it is queued, or a peer
+// that does not read could pile up results outside the in-flight bounds;
+// not after it is written, or a peer quick to send its next request would
+// find the call still counted, and hooks would see the calls out of order.
+func (c *conn) enqueue(ctx context.Context, data []byte, answers *jsonrpc.Response) error {
 	return c.enqueueMsg(ctx, data, numbered, answers)
 }
 
 // enqueueRaw queues a message that is not part of the session's numbered
 // stream: an ack, a resume answer, a replayed message.
 func (c *conn) enqueueRaw(data []byte) error {
-	_, err := c.enqueueMsg(context.Background(), data, raw, nil)
-	return err
+	return c.enqueueMsg(context.Background(), data, raw, nil)
 }
 
 // How enqueueMsg treats a message.
@@ -170,7 +166,7 @@ const (
 
 // enqueueMsg adds one encoded message to the outbound queue and starts the
 // writer if it is not running.
-func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, answers *jsonrpc.Response) (inCall, error) {
+func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, answers *jsonrpc.Response) error {
 	var deadline *time.Timer
 	c.mu.Lock()
 	var l *replayLog
@@ -194,19 +190,19 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 				c.limited(LimitSlowConsumer)
 				c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, err)
 			}
-			return inCall{}, err
+			return err
 		}
 	}
 	if c.closed {
 		c.mu.Unlock()
-		return inCall{}, ErrClosed
+		return ErrClosed
 	}
 	if l != nil {
 		if err := l.add(data, mode == numberedReader); err != nil {
 			c.mu.Unlock()
 			c.limited(LimitReplay)
 			go c.shutdown(websocket.StatusPolicyViolation, ReasonNoAcks, true, err)
-			return inCall{}, err
+			return err
 		}
 	}
 	c.queue = append(c.queue, data)
@@ -215,18 +211,21 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 	if answers != nil {
 		call, _ = c.takeCallLocked(idKey(answers.ID))
 	}
-	if c.writing {
-		c.mu.Unlock()
-		return call, nil
+	inline := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if answers != nil {
+		c.served(answers, call, len(data))
+	}
+	if !inline {
+		return nil
 	}
 	// No writer is running: this goroutine writes the batch itself, which
 	// saves a goroutine and a wake-up per message on a quiet connection,
 	// and hands what piles up meanwhile to a writer goroutine. The write
 	// watchdog bounds how long it can block.
-	c.writing = true
-	c.mu.Unlock()
 	c.writeLoop(true)
-	return call, nil
+	return nil
 }
 
 // writeLoop sends queued messages until the queue is empty, then exits: an
