@@ -329,14 +329,8 @@ func (r *redialer) trackListenLocked(msg jsonrpc.Message) *listen {
 		r.nListens.Store(int32(len(r.listens)))
 		return l
 	case req.Method == "notifications/cancelled" && len(r.listens) > 0:
-		var p struct {
-			RequestID any `json:"requestId"`
-		}
-		if json.Unmarshal(req.Params, &p) != nil {
-			return nil
-		}
-		if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
-			delete(r.listens, idKey(id))
+		if key, ok := cancelledID(req.Params); ok {
+			delete(r.listens, key)
 			r.nListens.Store(int32(len(r.listens)))
 		}
 	}
