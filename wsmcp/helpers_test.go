@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -234,3 +235,13 @@ func connect(t *testing.T, url string, client *mcp.Client, version string) *mcp.
 
 // metaResume is the _meta key of the resumption handshake (docs/resumption.md).
 const metaResume = "io.mcpws/resume"
+
+// heapInUse is the heap in use after garbage collection: twice, so that
+// what sync.Pool keeps for one more cycle is gone too.
+func heapInUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse)
+}

@@ -23,15 +23,6 @@ import (
 // are the budget of docs/security.md plus a slack for the test's own
 // garbage.
 
-// liveHeap is the heap in use after garbage collection.
-func liveHeap() uint64 {
-	var ms runtime.MemStats
-	runtime.GC()
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	return ms.HeapAlloc
-}
-
 const mib = 1 << 20
 
 // victim calls echo in a loop on its own connection until stop is closed,
@@ -106,7 +97,7 @@ func TestHostileCallsInFlight(t *testing.T) {
 		ReadLimit: 2 * mib, MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
 	})
 	base := runtime.NumGoroutine()
-	before := liveHeap()
+	before := heapInUse()
 	stop := make(chan struct{})
 	latencies := victim(t, ts.url, stop)
 
@@ -131,7 +122,7 @@ func TestHostileCallsInFlight(t *testing.T) {
 		attackers = append(attackers, a)
 	}
 	admitted = 3*calls - refused
-	held := int64(liveHeap()) - int64(before)
+	held := heapInUse() - before
 	close(stop)
 	checkVictim(t, latencies(), time.Second)
 	t.Logf("admitted %d of %d calls of %d MiB; live heap grew %.1f MiB (budget %d MiB per identity)",
@@ -231,7 +222,7 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 		Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 256 << 10},
 	})
 	base := runtime.NumGoroutine()
-	before := liveHeap()
+	before := heapInUse()
 	stop := make(chan struct{})
 	latencies := victim(t, ts.url, stop)
 
@@ -259,7 +250,7 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 		}
 	}
 	n := <-replies
-	held := int64(liveHeap()) - int64(before)
+	held := heapInUse() - before
 	close(stop)
 	checkVictim(t, latencies(), time.Second)
 	t.Logf("%d invalid frames, %d replies; live heap grew %.2f MiB (replay bound 0.25 MiB)", frames, n, float64(held)/mib)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -203,14 +202,6 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if n := ts.h.Sessions(); n != 0 {
 		t.Errorf("%d sessions left", n)
 	}
-}
-
-// heapInUse is the live heap after a collection.
-func heapInUse() int64 {
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapInuse)
 }
 
 // Shutdown honours its deadline with clients that never read: sockets
