@@ -199,7 +199,7 @@ func (s *session) keep(w *seqWrite) (bool, error) {
 	if !s.log.fits(len(w.data)) {
 		s.mu.Unlock()
 		if fresh {
-			observeOut(holder, w.msg, w.data)
+			holder.observeOut(w.msg, w.data)
 		}
 		return false, nil
 	}
@@ -211,7 +211,7 @@ func (s *session) keep(w *seqWrite) (bool, error) {
 	}
 	s.mu.Unlock()
 	if fresh {
-		observeOut(holder, w.msg, w.data)
+		holder.observeOut(w.msg, w.data)
 	}
 	if resp != nil && err == nil {
 		holder.served(resp, call, len(w.data))
@@ -238,14 +238,6 @@ func (s *session) retry() bool { return s.resumable() }
 
 // abandon implements seqPolicy.
 func (s *session) abandon(_ *seqWrite, _ *conn, err error) error { return err }
-
-// observeOut reports an outgoing request encoded by encodeBooked to the
-// hooks of socket c, as encode would have.
-func observeOut(c *conn, msg jsonrpc.Message, data []byte) {
-	if req, ok := msg.(*jsonrpc.Request); ok {
-		c.observe(Out, req.Method, len(data))
-	}
-}
 
 // grant adds the resumption grant to the answer to the offering initialize
 // request.

@@ -48,10 +48,18 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 // cannot pile up results waiting for room.
 func (c *conn) encode(msg jsonrpc.Message) ([]byte, error) {
 	data, err := c.encodeBooked(msg)
-	if m, ok := msg.(*jsonrpc.Request); ok && err == nil {
-		c.observe(Out, m.Method, len(data))
+	if err == nil {
+		c.observeOut(msg, data)
 	}
 	return data, err
+}
+
+// observeOut reports an outgoing request or notification, encoded as data,
+// to the hooks. Responses are reported when they are queued (served).
+func (c *conn) observeOut(msg jsonrpc.Message, data []byte) {
+	if req, ok := msg.(*jsonrpc.Request); ok {
+		c.observe(Out, req.Method, len(data))
+	}
 }
 
 // encodeBooked is encode without the hooks, for callers that hold a lock
