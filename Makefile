@@ -6,8 +6,9 @@
 #               Streamable HTTP, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client, headless Chromium, cross-process Go
-#               client, nginx), then a short fuzz run; installs Node 22, npm
-#               packages, Chromium and nginx first
+#               client, nginx, replicas on Redis), then a short fuzz run;
+#               installs Node 22, npm packages, Chromium, nginx and
+#               redis-server first
 
 GO       ?= go
 NODE_DIR := integration/node
@@ -50,11 +51,12 @@ $(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	@touch $@
 
-# Debian's Chromium (browser test) and nginx (ingress test). Installed when
-# missing, as root or through sudo.
+# Debian's Chromium (browser test), nginx (ingress test) and redis-server
+# (scale-out tests). Installed when missing, as root or through sudo.
 system-deps:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
+	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
