@@ -101,3 +101,58 @@ func ExampleReconnectOptions() {
 	fmt.Println(session.InitializeResult().ServerInfo.Name)
 	// Output: durable
 }
+
+// Serve each session's connection yourself: here it is relayed to a
+// server in the same process, as a gateway relays it to a child process's
+// stdio. The Handler's limits, budgets, resumption and drain still apply:
+// they live in the connection.
+func ExampleNewConnHandler() {
+	server := mcp.NewServer(&mcp.Implementation{Name: "greeter", Version: "1.0.0"}, nil)
+	mcp.AddTool(server, &mcp.Tool{Name: "greet"},
+		func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello through the relay"}}}, nil, nil
+		})
+	// pipe copies messages one way until either side ends, then closes both.
+	pipe := func(ctx context.Context, from, to mcp.Connection) {
+		defer to.Close()
+		defer from.Close()
+		for {
+			msg, err := from.Read(ctx)
+			if err != nil || to.Write(ctx, msg) != nil {
+				return
+			}
+		}
+	}
+	ws := wsmcp.NewConnHandler(func(*http.Request) (wsmcp.ServeConnFunc, error) {
+		// Refuse here, before the upgrade, with a *wsmcp.Refusal (429, 503).
+		return func(ctx context.Context, conn mcp.Connection) error {
+			near, far := mcp.NewInMemoryTransports()
+			if _, err := server.Connect(ctx, far, nil); err != nil {
+				return err // closes the socket with 1011
+			}
+			peer, err := near.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			go pipe(ctx, conn, peer)
+			go pipe(ctx, peer, conn)
+			return nil
+		}, nil
+	}, nil)
+	ts := httptest.NewServer(ws)
+	defer ts.Close()
+	defer ws.Shutdown(context.Background())
+
+	client := mcp.NewClient(&mcp.Implementation{Name: "example", Version: "1.0.0"}, nil)
+	session, err := client.Connect(context.Background(), &wsmcp.ClientTransport{URL: "ws" + strings.TrimPrefix(ts.URL, "http")}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer session.Close()
+	res, err := session.CallTool(context.Background(), &mcp.CallToolParams{Name: "greet"})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(res.Content[0].(*mcp.TextContent).Text)
+	// Output: Hello through the relay
+}

@@ -34,7 +34,7 @@ const SessionIDHeader = "Mcp-Session-Id"
 // waits for functions registered with RegisterOnShutdown): call
 // Handler.Shutdown beside it and wait for both, as mcpws.Server.Serve does.
 type Handler struct {
-	getServer func(*http.Request) *mcp.Server
+	getServe  func(*http.Request) (ServeConnFunc, error)
 	opts      HandlerOptions
 	lim       limits
 	tokenInfo func(context.Context) *auth.TokenInfo
@@ -59,7 +59,35 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	if getServer == nil {
 		panic("wsmcp: NewHandler needs a getServer function")
 	}
-	h := &Handler{getServer: getServer, conns: make(map[*conn]net.Conn)}
+	return NewConnHandler(func(r *http.Request) (ServeConnFunc, error) {
+		server := getServer(r)
+		if server == nil {
+			return nil, nil
+		}
+		return func(ctx context.Context, conn mcp.Connection) error {
+			_, err := server.Connect(ctx, connTransport{conn}, nil)
+			return err
+		}, nil
+	}, opts)
+}
+
+// NewConnHandler returns a Handler that hands each session's mcp.Connection
+// to the ServeConnFunc that getServe returns for its upgrade request,
+// instead of connecting an mcp.Server to it: a program relays the session
+// elsewhere (to a child process's stdio, say) and still gets everything the
+// Handler enforces, which sits in the connection: limits, budgets, message
+// rates, resumption, drain and hooks. NewHandler is NewConnHandler with a
+// ServeConnFunc that calls mcp.Server.Connect.
+//
+// getServe runs before the upgrade: a nil ServeConnFunc with a nil error
+// refuses the request with 400, a *Refusal with its status (429 and 503
+// for a bound reached, say), any other error with 503 (the error is
+// logged, never sent). opts may be nil.
+func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *HandlerOptions) *Handler {
+	if getServe == nil {
+		panic("wsmcp: NewConnHandler needs a getServe function")
+	}
+	h := &Handler{getServe: getServe, conns: make(map[*conn]net.Conn)}
 	if opts != nil {
 		h.opts = *opts
 	}
@@ -130,8 +158,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
 		return
 	}
-	server := h.getServer(r)
-	if server == nil {
+	serve, err := h.getServe(r)
+	if err != nil {
+		h.refuseErr(w, r, err)
+		return
+	}
+	if serve == nil {
 		h.refuse(w, r, http.StatusBadRequest, "no_server", "MCP over WebSocket: no server for this request")
 		return
 	}
@@ -195,11 +227,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.lim.hooks.Opened != nil {
 		h.lim.hooks.Opened(ctx, c.info)
 	}
-	var t mcp.Transport = connTransport{c}
+	var mc mcp.Connection = c
 	if h.opts.Resumption != nil {
-		t = sessionTransport{newSession(h, c, info)}
+		mc = newSession(h, c, info)
 	}
-	if _, err := server.Connect(ctx, t, nil); err != nil {
+	if err := serve(ctx, mc); err != nil {
 		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
 	}
@@ -255,7 +287,7 @@ func (h *Handler) forget(c *conn) {
 }
 
 // connTransport hands one already-open connection to Server.Connect.
-type connTransport struct{ c *conn }
+type connTransport struct{ c mcp.Connection }
 
 func (t connTransport) Connect(context.Context) (mcp.Connection, error) {
 	if t.c == nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
 )
@@ -539,8 +538,3 @@ func (h *Handler) endParked() {
 		s.mu.Unlock()
 	}
 }
-
-// sessionTransport hands a session to Server.Connect.
-type sessionTransport struct{ s *session }
-
-func (t sessionTransport) Connect(context.Context) (mcp.Connection, error) { return t.s, nil }
