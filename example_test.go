@@ -126,3 +126,34 @@ func ExampleServer_Serve() {
 	// Hello, gopher!
 	// Serve returned <nil>
 }
+
+// Serve each session's connection yourself, behind the whole stack: the
+// identity that authentication put in the request decides what serves the
+// session, and a bound reached refuses before the upgrade.
+func ExampleNewConnServer() {
+	server := greetServer()
+	ws := mcpws.NewConnServer(func(r *http.Request) (wsmcp.ServeConnFunc, error) {
+		if tooMany(r) {
+			return nil, &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: "bound", Message: "too many sessions"}
+		}
+		return func(ctx context.Context, conn mcp.Connection) error {
+			// Here the session is handed to the SDK server; a gateway
+			// relays conn.Read and conn.Write to a child process instead.
+			_, err := server.Connect(ctx, &oneConn{conn}, nil)
+			return err
+		}, nil
+	}, nil)
+	ts := httptest.NewServer(ws)
+	defer ts.Close()
+	defer ws.Shutdown(context.Background())
+	callGreet("ws" + ts.URL[len("http"):])
+	// Output: Hello, gopher!
+}
+
+// oneConn is an mcp.Transport for a connection that is already open.
+type oneConn struct{ c mcp.Connection }
+
+func (t *oneConn) Connect(context.Context) (mcp.Connection, error) { return t.c, nil }
+
+// tooMany stands for a program's own bound, keyed by the caller's identity.
+func tooMany(r *http.Request) bool { return r.Header.Get("X-Example-Full") != "" }

@@ -104,6 +104,27 @@ type Server struct {
 // configuration: a Verifier without a Resource, or a JWT verifier whose
 // Audience is not the Resource.
 func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
+	if getServer == nil {
+		panic("mcpws.New needs a getServer function")
+	}
+	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) })
+}
+
+// NewConnServer is [New] for a program that serves each session's
+// connection itself (see wsmcp.NewConnHandler): a gateway relaying sessions
+// to child processes, say. getServe runs after authentication and the
+// caps, so the identity is in the request's context (see
+// wsmcp.TokenInfoFromContext); it may refuse with a *wsmcp.Refusal.
+func NewConnServer(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), opts *Options) *Server {
+	if getServe == nil {
+		panic("mcpws.NewConnServer needs a getServe function")
+	}
+	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) })
+}
+
+// assemble builds the stack of New around the transport that newHandler
+// returns for the resolved handler options.
+func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler) *Server {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -133,7 +154,7 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 	if hopts.ByteRate == 0 {
 		hopts.ByteRate = DefaultByteRate
 	}
-	s := &Server{ws: wsmcp.NewHandler(getServer, &hopts)}
+	s := &Server{ws: newHandler(&hopts)}
 
 	var h http.Handler = s.ws
 	h = middleware.ConnectionLimit(middleware.ConnectionLimitOptions{
