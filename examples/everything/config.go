@@ -21,6 +21,7 @@ import (
 // config is the command line.
 type config struct {
 	addr           string
+	stdio          bool
 	verbose        bool
 	origins        string
 	hosts          string
@@ -45,6 +46,7 @@ type config struct {
 func parseFlags() *config {
 	c := new(config)
 	flag.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+	flag.BoolVar(&c.stdio, "stdio", false, "serve one session on stdin/stdout instead of listening (the child of mcpws serve)")
 	flag.BoolVar(&c.verbose, "v", false, "log connection events")
 	flag.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect, e.g. http://localhost:3000; none means browsers are refused")
 	flag.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard), e.g. 127.0.0.1:8080,localhost:8080")

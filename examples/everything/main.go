@@ -14,6 +14,9 @@
 //	JWT_SECRET=$(openssl rand -hex 32) go -C examples run ./everything -audience http://127.0.0.1:8080/mcp \
 //		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
 //
+// With -stdio it serves one session on stdin/stdout instead (mcpws serve's
+// child: mcpws serve -- everything -stdio).
+//
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
 // listener.
@@ -50,6 +53,14 @@ func main() {
 
 	server := newServer()
 	go updateWatchedResource(ctx, server)
+	if c.stdio {
+		// One session on stdin/stdout, logs on stderr: the child of
+		// "mcpws serve -- everything -stdio".
+		if err := server.Run(ctx, &mcp.StdioTransport{}); err != nil && ctx.Err() == nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	getServer := func(*http.Request) *mcp.Server { return server }
 
 	verifier, err := c.verifier(ctx)
