@@ -2,12 +2,152 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"golang.org/x/time/rate"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/internal/rlimit"
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// runServe runs "mcpws serve".
+// runServe runs "mcpws serve": the stdio MCP server COMMAND behind the
+// secure stack at /mcp, one process per session. It prints "listening on
+// ADDR" (and "metrics on ADDR" with -metrics-addr) on stdout, logs on
+// stderr, and drains when ctx ends: new upgrades refused, calls in flight
+// finished, sockets closed with 1001, every process stopped and reaped.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "mcpws serve: not built yet")
-	return 1
+	if len(args) > 0 && args[0] == rlimitExecFlag {
+		return rlimitExec(args[1:], os.Environ(), stderr)
+	}
+	cfg, err := parseServe(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	level := slog.LevelInfo
+	if cfg.verbose {
+		level = slog.LevelDebug
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if err := serve(ctx, cfg, logger, stdout); err != nil {
+		logger.Error("mcpws serve: " + err.Error())
+		return 1
+	}
+	return 0
+}
+
+// serve runs the gateway until ctx ends and every child is reaped.
+func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
+	rlimit.RaiseFiles()
+	verifier, err := cfg.verifier(ctx)
+	if err != nil {
+		return err
+	}
+	m := newMetrics()
+	g, err := newGateway(cfg, logger, m)
+	if err != nil {
+		return err
+	}
+	m.running = g.Running
+	ws := mcpws.NewConnServer(g.getServe, cfg.options(verifier, logger, m.hooks()))
+	mux := http.NewServeMux()
+	ws.Mount(mux, "/mcp")
+	mux.Handle("/readyz", ws.Ready())
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
+	if cfg.metricsAddr != "" {
+		mln, err := net.Listen("tcp", cfg.metricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("-metrics-addr: %w", err)
+		}
+		fmt.Fprintf(stdout, "metrics on %s\n", mln.Addr())
+		mmux := http.NewServeMux()
+		mmux.Handle("/metrics", m)
+		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
+		go msrv.Serve(mln)
+		defer msrv.Close()
+	}
+	logger.Info("mcpws serve: serving", "addr", ln.Addr().String(), "command", cfg.command[0], "auth", verifier != nil)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.maxHeaderBytes}
+	serveErr := ws.Serve(ctx, srv, ln)
+	// The sockets are closed: every child has had its stdin closed and is
+	// on its way out; the kill grace bounds how long that takes.
+	wctx, cancel := context.WithTimeout(context.Background(), 2*cfg.killGrace+5*time.Second)
+	defer cancel()
+	if err := g.wait(wctx); err != nil {
+		logger.Error("mcpws serve: processes still running at exit", "count", g.Running())
+	}
+	return serveErr
+}
+
+// verifier builds the JWT verifier, or nil without authentication.
+func (c *serveConfig) verifier(ctx context.Context) (auth.TokenVerifier, error) {
+	if c.jwtSecret == "" && c.jwksURL == "" {
+		return nil, nil
+	}
+	opts := middleware.JWTOptions{Audience: c.audience, Issuer: c.issuer}
+	if c.jwtSecret != "" {
+		opts.Algorithm = "HS256"
+		opts.Key = []byte(c.jwtSecret)
+	} else {
+		opts.JWKSURL = c.jwksURL
+	}
+	return middleware.NewJWTVerifier(ctx, opts)
+}
+
+// options assembles the mcpws stack from the flags.
+func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *wsmcp.Hooks) *mcpws.Options {
+	o := &mcpws.Options{
+		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks},
+		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
+		Verifier:            v,
+		Resource:            c.audience,
+		Scopes:              list(c.scopes),
+		MaxConnsPerIdentity: c.maxConnsPerID,
+		MaxConns:            c.maxConns,
+		UpgradesPerIP:       c.upgradesPerIP,
+		Logger:              logger,
+		DrainDelay:          c.drainDelay,
+		DrainTimeout:        c.drainTimeout,
+	}
+	if c.issuer != "" {
+		o.AuthorizationServers = []string{c.issuer}
+	}
+	if c.resume > 0 {
+		o.Handler.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
+	}
+	if c.rate != 0 {
+		o.Handler.MessageRate = rate.Limit(c.rate)
+	}
+	return o
+}
+
+// list splits a comma-separated flag value.
+func list(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -1,0 +1,297 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// Close reasons the client sees when the process behind its session
+// fails. Fixed strings: a process's output never reaches a close frame.
+const (
+	reasonChildExited  = "MCP server process exited"
+	reasonChildFailed  = "MCP server process failed to start"
+	reasonChildTooBig  = "MCP server process sent a message over the limit"
+	reasonChildsBusy   = "too many MCP server processes"
+	stdoutBufferBytes  = 4 << 10
+	refusedChildren    = "children"
+	refusedChildrenID  = "children.identity"
+	refusedChildrenMsg = "mcpws serve: too many MCP server processes running; retry later"
+	refusedChildIDMsg  = "mcpws serve: too many MCP server processes for this caller; close a session first"
+)
+
+// gateway runs one child per MCP session and relays between them.
+type gateway struct {
+	cfg     *serveConfig
+	log     *slog.Logger
+	self    string // this executable, for --rlimit-exec
+	limits  []string
+	metrics *metrics
+	lookup  func(string) (string, bool) // the gateway's environment
+
+	mu       sync.Mutex
+	running  int
+	perID    map[string]int
+	children sync.WaitGroup // every child until it is reaped
+}
+
+func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics) (*gateway, error) {
+	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, perID: map[string]int{}}
+	if cfg.childMemory > 0 {
+		g.limits = append(g.limits, fmt.Sprintf("as=%d", cfg.childMemory))
+	}
+	if cfg.childFiles > 0 {
+		g.limits = append(g.limits, fmt.Sprintf("nofile=%d", cfg.childFiles))
+	}
+	if len(g.limits) > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding this executable for the child limits: %w", err)
+		}
+		g.self = self
+	}
+	return g, nil
+}
+
+// getServe is the gateway's wsmcp getServe function: before the upgrade it
+// refuses a caller when its processes, or all, are at their bound; the
+// process itself starts with the session's first message, so that a
+// socket that resumes another session starts none.
+func (g *gateway) getServe(r *http.Request) (wsmcp.ServeConnFunc, error) {
+	info := wsmcp.TokenInfoFromContext(r.Context())
+	key := identity.Key(info)
+	if err := g.admit(key); err != nil {
+		return nil, err
+	}
+	env := g.cfg.childEnv(g.lookup, claimOf(info))
+	return func(ctx context.Context, conn mcp.Connection) error {
+		s := &relay{g: g, conn: conn, key: key, env: env}
+		go s.run(ctx)
+		return nil
+	}, nil
+}
+
+// admit reports, as a *wsmcp.Refusal, whether the bounds are reached.
+func (g *gateway) admit(key string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.running >= g.cfg.maxChildren:
+		g.metrics.refusedChildren.Add(1)
+		return &wsmcp.Refusal{Status: http.StatusServiceUnavailable, Reason: refusedChildren, Message: refusedChildrenMsg}
+	case g.perID[key] >= g.cfg.maxChildrenID:
+		g.metrics.refusedChildren.Add(1)
+		return &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: refusedChildrenID, Message: refusedChildIDMsg}
+	}
+	return nil
+}
+
+// take counts a child about to start, or reports false when a bound was
+// reached since admit (upgrades racing for the last places).
+func (g *gateway) take(key string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.running >= g.cfg.maxChildren || g.perID[key] >= g.cfg.maxChildrenID {
+		return false
+	}
+	g.running++
+	g.perID[key]++
+	g.children.Add(1)
+	return true
+}
+
+// release uncounts a child that was reaped, or never started.
+func (g *gateway) release(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
+	if g.perID[key]--; g.perID[key] == 0 {
+		delete(g.perID, key)
+	}
+	g.children.Done()
+}
+
+// Running reports the children counted now.
+func (g *gateway) Running() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.running
+}
+
+// wait waits for every child to be reaped, or ctx to end.
+func (g *gateway) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { g.children.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// claimOf returns what --env-from-claim passes of the caller's token.
+func claimOf(info *auth.TokenInfo) func(string) string {
+	return func(claim string) string {
+		if info == nil {
+			return ""
+		}
+		switch claim {
+		case "sub":
+			return info.UserID
+		case "iss":
+			iss, _ := info.Extra["iss"].(string)
+			return iss
+		case "scope":
+			return strings.Join(info.Scopes, " ")
+		}
+		return ""
+	}
+}
+
+// relay is one session and its child.
+type relay struct {
+	g    *gateway
+	conn mcp.Connection
+	key  string
+	env  []string
+	// clientGone is set when the session ended on the client's side (or
+	// the transport's: limits, drain); otherwise the child ended it.
+	clientGone atomic.Bool
+}
+
+// run starts the child at the session's first message and copies the
+// client's messages to the child's stdin until the session ends.
+func (s *relay) run(ctx context.Context) {
+	first, err := s.conn.Read(ctx)
+	if err != nil {
+		// No session here: the socket resumed another one, or closed.
+		s.conn.Close()
+		return
+	}
+	log := s.g.log.With("session", s.conn.SessionID())
+	if !s.g.take(s.key) {
+		log.Warn("mcpws serve: process bound reached after the upgrade")
+		_ = wsmcp.CloseWith(s.conn, websocket.StatusTryAgainLater, reasonChildsBusy)
+		return
+	}
+	start := time.Now()
+	c, err := startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
+	if err != nil {
+		s.g.release(s.key)
+		s.g.metrics.spawnFailures.Add(1)
+		log.Error("mcpws serve: starting the MCP server process", "error", err.Error())
+		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
+		return
+	}
+	s.g.metrics.spawned(time.Since(start))
+	log.Info("mcpws serve: process started", "pid", c.cmd.Process.Pid)
+	go s.fromChild(ctx, c, log)
+
+	msg := first
+	for {
+		data, err := jsonrpc.EncodeMessage(msg)
+		if err == nil {
+			data = append(data, '\n')
+			_, err = c.stdin.Write(data)
+		}
+		if err != nil {
+			// The child is gone or closed its stdin: fromChild sees it end.
+			c.stop()
+			return
+		}
+		if msg, err = s.conn.Read(ctx); err != nil {
+			s.clientGone.Store(true)
+			c.stop()
+			return
+		}
+	}
+}
+
+// errTooLong is a line of the child's stdout over the limit.
+var errTooLong = errors.New("message over -max-message-bytes")
+
+// fromChild copies the child's stdout, one JSON-RPC message a line, to the
+// session until it ends, then reaps the child and ends the session.
+func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
+	br := bufio.NewReaderSize(c.stdout, stdoutBufferBytes)
+	reason := reasonChildExited
+	writing := true
+	for {
+		line, err := readLine(br, s.g.cfg.maxLineBytes)
+		if errors.Is(err, errTooLong) {
+			log.Warn("mcpws serve: process sent a message over the limit; ending the session", "limit", s.g.cfg.maxLineBytes)
+			reason = reasonChildTooBig
+			break
+		}
+		if len(bytes.TrimSpace(line)) > 0 && writing {
+			msg, derr := jsonrpc.DecodeMessage(line)
+			if derr != nil {
+				// Not protocol: a server that prints to stdout by mistake.
+				log.Warn("mcpws serve: process wrote a line on stdout that is not JSON-RPC; dropped", "bytes", len(line))
+			} else if werr := s.conn.Write(ctx, msg); werr != nil {
+				// The session is over; keep draining stdout so that the
+				// child can see its stdin close and exit.
+				writing = false
+				c.stop()
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	ended := !s.clientGone.Load()
+	if ended {
+		// The child ended the session: tell the client, then reap.
+		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reason)
+	}
+	c.stop()
+	how := c.wait()
+	s.g.release(s.key)
+	s.g.metrics.exited(ended)
+	if ended {
+		log.Warn("mcpws serve: process ended the session", "pid", c.cmd.Process.Pid, "how", how, "close", reason)
+	} else {
+		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
+	}
+	s.conn.Close()
+}
+
+// readLine reads one line of at most max bytes, without its newline. At
+// the end of input it returns the last line, if any, with the error.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max+1 {
+			return nil, errTooLong
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			line = append(line, frag...)
+			continue
+		}
+		if line == nil {
+			line = frag
+		} else {
+			line = append(line, frag...)
+		}
+		return bytes.TrimSuffix(line, []byte("\n")), err
+	}
+}

@@ -1,0 +1,207 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// serveConfig is the command line of "mcpws serve". Flags shared with
+// examples/everything have the same names and meanings.
+type serveConfig struct {
+	addr           string
+	metricsAddr    string
+	verbose        bool
+	origins        string
+	hosts          string
+	jwksURL        string
+	audience       string
+	issuer         string
+	scopes         string
+	rate           float64
+	maxConnsPerID  int
+	maxConns       int
+	upgradesPerIP  int
+	maxHeaderBytes int
+	pingInterval   time.Duration
+	pongTimeout    time.Duration
+	resume         time.Duration
+	drainDelay     time.Duration
+	drainTimeout   time.Duration
+
+	// The child.
+	command       []string // COMMAND ARGS, COMMAND resolved to a path at start
+	env           []string // names passed from the gateway's environment
+	envFromClaim  []claimEnv
+	killGrace     time.Duration
+	maxChildren   int
+	maxChildrenID int
+	childMemory   int64 // RLIMIT_AS, bytes; 0: none
+	childFiles    uint64
+	maxLineBytes  int
+	jwtSecret     string // from JWT_SECRET only
+}
+
+// claimEnv is one --env-from-claim NAME=claim.
+type claimEnv struct{ name, claim string }
+
+// claims names what --env-from-claim may pass: what the verifier
+// establishes about a caller.
+var claims = []string{"sub", "iss", "scope"}
+
+// Defaults of the child's flags.
+const (
+	defaultKillGrace     = 5 * time.Second
+	defaultMaxChildren   = 256
+	defaultMaxChildrenID = 8
+	defaultMaxLineBytes  = 4 << 20
+)
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// errUsage is a usage error: exit code 2, the message already printed.
+var errUsage = errors.New("usage")
+
+// parseServe parses the arguments of "mcpws serve"; getenv reads the
+// gateway's environment. A usage error is printed on stderr.
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*serveConfig, error) {
+	c := new(serveConfig)
+	fs := flag.NewFlagSet("mcpws serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "usage: mcpws serve [flags] -- COMMAND ARGS...\n\n"+
+			"Serves the stdio MCP server COMMAND at /mcp over WebSocket, one process per session.\n"+
+			"Secrets come from the environment only: JWT_SECRET (HS256, at least 32 bytes).\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus text metrics at /metrics on this separate address, e.g. 127.0.0.1:9090")
+	fs.BoolVar(&c.verbose, "v", false, "log at debug level")
+	fs.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect; none means browsers are refused")
+	fs.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard)")
+	fs.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider: turns on JWT authentication")
+	fs.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with JWT_SECRET or -jwks-url")
+	fs.StringVar(&c.issuer, "issuer", "", "required token issuer (iss)")
+	fs.StringVar(&c.scopes, "scopes", "", "comma-separated scopes every token must carry")
+	fs.Float64Var(&c.rate, "rate", 0, "messages per second per connection (0: the library default, 1000; -1: unlimited)")
+	fs.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default, 32)")
+	fs.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
+	fs.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
+	fs.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
+	fs.DurationVar(&c.pongTimeout, "pong-timeout", 0, "how long a ping may go unanswered (0: library default, 10s)")
+	fs.DurationVar(&c.resume, "resume", 0, "keep 2025 sessions, and their processes, alive this long after their socket drops (0: off)")
+	fs.DurationVar(&c.resume, "resume-grace", 0, "the same as -resume")
+	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining")
+	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
+	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
+
+	var env, fromClaim listFlag
+	fs.Var(&env, "env", "pass the gateway's environment variable NAME to the process (repeatable); nothing else is passed, not even PATH")
+	fs.Var(&fromClaim, "env-from-claim", "set NAME to the caller's token claim (sub, iss or scope) in the process: NAME=claim (repeatable)")
+	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "at session end: stdin closed, SIGTERM after this long, SIGKILL after as long again")
+	fs.IntVar(&c.maxChildren, "max-children", defaultMaxChildren, "processes running at once, in total (beyond: 503 before the upgrade)")
+	fs.IntVar(&c.maxChildrenID, "max-children-per-user", defaultMaxChildrenID, "processes running at once per identity (beyond: 429 before the upgrade)")
+	fs.Int64Var(&c.childMemory, "child-memory", 0, "address-space limit of each process in bytes (RLIMIT_AS; 0: none)")
+	fs.Uint64Var(&c.childFiles, "child-files", 0, "open-file limit of each process (RLIMIT_NOFILE; 0: inherited)")
+	fs.IntVar(&c.maxLineBytes, "max-message-bytes", defaultMaxLineBytes, "largest message a process may write on stdout; larger ends the session")
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, flag.ErrHelp
+		}
+		return nil, errUsage
+	}
+	bad := func(format string, a ...any) (*serveConfig, error) {
+		fmt.Fprintf(stderr, "mcpws serve: "+format+"\n", a...)
+		return nil, errUsage
+	}
+	c.command = fs.Args()
+	if len(c.command) == 0 {
+		return bad("no COMMAND: usage: mcpws serve [flags] -- COMMAND ARGS...")
+	}
+	if args[len(args)-len(c.command)-1] != "--" {
+		return bad("put -- before COMMAND, so that its flags are never read as the gateway's: mcpws serve [flags] -- %s", c.command[0])
+	}
+	path, err := exec.LookPath(c.command[0])
+	if err != nil {
+		return bad("COMMAND %q: %v", c.command[0], err)
+	}
+	c.command[0] = path
+	for _, name := range env {
+		if !validEnvName(name) {
+			return bad("-env %q: want a variable NAME (its value is read from the environment, never from the command line)", name)
+		}
+		c.env = append(c.env, name)
+	}
+	for _, kv := range fromClaim {
+		name, claim, ok := strings.Cut(kv, "=")
+		if !ok || !validEnvName(name) || !isClaim(claim) {
+			return bad("-env-from-claim %q: want NAME=claim, claim one of %s", kv, strings.Join(claims, ", "))
+		}
+		c.envFromClaim = append(c.envFromClaim, claimEnv{name, claim})
+	}
+	switch {
+	case c.killGrace <= 0:
+		return bad("-kill-grace must be positive")
+	case c.maxChildren <= 0 || c.maxChildrenID <= 0:
+		return bad("-max-children and -max-children-per-user must be positive")
+	case c.childMemory < 0:
+		return bad("-child-memory must not be negative")
+	case c.maxLineBytes <= 0:
+		return bad("-max-message-bytes must be positive")
+	}
+	c.jwtSecret = getenv("JWT_SECRET")
+	if (c.jwtSecret != "" || c.jwksURL != "") && c.audience == "" {
+		return bad("-audience is required with JWT_SECRET or -jwks-url")
+	}
+	if c.jwtSecret != "" && c.jwksURL != "" {
+		return bad("JWT_SECRET and -jwks-url are exclusive")
+	}
+	return c, nil
+}
+
+// validEnvName reports whether s is a portable environment variable name.
+func validEnvName(s string) bool {
+	if s == "" || (s[0] >= '0' && s[0] <= '9') {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func isClaim(s string) bool {
+	for _, c := range claims {
+		if s == c {
+			return true
+		}
+	}
+	return false
+}
+
+// childEnv is the environment of a child: the allow-listed variables of
+// the gateway's environment that are set, then the claims.
+func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(string) string) []string {
+	env := make([]string, 0, len(c.env)+len(c.envFromClaim))
+	for _, name := range c.env {
+		if v, ok := lookup(name); ok {
+			env = append(env, name+"="+v)
+		}
+	}
+	for _, ce := range c.envFromClaim {
+		env = append(env, ce.name+"="+claim(ce.claim))
+	}
+	return env
+}
+
