@@ -204,4 +204,3 @@ func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(st
 	}
 	return env
 }
-
