@@ -127,7 +127,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if len(c.command) == 0 {
 		return bad("no COMMAND: usage: mcpws serve [flags] -- COMMAND ARGS...")
 	}
-	if args[len(args)-len(c.command)-1] != "--" {
+	if i := len(args) - len(c.command) - 1; i < 0 || args[i] != "--" {
 		return bad("put -- before COMMAND, so that its flags are never read as the gateway's: mcpws serve [flags] -- %s", c.command[0])
 	}
 	path, err := exec.LookPath(c.command[0])
