@@ -43,8 +43,15 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("expected 29 scenarios, listed %d", len(conformanceScenarios))
 	}
 	p := startEverything(t)
+	runConformance(t, "ws://"+p.addr+"/mcp")
+}
+
+// runConformance runs the suite's server scenarios against url and judges
+// each of conformanceScenarios.
+func runConformance(t *testing.T, url string) {
+	t.Helper()
 	out, _ := runNode(t, 8*time.Minute, "--import", "./ws-hook.mjs", "node_modules/@modelcontextprotocol/conformance/dist/index.js",
-		"server", "--suite", "all", "--url", "ws://"+p.addr+"/mcp")
+		"server", "--suite", "all", "--url", url)
 	results := map[string][2]int{}
 	for _, m := range summaryLine.FindAllStringSubmatch(out, -1) {
 		passed, _ := strconv.Atoi(m[2])

@@ -37,6 +37,11 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
+	// The mcpws command, from the library's module.
+	if b, err := exec.Command("go", "build", "-o", filepath.Join(dir, "mcpws"), "../cmd/mcpws").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building mcpws: %v\n%s", err, b)
+		os.Exit(1)
+	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	if code == 0 {
@@ -94,7 +99,13 @@ func startEverything(t *testing.T, args ...string) *proc {
 // "listening on ADDR" as its first line, on a free loopback port.
 func startExample(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
+	return startBinary(t, name, env, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+}
+
+// startBinary runs binDir/name with args; it prints "listening on ADDR" as
+// its first line.
+func startBinary(t *testing.T, name string, env []string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, name), args...)
 	cmd.Env = append(os.Environ(), env...)
 	stdout, err := cmd.StdoutPipe()
