@@ -92,13 +92,14 @@ func (g *gateway) getServe(r *http.Request) (wsmcp.ServeConnFunc, error) {
 func (g *gateway) admit(key string) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	// The caller's own bound first: 429 tells it that it is over its share.
 	switch {
-	case g.running >= g.cfg.maxChildren:
-		g.metrics.refusedChildren.Add(1)
-		return &wsmcp.Refusal{Status: http.StatusServiceUnavailable, Reason: refusedChildren, Message: refusedChildrenMsg}
 	case g.perID[key] >= g.cfg.maxChildrenID:
 		g.metrics.refusedChildren.Add(1)
 		return &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: refusedChildrenID, Message: refusedChildIDMsg}
+	case g.running >= g.cfg.maxChildren:
+		g.metrics.refusedChildren.Add(1)
+		return &wsmcp.Refusal{Status: http.StatusServiceUnavailable, Reason: refusedChildren, Message: refusedChildrenMsg}
 	}
 	return nil
 }

@@ -275,7 +275,7 @@ func TestServeChildEnv(t *testing.T) {
 func TestServeChildIgnoresSIGTERM(t *testing.T) {
 	const grace = 300 * time.Millisecond
 	g := startGateway(t, "-kill-grace", grace.String(), "--",
-		"/bin/sh", "-c", `trap "" TERM; sleep 60 & while :; do sleep 0.05; done`)
+		"/bin/sh", "-c", `trap "" TERM; sleep 60 & echo "background=$!" >&2; while :; do sleep 0.05; done`)
 	ws := dial(t, g.url(), "")
 	send(t, ws, initialize)
 	g.waitLog(t, "process started")
@@ -291,8 +291,14 @@ func TestServeChildIgnoresSIGTERM(t *testing.T) {
 	}
 	// The background sleep 60 was in the group: nothing is left.
 	waitChildren(t, 0, 5*time.Second)
-	if out, _ := exec.Command("pgrep", "-f", "^sleep 60$").Output(); len(out) > 0 {
-		t.Errorf("the child's own child survived: pids %s", out)
+	bg := regexp.MustCompile(`background=(\d+)`).FindStringSubmatch(g.log.String())
+	if bg == nil {
+		t.Fatalf("no background pid in the log:\n%s", g.log)
+	}
+	// Reparented to init and reaped there, or still alive: either way its
+	// stat would show "sleep" if it survived.
+	if b, err := os.ReadFile("/proc/" + bg[1] + "/stat"); err == nil && strings.Contains(string(b), "(sleep)") && !strings.Contains(string(b), ") Z ") {
+		t.Errorf("the child's own child %s survived: %s", bg[1], b)
 	}
 }
 
