@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5/middleware"
@@ -48,6 +49,9 @@ type Handler struct {
 	parked   int                 // of which waiting for their client
 
 	budgets budgets // per identity (budget.go)
+	// renew extends the stored sessions' life in ResumptionOptions.Store
+	// while any is held here (sessionsave.go).
+	renew *time.Timer
 }
 
 // NewHandler returns a Handler that serves the mcp.Server that getServer
@@ -197,7 +201,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var t mcp.Transport = connTransport{c}
 	if h.opts.Resumption != nil {
-		t = sessionTransport{newSession(h, c, info)}
+		t = sessionTransport{newSession(h, c, info, server)}
 	}
 	if _, err := server.Connect(ctx, t, nil); err != nil {
 		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
