@@ -296,3 +296,58 @@ func TestStoredSessionRefused(t *testing.T) {
 		t.Errorf("a wrong secret after the move: %v, close %d", reply, code)
 	}
 }
+
+// A session whose server drains (a deploy) keeps its stored state, and its
+// client carries on with another server: the drained server closes 1001,
+// the client redials, and the next server re-creates the session with its
+// subscription.
+func TestSessionSurvivesDrain(t *testing.T) {
+	store := newMemStore()
+	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
+	var runs atomic.Int32
+	srvB := subscribableServer(&runs)
+	a := newTestServer(t, subscribableServer(&runs), opts)
+	b := newTestServer(t, srvB, opts)
+	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	var restored atomic.Int32
+	updates := make(chan string, 10)
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updates <- req.Params.URI },
+	})
+	var ev events
+	ro := ev.options(wsmcp.ReconnectOptions{})
+	ro.Restored = func() { restored.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: ro},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription in the store", func() bool { return strings.Contains(string(store.get(cs.ID())), "test://r") })
+
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	if err := a.h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client to move to B", func() bool { return restored.Load() == 1 })
+	if got, err := echoText(ctx, cs, "after the deploy"); err != nil || got != "after the deploy" {
+		t.Fatalf("echo after the drain = %q, %v", got, err)
+	}
+	if err := srvB.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-updates:
+	case <-ctx.Done():
+		t.Fatal("no resources/updated from B after the drain")
+	}
+}
