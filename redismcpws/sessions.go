@@ -15,7 +15,9 @@ import (
 // Prefix + "session:"), written with its TTL when the session is granted,
 // resumes, subscribes or sets its log level; renewed for all the sessions
 // of a replica by one pipeline every third of the grace period; read and
-// deleted when a client resumes on a replica that does not hold it.
+// deleted when a client resumes on a replica that does not hold it. States
+// that Redis lost (a restart without persistence) are put again by the
+// next renewal.
 //
 // While Redis is unreachable, sessions carry on within their replica and
 // resume there as usual; only a resume on another replica fails (the
@@ -30,14 +32,24 @@ func (st sessionStore) Put(ctx context.Context, id string, state []byte, ttl tim
 	return st.s.rdb.Set(ctx, st.key(id), state, ttl).Err()
 }
 
-func (st sessionStore) Touch(ctx context.Context, ids []string, ttl time.Duration) error {
+func (st sessionStore) Touch(ctx context.Context, ids []string, ttl time.Duration) ([]string, error) {
+	cmds := make([]*redis.BoolCmd, len(ids))
 	_, err := st.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range ids {
-			p.PExpire(ctx, st.key(id), ttl)
+		for i, id := range ids {
+			cmds[i] = p.PExpire(ctx, st.key(id), ttl)
 		}
 		return nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	var missing []string
+	for i, c := range cmds {
+		if !c.Val() {
+			missing = append(missing, ids[i])
+		}
+	}
+	return missing, nil
 }
 
 func (st sessionStore) Get(ctx context.Context, id string) ([]byte, error) {

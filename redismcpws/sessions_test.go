@@ -39,8 +39,9 @@ func TestSessions(t *testing.T) {
 		t.Fatalf("TTL after Put = %v", ttl)
 	}
 	// Touch s1 (and a missing one, which must not appear); s2 lapses.
-	if err := st.Touch(ctx, []string{"s1", "missing"}, 10*time.Second); err != nil {
-		t.Fatal(err)
+	missing, err := st.Touch(ctx, []string{"s1", "missing"}, 10*time.Second)
+	if err != nil || len(missing) != 1 || missing[0] != "missing" {
+		t.Fatalf("Touch = %v, %v; want [missing]", missing, err)
 	}
 	if n := rdb.Exists(ctx, "test:session:missing").Val(); n != 0 {
 		t.Fatal("Touch created a state")

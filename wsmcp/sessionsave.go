@@ -167,8 +167,21 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if err := o.Store.Touch(ctx, ids, o.GracePeriod); err != nil {
+	missing, err := o.Store.Touch(ctx, ids, o.GracePeriod)
+	if err != nil {
 		h.lim.logger.Warn("wsmcp: renewing session states", "sessions", len(ids), "error", err.Error())
+		return
+	}
+	// States the store lost are put again.
+	for _, id := range missing {
+		h.mu.Lock()
+		s := h.sessions[id]
+		h.mu.Unlock()
+		if s != nil {
+			s.mu.Lock()
+			s.saveLocked()
+			s.mu.Unlock()
+		}
 	}
 }
 
@@ -219,12 +232,12 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, server *
 	s.logLevel, s.subs = st.LogLevel, st.Subscriptions
 	s.pending = st.subscribeRequests()
 	s.nRestore.Store(int32(len(s.pending)))
+	h.lim.logger.Info("wsmcp: session re-created from its stored state", "session", s.id, "connection", c.id,
+		"subscriptions", len(st.Subscriptions))
 	// The answer goes first: the SDK's answers to the made-up requests go
 	// nowhere, and nothing else is sent before the client's next message.
 	_ = c.enqueueRaw(answer)
 	c.granted.Store(true)
-	h.lim.logger.Info("wsmcp: session re-created from its stored state", "session", s.id, "connection", c.id,
-		"subscriptions", len(st.Subscriptions))
 	if _, err := server.Connect(c.ctx, sessionTransport{s}, &mcp.ServerSessionOptions{State: state}); err != nil {
 		h.lim.logger.Error("wsmcp: re-creating session", "session", s.id, "error", err.Error())
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)

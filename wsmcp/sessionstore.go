@@ -24,10 +24,12 @@ import (
 type SessionStore interface {
 	// Put stores state under id for ttl, replacing what was there.
 	Put(ctx context.Context, id string, state []byte, ttl time.Duration) error
-	// Touch extends to ttl the life of the states of those ids that still
-	// exist. A replica touches the sessions it holds every third of ttl,
-	// so that the states of a replica that died lapse within ttl.
-	Touch(ctx context.Context, ids []string, ttl time.Duration) error
+	// Touch extends to ttl the life of the states of ids, and returns those
+	// of ids that have no state (the store lost it: Redis restarted, say),
+	// which the replica then puts again. A replica touches the sessions it
+	// holds every third of ttl, so that the states of a replica that died
+	// lapse within ttl.
+	Touch(ctx context.Context, ids []string, ttl time.Duration) (missing []string, err error)
 	// Get returns the state stored under id, or nil if there is none.
 	Get(ctx context.Context, id string) ([]byte, error)
 	// Delete removes the state of id and reports whether there was one. Of

@@ -24,10 +24,11 @@ import (
 // memStore is a SessionStore in memory, shared by the handlers of a test
 // as Redis is by replicas.
 type memStore struct {
-	mu     sync.Mutex
-	states map[string][]byte
-	expiry map[string]time.Time
-	puts   atomic.Int32
+	mu      sync.Mutex
+	states  map[string][]byte
+	expiry  map[string]time.Time
+	puts    atomic.Int32
+	touches atomic.Int32
 }
 
 func newMemStore() *memStore {
@@ -43,15 +44,26 @@ func (m *memStore) Put(_ context.Context, id string, state []byte, ttl time.Dura
 	return nil
 }
 
-func (m *memStore) Touch(_ context.Context, ids []string, ttl time.Duration) error {
+func (m *memStore) Touch(_ context.Context, ids []string, ttl time.Duration) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.touches.Add(1)
+	var missing []string
 	for _, id := range ids {
 		if _, ok := m.states[id]; ok {
 			m.expiry[id] = time.Now().Add(ttl)
+		} else {
+			missing = append(missing, id)
 		}
 	}
-	return nil
+	return missing, nil
+}
+
+// wipe forgets every state, as a Redis restart without persistence does.
+func (m *memStore) wipe() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.states)
 }
 
 func (m *memStore) Get(_ context.Context, id string) ([]byte, error) {
@@ -350,4 +362,36 @@ func TestSessionSurvivesDrain(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("no resources/updated from B after the drain")
 	}
+}
+
+// A state the store lost (Redis restarted without persistence) is put
+// again by the next renewal, so the session can still move; a session that
+// ended is deleted and not put again.
+func TestSessionStateRenewedAfterStoreLoss(t *testing.T) {
+	store := newMemStore()
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 300 * time.Millisecond, Store: store}})
+	var ev events
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: ts.url, Reconnect: ev.options(wsmcp.ReconnectOptions{})},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.ID()
+	waitFor(t, "the first save", func() bool { return store.get(id) != nil })
+	store.wipe()
+	if store.get(id) != nil {
+		t.Fatal("wipe kept the state")
+	}
+	waitFor(t, "the state to be put again", func() bool { return store.get(id) != nil })
+	// Held past several grace periods by renewals alone.
+	from := store.touches.Load()
+	waitFor(t, "renewals over two grace periods", func() bool { return store.touches.Load() >= from+6 })
+	if store.get(id) == nil {
+		t.Fatal("the state lapsed while its session lives")
+	}
+	cs.Close()
+	waitFor(t, "the ended session's state to go", func() bool { return store.get(id) == nil })
 }
