@@ -14,6 +14,10 @@
 //	JWT_SECRET=$(openssl rand -hex 32) go -C examples run ./everything -audience http://127.0.0.1:8080/mcp \
 //		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
 //
+// With -redis redis://host:port, replicas that share the Redis (and the
+// JWT secret) hold the connection caps and upgrade rates across all of
+// them (docs/scaling.md).
+//
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
 // listener.
@@ -34,6 +38,7 @@ import (
 
 	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/internal/rlimit"
+	"github.com/mcpws/mcpws/redismcpws"
 )
 
 func main() {
@@ -56,7 +61,22 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ws := mcpws.New(getServer, c.options(verifier, logger))
+	opts := c.options(verifier, logger)
+
+	// -redis: the replicas share state through Redis (docs/scaling.md).
+	store, closeStore, err := c.redisStore(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closeStore()
+	if store != nil {
+		// Connection caps and upgrade rates hold across all replicas.
+		limits := redismcpws.NewLimits(store, c.limitsOptions(logger))
+		defer limits.Close()
+		opts.SharedLimits = limits
+	}
+
+	ws := mcpws.New(getServer, opts)
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
