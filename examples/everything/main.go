@@ -74,6 +74,10 @@ func main() {
 		limits := redismcpws.NewLimits(store, c.limitsOptions(logger))
 		defer limits.Close()
 		opts.SharedLimits = limits
+		// Resumable sessions survive their replica (with -resume).
+		if opts.Handler.Resumption != nil {
+			opts.Handler.Resumption.Store = store.Sessions()
+		}
 	}
 
 	ws := mcpws.New(getServer, opts)
