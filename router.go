@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/go-chi/httprate"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -67,6 +68,11 @@ type Options struct {
 	// Connection caps; zero means the defaults, negative means no limit.
 	MaxConnsPerIdentity int
 	MaxConns            int
+	// SharedLimits holds the connection caps and upgrade rates above in
+	// state that every replica of the endpoint shares, so that they hold
+	// for the endpoint, not per process (see docs/scaling.md). Nil means
+	// this process only: N replicas admit N times the caps and rates.
+	SharedLimits SharedLimits
 
 	// Logger receives connection, refusal and close events (see
 	// docs/observability.md). Nil discards them.
@@ -83,6 +89,17 @@ type Options struct {
 	// orchestrator's grace period (30 s in Kubernetes by default), or the
 	// process is killed mid-drain.
 	DrainTimeout time.Duration
+}
+
+// SharedLimits is where the replicas of one endpoint keep the counts
+// behind its caps and rates (redismcpws.Limits is one, on Redis).
+type SharedLimits interface {
+	// Leases returns the connection leases for the caps.
+	Leases() middleware.Leases
+	// LimitCounter returns a new counter for the upgrade rate named name
+	// ("ip" or "identity"): each rate needs one of its own, since
+	// httprate configures a counter for one limit.
+	LimitCounter(name string) httprate.LimitCounter
 }
 
 // Server is the assembled endpoint: an http.Handler for the MCP route,
@@ -157,13 +174,21 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	s := &Server{ws: newHandler(&hopts)}
 
 	var h http.Handler = s.ws
-	h = middleware.ConnectionLimit(middleware.ConnectionLimitOptions{
+	caps := middleware.ConnectionLimitOptions{
 		PerIdentity: bound.Resolve(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
 		Total:       bound.Resolve(o.MaxConns, DefaultMaxConns),
-	})(h)
+	}
+	counter := func(string) []httprate.Option { return nil }
+	if o.SharedLimits != nil {
+		caps.Leases = o.SharedLimits.Leases()
+		counter = func(name string) []httprate.Option {
+			return []httprate.Option{httprate.WithLimitCounter(o.SharedLimits.LimitCounter(name))}
+		}
+	}
+	h = middleware.ConnectionLimit(caps)(h)
 	if o.Verifier != nil {
 		if n := bound.Resolve(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
-			h = middleware.RateLimitByIdentity(n, time.Minute)(h)
+			h = middleware.RateLimitByIdentity(n, time.Minute, counter("identity")...)(h)
 		}
 		h = middleware.Authenticate(middleware.AuthOptions{
 			Verifier:            o.Verifier,
@@ -175,7 +200,7 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
 	}
 	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
-		h = middleware.RateLimitByIP(n, time.Minute)(h)
+		h = middleware.RateLimitByIP(n, time.Minute, counter("ip")...)(h)
 	}
 	if o.Origin.Logger == nil {
 		o.Origin.Logger = o.Logger

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"time"
@@ -30,10 +31,16 @@ import (
 //
 // With nginx, set "proxy_set_header X-Forwarded-For
 // $proxy_add_x_forwarded_for" (docs/deploy.md).
-func RateLimitByIP(requests int, window time.Duration) func(http.Handler) http.Handler {
-	return httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+//
+// options follow httprate's own and override them. The counts live in
+// this process unless one is httprate.WithLimitCounter: behind N
+// replicas, each admits the rate, N times it in all, unless they share a
+// counter (package redismcpws). A counter that fails refuses the upgrade
+// with 503 (reason "rate.unavailable"), never lets it through uncounted.
+func RateLimitByIP(requests int, window time.Duration, options ...httprate.Option) func(http.Handler) http.Handler {
+	return limitOnce(httprate.Limit(requests, window, append([]httprate.Option{httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
 		return clientIP(r), nil
-	}), httprate.WithLimitHandler(tooMany("rate.ip")))
+	}), httprate.WithLimitHandler(tooMany("rate.ip")), httprate.WithErrorHandler(unavailable("rate.unavailable"))}, options...)...))
 }
 
 // clientIP returns the canonical client IP of r: chi's trusted-proxy
@@ -54,10 +61,13 @@ func clientIP(r *http.Request) string {
 // (issuer and subject), with 429 and Retry-After. Run it after
 // [Authenticate]; requests without an identity pass (they are not pooled
 // into one shared bucket), so it is no substitute for [RateLimitByIP].
-func RateLimitByIdentity(requests int, window time.Duration) func(http.Handler) http.Handler {
-	limit := httprate.Limit(requests, window, httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+// options are as for [RateLimitByIP]: pass httprate.WithLimitCounter to
+// share the counts between replicas.
+func RateLimitByIdentity(requests int, window time.Duration, options ...httprate.Option) func(http.Handler) http.Handler {
+	limit := httprate.Limit(requests, window, append([]httprate.Option{httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
 		return IdentityKey(r), nil
-	}), httprate.WithLimitHandler(tooMany("rate.identity")))
+	}), httprate.WithLimitHandler(tooMany("rate.identity")), httprate.WithErrorHandler(unavailable("rate.unavailable"))}, options...)...)
+	limit = limitOnce(limit)
 	return func(next http.Handler) http.Handler {
 		limited := limit(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -79,6 +89,41 @@ func IdentityKey(r *http.Request) string {
 // tooMany answers an upgrade over the rate, recording reason.
 func tooMany(reason string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if answered(r) {
+			return
+		}
 		refusal.Write(w, r, refusal.Refusal{Status: http.StatusTooManyRequests, Reason: reason}, "Too Many Requests: upgrade rate exceeded")
 	}
+}
+
+// unavailable answers an upgrade whose rate could not be counted (a
+// shared counter that failed), recording reason: 503, never admitted
+// uncounted.
+func unavailable(reason string) func(http.ResponseWriter, *http.Request, error) {
+	return func(w http.ResponseWriter, r *http.Request, err error) {
+		if p, ok := r.Context().Value(answeredKey{}).(*bool); ok {
+			*p = true
+		}
+		refusal.Write(w, r, refusal.Refusal{Status: http.StatusServiceUnavailable, Reason: reason, Detail: err.Error()}, "Service Unavailable: upgrade rate cannot be checked")
+	}
+}
+
+// httprate calls the limit handler after the error handler when a counter
+// fails; limitOnce marks the request so that the first answer is the only
+// one.
+type answeredKey struct{}
+
+func limitOnce(limit func(http.Handler) http.Handler) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		limited := limit(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			limited.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), answeredKey{}, new(bool))))
+		})
+	}
+}
+
+// answered reports whether the error handler already answered r.
+func answered(r *http.Request) bool {
+	p, ok := r.Context().Value(answeredKey{}).(*bool)
+	return ok && *p
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5/middleware"
@@ -48,6 +49,12 @@ type Handler struct {
 	parked   int                 // of which waiting for their client
 
 	budgets budgets // per identity (budget.go)
+	// renew extends the stored sessions' life in ResumptionOptions.Store
+	// while any is held here (sessionsave.go).
+	renew *time.Timer
+	// restores is true when sessions are served by an mcp.Server, which a
+	// stored state can re-create (NewHandler).
+	restores bool
 }
 
 // NewHandler returns a Handler that serves the mcp.Server that getServer
@@ -59,16 +66,20 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	if getServer == nil {
 		panic("wsmcp: NewHandler needs a getServer function")
 	}
-	return NewConnHandler(func(r *http.Request) (ServeConnFunc, error) {
+	h := NewConnHandler(func(r *http.Request) (ServeConnFunc, error) {
 		server := getServer(r)
 		if server == nil {
 			return nil, nil
 		}
 		return func(ctx context.Context, conn mcp.Connection) error {
-			_, err := server.Connect(ctx, connTransport{conn}, nil)
+			_, err := server.Connect(ctx, connTransport{conn}, sessionOptions(conn))
 			return err
 		}, nil
 	}, opts)
+	// The SDK's session can be re-created from a stored state; a relay's
+	// peer cannot.
+	h.restores = true
+	return h
 }
 
 // NewConnHandler returns a Handler that hands each session's mcp.Connection
@@ -229,7 +240,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var mc mcp.Connection = c
 	if h.opts.Resumption != nil {
-		mc = newSession(h, c, info)
+		mc = newSession(h, c, info, serve)
 	}
 	if err := serve(ctx, mc); err != nil {
 		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())

@@ -63,8 +63,11 @@ func newWrappedServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptio
 }
 
 // newMCPServer returns a server with the tools the tests call.
-func newMCPServer() *mcp.Server {
-	s := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, nil)
+func newMCPServer() *mcp.Server { return newMCPServerWith(nil) }
+
+// newMCPServerWith is newMCPServer with options.
+func newMCPServerWith(opts *mcp.ServerOptions) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, opts)
 	type echoArgs struct {
 		Text string `json:"text"`
 	}

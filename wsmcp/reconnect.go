@@ -76,6 +76,13 @@ type ReconnectOptions struct {
 	Connected func(attempt int)
 	// Disconnected is called when a socket drops, with why.
 	Disconnected func(err error)
+	// Restored is called when a resumable session continues on a server
+	// that did not hold it (its own died or was drained) and re-created it
+	// from its stored state (ResumptionOptions.Store): the session, its
+	// subscriptions and log level carry on, but the calls that were in
+	// flight failed with CodeConnectionLost, and messages sent in the gap
+	// (notifications, progress) may be lost.
+	Restored func()
 
 	// MaxReplayBytes bounds the messages of a resumable session kept until
 	// the server acknowledges them; a writer waits for room. Zero means
@@ -592,6 +599,23 @@ func (r *redialer) redial(cause error, old *conn) {
 	}
 }
 
+// restored continues on socket c a session that a server re-created from
+// its stored state: that server has no record of what was in flight, so
+// the calls without a response fail with CodeConnectionLost (they may or
+// may not have run; none is sent again), nothing is replayed, and both
+// sides count from zero.
+func (r *redialer) restored(c *conn, old *conn) {
+	r.failLost(old)
+	old.handOver(c)
+	r.rlog.restart()
+	c.rlog.Store(r.rlog)
+	c.granted.Store(true)
+	r.lim.logger.Warn("wsmcp: session re-created by another server; calls in flight failed, messages in the gap may be lost", "session", r.id)
+	if r.opts.Restored != nil {
+		r.opts.Restored()
+	}
+}
+
 // backoff is the wait before the n-th dial of an outage: full jitter under
 // an exponential cap.
 func (r *redialer) backoff(n int) time.Duration {
@@ -668,6 +692,10 @@ func (r *redialer) resume(c *conn, old *conn) error {
 		r.mu.Lock()
 		r.secret = m.Secret
 		r.mu.Unlock()
+	}
+	if m.Restored {
+		r.restored(c, old)
+		return nil
 	}
 	old.handOver(c)
 	// Acknowledge at once: it also tells the server that this side holds

@@ -49,6 +49,16 @@ func (l *replayLog) setPeerWindow(window int) {
 	}
 }
 
+// restart forgets everything sent and received: the session goes on with
+// a peer that has no record of it (a session re-created on another
+// server), and both sides count from zero again.
+func (l *replayLog) restart() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sent, l.acked, l.entries, l.bytes = 0, 0, nil, 0
+	l.received, l.ackSent, l.unacked = 0, 0, 0
+}
+
 // fits reports whether n more bytes fit; a message larger than the bound
 // fits alone, as in the outbound queue.
 func (l *replayLog) fits(n int) bool {

@@ -37,6 +37,10 @@ type resumeMeta struct {
 	// Window is the sender's replay bound in bytes (offer and grant): the
 	// other side acknowledges before it fills.
 	Window int `json:"window,omitempty"`
+	// Restored, in the answer to a resume request, says that the session
+	// was re-created from its stored state on a server that did not hold
+	// it: both sides count from zero, and what was in flight is lost.
+	Restored bool `json:"restored,omitempty"`
 }
 
 // resumeState is the per-socket part of resumption: the session's log, and

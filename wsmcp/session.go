@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
 )
@@ -40,6 +41,15 @@ type ResumptionOptions struct {
 	// sessions of others; sessions without an identity share one such
 	// bound. Zero means 8.
 	MaxParkedPerIdentity int
+
+	// Store keeps the state of resumable sessions where every replica
+	// finds it: a client whose server died, or was drained for a deploy,
+	// resumes on another replica. Nil keeps sessions in this process only.
+	// A stored state lives for GracePeriod after its replica last renewed
+	// it (every third of GracePeriod); Store is not called per message,
+	// only when a session is granted, resumed, subscribes, unsubscribes or
+	// sets its log level, and when it ends.
+	Store SessionStore
 }
 
 func (o *ResumptionOptions) resolve() ResumptionOptions {
@@ -70,15 +80,31 @@ var errHandedOver = errors.New("wsmcp: socket handed over to the session it resu
 type session struct {
 	socketSeq
 	h        *Handler
+	serve    ServeConnFunc // serves a session re-created on resume
 	opts     ResumptionOptions
 	log      *replayLog
 	identity string
 	flights  *flights // the bytes of its calls, across its sockets
 
+	// restored is the SDK's state of a session re-created from the Store:
+	// its first socket has been read already, and the SDK gets its
+	// subscriptions back first (nRestore made-up requests, whose answers go
+	// nowhere).
+	restored *mcp.ServerSessionState
+	nRestore atomic.Int32
+	// prevStored is true while the stored state admits prevSecret.
+	prevStored atomic.Bool
+
 	// Under socketSeq.mu:
 	last       *conn           // the socket before a drop: its bookkeeping lives on
 	initID     any             // id of the initialize request that offered resumption
+	initParams json.RawMessage // its params, kept in the Store
 	initResult json.RawMessage // its result, answered again on resume
+	logLevel   string          // the client's, kept in the Store
+	subs       []string        // resources subscribed to, kept in the Store
+	saving     bool            // a save to the Store is under way
+	dirty      bool            // the state changed since the last save began
+	deleteDone bool            // the session ended while saving: delete after
 	secret     string          // set once granted
 	// prevSecret is the secret before the last resume. It stays valid until
 	// the client is heard from on the socket that resume attached (last):
@@ -97,11 +123,16 @@ type session struct {
 	watching atomic.Bool
 }
 
-func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
+func newSession(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc) *session {
+	return newSessionID(h, c, info, serve, c.id)
+}
+
+func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc, id string) *session {
 	opts := h.opts.Resumption.resolve()
 	s := &session{
-		socketSeq: socketSeq{id: c.id, cur: c, changed: make(chan struct{})},
+		socketSeq: socketSeq{id: id, cur: c, changed: make(chan struct{})},
 		h:         h,
+		serve:     serve,
 		opts:      opts,
 		last:      c,
 		log:       &replayLog{max: opts.MaxBufferBytes},
@@ -119,6 +150,9 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo) *session {
 // A resume request hands the socket to its session and ends this one;
 // anything else is put back for Read.
 func (s *session) start(c *conn) error {
+	if s.restored != nil {
+		return nil // the resume request was its first message
+	}
 	in, err := c.next()
 	if err != nil {
 		s.end(err)
@@ -126,13 +160,15 @@ func (s *session) start(c *conn) error {
 	}
 	if req, ok := in.msg.(*jsonrpc.Request); ok && req.Method == "initialize" && req.IsCall() {
 		if m, ok := metaOf(req.Params); ok && m.SessionID != "" {
-			s.h.resume(c, req, m)
+			adopted := s.h.resume(c, req, m, s.serve)
 			s.mu.Lock()
 			s.cur, s.last = nil, nil
 			s.final = errHandedOver
 			s.notifyLocked()
 			s.mu.Unlock()
-			s.flights.close() // this socket's own, now unused
+			if !adopted {
+				s.flights.close() // this socket's own, now unused
+			}
 			return errHandedOver
 		}
 	}
@@ -145,7 +181,13 @@ func (s *session) start(c *conn) error {
 // resumed.
 func (s *session) received(c *conn, msg jsonrpc.Message) {
 	req, ok := msg.(*jsonrpc.Request)
-	if !ok || !s.watching.Load() {
+	if !ok {
+		return
+	}
+	if !s.watching.Load() {
+		if s.opts.Store != nil {
+			s.track(c, req)
+		}
 		return
 	}
 	s.mu.Lock()
@@ -156,6 +198,7 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 	if req.Method == "initialize" && req.IsCall() {
 		if m, offered := metaOf(req.Params); offered {
 			s.initID = idKey(req.ID)
+			s.initParams = req.Params
 			s.log.setPeerWindow(m.Window)
 			return
 		}
@@ -165,8 +208,18 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 }
 
 // prepare implements seqPolicy: the answer to an initialize request that
-// offered resumption carries the grant.
-func (s *session) prepare(w *seqWrite) { w.msg, w.granted = s.grant(w.msg) }
+// offered resumption carries the grant, and the answers to the requests
+// made up for a re-created session go nowhere.
+func (s *session) prepare(w *seqWrite) {
+	if s.nRestore.Load() > 0 {
+		if resp, ok := w.msg.(*jsonrpc.Response); ok && isRestoreID(resp.ID) {
+			s.nRestore.Add(-1)
+			w.drop = true
+			return
+		}
+	}
+	w.msg, w.granted = s.grant(w.msg)
+}
 
 // written implements seqPolicy: a granted session becomes findable.
 func (s *session) written(w *seqWrite) {
@@ -278,7 +331,11 @@ func (s *session) registered() {
 		s.h.sessions = map[string]*session{}
 	}
 	s.h.sessions[s.id] = s
+	s.h.scheduleRenewLocked(s.opts)
 	s.h.mu.Unlock()
+	s.mu.Lock()
+	s.saveLocked()
+	s.mu.Unlock()
 }
 
 func (s *session) resumable() bool {
@@ -376,6 +433,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	}
 	prev.handOver(c)
 	s.prevSecret, s.secret = s.secret, secret
+	s.saveLocked()
 	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
 	replay := s.log.since(received)
 	s.cur, s.last = nil, c
@@ -451,6 +509,7 @@ func (s *session) endedLocked() {
 	s.unparkLocked()
 	s.h.forgetSession(s)
 	s.flights.close()
+	s.forgetStoredLocked()
 }
 
 // secretMatches reports, in constant time, whether secret is the session's
@@ -464,11 +523,20 @@ func (s *session) secretMatches(secret string) bool {
 }
 
 // resume hands socket c, whose first message is the resume request req, to
-// the session it names, or refuses with one answer for every failure.
-func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
+// the session it names, or refuses with one answer for every failure. A
+// session this handler does not hold is re-created from the Store, if
+// there is one, and served with serve; then resume reports true: c, and
+// its flights, belong to that session.
+func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve ServeConnFunc) (adopted bool) {
 	h.mu.Lock()
 	s := h.sessions[m.SessionID]
 	h.mu.Unlock()
+	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores {
+		if h.restore(c, req, m, serve) {
+			return true
+		}
+		s = nil
+	}
 	ok := s != nil && m.Received != nil
 	if ok {
 		s.mu.Lock()
@@ -484,6 +552,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta) {
 	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeNotResumable, Message: ReasonNotResumable}})
 	_ = c.enqueueRaw(answer)
 	go c.shutdown(websocket.StatusPolicyViolation, ReasonNotResumable, true, nil)
+	return false
 }
 
 // park counts a session waiting for its client; it reports false when too

@@ -21,7 +21,7 @@ func parkedSession(t *testing.T, c *conn) *session {
 	t.Helper()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 	h := NewHandler(func(*http.Request) *mcp.Server { return srv }, &HandlerOptions{Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
-	s := newSession(h, c, nil)
+	s := newSession(h, c, nil, nil)
 	s.secret = "secret"
 	s.initResult = []byte(`{"protocolVersion":"2025-11-25"}`)
 	s.cur = nil // parked, with c as its last socket
@@ -186,7 +186,7 @@ func TestParkLogsOutsideSessionLock(t *testing.T) {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 	h := NewHandler(func(*http.Request) *mcp.Server { return srv },
 		&HandlerOptions{Logger: logger, Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
-	s = newSession(h, c, nil)
+	s = newSession(h, c, nil, nil)
 	s.secret = "secret"
 	defer s.end(ErrClosed)
 	c.mu.Lock()

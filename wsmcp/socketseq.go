@@ -75,6 +75,7 @@ type seqWrite struct {
 	data    []byte  // encoded while no socket was up: bookkeeping done once
 	granted bool    // the server's grant of resumption
 	listen  *listen // the client's open subscription
+	drop    bool    // goes nowhere (set by prepare)
 }
 
 // SessionID implements mcp.Connection: the id of the first socket.
@@ -134,6 +135,9 @@ func (q *socketSeq) Write(ctx context.Context, msg jsonrpc.Message) error {
 	w := &seqWrite{msg: msg}
 	q.pol.prepare(w)
 	defer q.pol.written(w)
+	if w.drop {
+		return nil
+	}
 	var failed *conn
 	for {
 		q.mu.Lock()

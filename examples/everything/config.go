@@ -34,6 +34,7 @@ type config struct {
 	maxConnsPerID  int
 	maxConns       int
 	upgradesPerIP  int
+	upgradesPerID  int
 	maxHeaderBytes int
 	pingInterval   time.Duration
 	pongTimeout    time.Duration
@@ -41,6 +42,11 @@ type config struct {
 	debugAddr      string
 	drainDelay     time.Duration
 	drainTimeout   time.Duration
+
+	redisURL      string
+	redisFailOpen bool
+	redisReplicas int
+	redisLeaseTTL time.Duration
 }
 
 func parseFlags() *config {
@@ -59,6 +65,7 @@ func parseFlags() *config {
 	flag.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default)")
 	flag.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
 	flag.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
+	flag.IntVar(&c.upgradesPerID, "upgrades-per-user", 0, "WebSocket upgrades per identity per minute (0: library default, 30; -1: unlimited)")
 	flag.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
 	flag.DurationVar(&c.pongTimeout, "pong-timeout", 0, "how long a ping may go unanswered (0: library default, 10s)")
 	flag.DurationVar(&c.resume, "resume", 0, "keep 2025 sessions of reconnecting clients alive this long after their socket drops (0: off)")
@@ -66,6 +73,10 @@ func parseFlags() *config {
 	flag.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining (a few readiness probe periods)")
 	flag.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
+	flag.StringVar(&c.redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0: replicas with the same one share connection caps and upgrade rates")
+	flag.BoolVar(&c.redisFailOpen, "redis-fail-open", false, "while Redis is unreachable, admit within this replica's share of each limit (limit / replicas) instead of refusing 503")
+	flag.IntVar(&c.redisReplicas, "redis-replicas", 0, "replica count the fail-open share divides by (0: the live replicas last counted in Redis)")
+	flag.DurationVar(&c.redisLeaseTTL, "redis-lease-ttl", 0, "how long a dead replica's connections still count (0: library default, 15s)")
 	flag.Parse()
 	if c.jwtSecret == "" {
 		c.jwtSecret = os.Getenv("JWT_SECRET")
@@ -105,6 +116,7 @@ func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Optio
 		MaxConnsPerIdentity: c.maxConnsPerID,
 		MaxConns:            c.maxConns,
 		UpgradesPerIP:       c.upgradesPerIP,
+		UpgradesPerIdentity: c.upgradesPerID,
 		Logger:              logger,
 		DrainDelay:          c.drainDelay,
 		DrainTimeout:        c.drainTimeout,

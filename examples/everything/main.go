@@ -17,6 +17,11 @@
 // With -stdio it serves one session on stdin/stdout instead (mcpws serve's
 // child: mcpws serve -- everything -stdio).
 //
+// With -redis redis://host:port, replicas that share the Redis (and the
+// JWT secret) hold the connection caps and upgrade rates across all of
+// them, and with -resume their sessions survive a replica's death
+// (docs/scaling.md).
+//
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
 // listener.
@@ -37,6 +42,7 @@ import (
 
 	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/internal/rlimit"
+	"github.com/mcpws/mcpws/redismcpws"
 )
 
 func main() {
@@ -67,7 +73,26 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ws := mcpws.New(getServer, c.options(verifier, logger))
+	opts := c.options(verifier, logger)
+
+	// -redis: the replicas share state through Redis (docs/scaling.md).
+	store, closeStore, err := c.redisStore(ctx)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closeStore()
+	if store != nil {
+		// Connection caps and upgrade rates hold across all replicas.
+		limits := redismcpws.NewLimits(store, c.limitsOptions(logger))
+		defer limits.Close()
+		opts.SharedLimits = limits
+		// Resumable sessions survive their replica (with -resume).
+		if opts.Handler.Resumption != nil {
+			opts.Handler.Resumption.Store = store.Sessions()
+		}
+	}
+
+	ws := mcpws.New(getServer, opts)
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))

@@ -212,19 +212,29 @@ type tally struct {
 
 type incrementArgs struct {
 	Key string `json:"key" jsonschema:"the counter to add one to"`
+	MS  int    `json:"ms,omitempty" jsonschema:"milliseconds to wait after counting, before answering (a call in flight, for tests)"`
 }
 
 type incrementResult struct {
 	Value int `json:"value"`
 }
 
-func (t *tally) increment(_ context.Context, _ *mcp.CallToolRequest, in incrementArgs) (*mcp.CallToolResult, incrementResult, error) {
+func (t *tally) increment(ctx context.Context, _ *mcp.CallToolRequest, in incrementArgs) (*mcp.CallToolResult, incrementResult, error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.counts == nil {
 		t.counts = map[string]int{}
 	}
 	t.counts[in.Key]++
 	v := t.counts[in.Key]
+	t.mu.Unlock()
+	if in.MS > 0 {
+		timer := time.NewTimer(time.Duration(in.MS) * time.Millisecond)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, incrementResult{}, ctx.Err()
+		}
+	}
 	return result(text(fmt.Sprint(v))), incrementResult{Value: v}, nil
 }

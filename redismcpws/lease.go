@@ -1,0 +1,307 @@
+package redismcpws
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-chi/httprate"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpws/mcpws/middleware"
+)
+
+// Defaults for the zero values of [LimitsOptions].
+const (
+	// DefaultLeaseTTL is how long a lease outlives its last renewal: the
+	// longest a replica that died (kill -9, a lost node) keeps holding
+	// the slots of its connections. Leases are renewed every third of it.
+	DefaultLeaseTTL = 15 * time.Second
+	// DefaultTimeout bounds each Redis call on the upgrade path.
+	DefaultTimeout = 250 * time.Millisecond
+)
+
+// ErrUnavailable is returned, wrapped, when Redis cannot be reached and
+// the limits fail closed (or fail open without a known replica count):
+// the connection is refused 503.
+var ErrUnavailable = errors.New("redismcpws: shared limits unavailable")
+
+// LimitsOptions configures [NewLimits]. The zero value is a good default:
+// leases of 15 s, calls bounded by 250 ms, fail closed.
+type LimitsOptions struct {
+	// LeaseTTL is how long a lease outlives its last renewal, and so how
+	// long a dead replica's connections still count; zero means
+	// DefaultLeaseTTL. Shorter frees them sooner and costs a renewal
+	// batch per replica more often (every TTL/3).
+	LeaseTTL time.Duration
+	// Timeout bounds each Redis call on the upgrade path (the two rate
+	// counters and the lease: at most three per upgrade, and only until
+	// the first one fails: from then on, no upgrade waits on Redis until
+	// the heartbeat reaches it again); zero means DefaultTimeout. The
+	// client must have ContextTimeoutEnabled for go-redis to honour it on
+	// a stalled connection (otherwise its ReadTimeout, 3 s by default,
+	// applies).
+	Timeout time.Duration
+	// FailOpen, while Redis is unreachable, admits against a local share
+	// of every cap and rate (limit / Replicas, rounded down, so that the
+	// replicas together never exceed the limit) instead of refusing
+	// every upgrade 503. Connections admitted meanwhile are registered
+	// once Redis answers again.
+	FailOpen bool
+	// Replicas is the number of replicas the share divides by. Zero means
+	// the count of live replicas last seen through the heartbeats; a
+	// replica that never reached Redis knows no count, and fails closed.
+	Replicas int
+	// Logger receives one event per transition (Redis lost, Redis back).
+	// Nil discards them.
+	Logger *slog.Logger
+}
+
+// Limits keeps the connection caps and upgrade rates of an endpoint in
+// Redis, so that they hold across all its replicas: it implements
+// mcpws.SharedLimits. Connection leases live in sorted sets (member =
+// connection, score = expiry on the Redis clock), taken in one Lua script
+// and renewed by one background loop per replica, which batches all of
+// its leases; rate counts are sliding windows counted in one Lua script.
+// Close it when the endpoint stops.
+type Limits struct {
+	store   *Store
+	opts    LimitsOptions
+	replica string // this replica's id in the replicas set
+	logger  *slog.Logger
+
+	down     atomic.Bool  // Redis failed and the heartbeat has not reached it since
+	replicas atomic.Int64 // live replicas last counted by the heartbeat
+
+	mu   sync.Mutex
+	seq  uint64
+	held map[string]string // connection id → identity key ("" for none)
+	byID map[string]int    // identity key → connections held
+
+	renewMu sync.Mutex // orders a renewal batch before a release's ZREM
+	kick    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// NewLimits starts the limits of one replica on s: its heartbeat loop
+// runs until Close. opts may be nil.
+func NewLimits(s *Store, opts *LimitsOptions) *Limits {
+	var o LimitsOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	var id [8]byte
+	_, _ = rand.Read(id[:])
+	l := &Limits{
+		store: s, opts: o, replica: hex.EncodeToString(id[:]),
+		logger: o.Logger,
+		held:   map[string]string{},
+		byID:   map[string]int{},
+		kick:   make(chan struct{}, 1),
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if l.logger == nil {
+		l.logger = slog.New(slog.DiscardHandler)
+	}
+	go l.loop()
+	return l
+}
+
+// Leases returns the connection leases, for middleware.ConnectionLimit.
+func (l *Limits) Leases() middleware.Leases { return leases{l} }
+
+// LimitCounter returns a new rate counter for the upgrade rate named name,
+// for httprate.WithLimitCounter.
+func (l *Limits) LimitCounter(name string) httprate.LimitCounter { return newCounter(l, name) }
+
+// Close stops the heartbeat and removes this replica from the live set.
+// Leases still held lapse within the TTL.
+func (l *Limits) Close() error {
+	select {
+	case <-l.stop:
+		return nil
+	default:
+	}
+	close(l.stop)
+	<-l.done
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	return l.store.rdb.ZRem(ctx, l.key("replicas"), l.replica).Err()
+}
+
+// leases is the middleware.Leases face of Limits.
+type leases struct{ l *Limits }
+
+func (ls leases) Acquire(ctx context.Context, req middleware.LeaseRequest) (func(), error) {
+	l := ls.l
+	l.mu.Lock()
+	l.seq++
+	id := l.replica + ":" + strconv.FormatUint(l.seq, 36)
+	l.mu.Unlock()
+	if l.down.Load() {
+		return l.acquireLocal(id, req, nil)
+	}
+	code, err := l.acquireRedis(ctx, id, req)
+	if err == nil && code == -1 {
+		// Redis lost this replica (a restart without persistence): it
+		// rejoins now, within the call's bound, and the loop re-adds its
+		// leases right after.
+		if err = l.rejoin(ctx); err == nil {
+			code, err = l.acquireRedis(ctx, id, req)
+		}
+	}
+	switch {
+	case err != nil:
+		l.lost(err)
+		return l.acquireLocal(id, req, err)
+	case code == 1:
+		return nil, middleware.ErrTotalCap
+	case code == 2:
+		return nil, middleware.ErrIdentityCap
+	case code != 0:
+		return nil, fmt.Errorf("%w: acquire returned %d", ErrUnavailable, code)
+	}
+	l.mu.Lock()
+	l.hold(id, req.Identity)
+	l.mu.Unlock()
+	return func() { l.release(id, req.Identity) }, nil
+}
+
+func (l *Limits) acquireRedis(ctx context.Context, id string, req middleware.LeaseRequest) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	keys := []string{l.key("replicas"), l.key("all")}
+	if req.Identity != "" {
+		keys = append(keys, l.key("id", req.Identity))
+	}
+	return acquireScript.Run(ctx, l.store.rdb, keys, id, l.opts.LeaseTTL.Milliseconds(), req.Total, req.PerIdentity, l.replica).Int64()
+}
+
+// acquireLocal decides while Redis is unreachable: refuse (fail closed),
+// or admit within this replica's share of each cap (fail open), counting
+// every connection this replica holds.
+func (l *Limits) acquireLocal(id string, req middleware.LeaseRequest, cause error) (func(), error) {
+	n, err := l.share(cause)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if req.Total > 0 && len(l.held) >= req.Total/n {
+		return nil, middleware.ErrTotalCap
+	}
+	if req.PerIdentity > 0 && req.Identity != "" && l.byID[req.Identity] >= req.PerIdentity/n {
+		return nil, middleware.ErrIdentityCap
+	}
+	l.hold(id, req.Identity)
+	return func() { l.release(id, req.Identity) }, nil
+}
+
+// share returns the divisor of the local share, or the error to refuse
+// with: failing closed, or open without a known replica count.
+func (l *Limits) share(cause error) (int, error) {
+	if cause == nil {
+		cause = errors.New("Redis unreachable")
+	}
+	if !l.opts.FailOpen {
+		return 0, fmt.Errorf("%w (failing closed): %w", ErrUnavailable, cause)
+	}
+	n := l.opts.Replicas
+	if n <= 0 {
+		n = int(l.replicas.Load())
+	}
+	if n <= 0 {
+		return 0, fmt.Errorf("%w (failing open, but the replica count is unknown): %w", ErrUnavailable, cause)
+	}
+	return n, nil
+}
+
+// hold records a lease this replica holds; l.mu is held.
+func (l *Limits) hold(id, identity string) {
+	l.held[id] = identity
+	if identity != "" {
+		l.byID[identity]++
+	}
+}
+
+// release gives a lease back: at once in Redis when it answers, else it
+// lapses within the TTL.
+func (l *Limits) release(id, identity string) {
+	l.mu.Lock()
+	delete(l.held, id)
+	if identity != "" {
+		if l.byID[identity]--; l.byID[identity] <= 0 {
+			delete(l.byID, identity)
+		}
+	}
+	l.mu.Unlock()
+	if l.down.Load() {
+		return
+	}
+	l.renewMu.Lock() // a renewal batch that still lists id finishes first
+	defer l.renewMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	_, err := l.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, l.key("all"), id)
+		if identity != "" {
+			p.ZRem(ctx, l.key("id", identity), id)
+		}
+		return nil
+	})
+	if err != nil {
+		l.lost(err)
+	}
+}
+
+// key names a lease key; all share the hash tag {lease} (one Cluster slot).
+func (l *Limits) key(parts ...string) string {
+	return l.store.key(append([]string{"{lease}"}, parts...)...)
+}
+
+// lost records that Redis failed: one event per transition, and the
+// heartbeat starts probing.
+func (l *Limits) lost(err error) {
+	if l.down.CompareAndSwap(false, true) {
+		mode := "failing closed: upgrades are refused 503"
+		if l.opts.FailOpen {
+			if n, e := l.share(err); e == nil {
+				mode = fmt.Sprintf("failing open: each cap and rate is shared by %d replicas", n)
+			} else {
+				mode = "failing closed: the replica count is unknown"
+			}
+		}
+		l.logger.Warn("redismcpws: Redis unreachable, "+mode, "err", err)
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// found records that Redis answers again: one event per transition.
+func (l *Limits) found() {
+	if l.down.CompareAndSwap(true, false) {
+		l.logger.Warn("redismcpws: Redis reachable again, limits shared across replicas")
+	}
+}
+
+// LiveReplicas returns the number of live replicas (this one included)
+// that the heartbeat last counted in Redis, or 0 before it first reached
+// Redis. With FailOpen and no Replicas, it is the divisor of the share.
+func (l *Limits) LiveReplicas() int { return int(l.replicas.Load()) }

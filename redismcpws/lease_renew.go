@@ -1,0 +1,102 @@
+package redismcpws
+
+import (
+	"context"
+	"time"
+)
+
+// renewBatch is how many leases one renewal script carries: long enough
+// to amortise the round trip, short enough not to hold Redis (a script
+// blocks the server while it runs) for more than a millisecond or so.
+const renewBatch = 500
+
+// loop is the replica's one background task: every TTL/3 it renews all
+// the leases the replica holds (and its own heartbeat) in batches; while
+// Redis is unreachable it probes every second, and re-registers
+// everything as soon as Redis answers. No timer or goroutine per
+// connection: an idle connection costs one map entry.
+func (l *Limits) loop() {
+	defer close(l.done)
+	every := l.opts.LeaseTTL / 3
+	probe := min(every, time.Second)
+	_ = l.renew() // register at once, so that the first acquire finds us
+	t := time.NewTimer(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+		case <-l.kick:
+		}
+		err := l.renew()
+		switch {
+		case err != nil:
+			l.lost(err)
+			t.Reset(probe)
+		case l.down.Load():
+			l.found()
+			t.Reset(every)
+		default:
+			t.Reset(every)
+		}
+	}
+}
+
+// renew extends this replica's heartbeat and every lease it holds by one
+// TTL, re-adding those Redis lost, and records the live replica count.
+func (l *Limits) renew() error {
+	l.renewMu.Lock()
+	defer l.renewMu.Unlock()
+	l.mu.Lock()
+	ids := make([]string, 0, len(l.held))
+	idents := make([]string, 0, len(l.held))
+	for id, ident := range l.held {
+		ids = append(ids, id)
+		idents = append(idents, ident)
+	}
+	l.mu.Unlock()
+
+	ttl := l.opts.LeaseTTL.Milliseconds()
+	for start := 0; start == 0 || start < len(ids); start += renewBatch {
+		end := min(start+renewBatch, len(ids))
+		keys := []string{l.key("replicas"), l.key("all")}
+		index := map[string]int{}
+		args := make([]any, 0, 2+2*(end-start))
+		args = append(args, ttl, l.replica)
+		for i := start; i < end; i++ {
+			k := 0
+			if ident := idents[i]; ident != "" {
+				if k = index[ident]; k == 0 {
+					keys = append(keys, l.key("id", ident))
+					k = len(keys) // Lua's KEYS are 1-based
+					index[ident] = k
+				}
+			}
+			args = append(args, ids[i], k)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(l.opts.Timeout, l.opts.LeaseTTL/6))
+		n, err := renewScript.Run(ctx, l.store.rdb, keys, args...).Int64()
+		cancel()
+		if err != nil {
+			return err
+		}
+		l.replicas.Store(n)
+	}
+	return nil
+}
+
+// rejoin adds this replica to the live set alone, within the upgrade
+// path's bound, and has the loop re-add its leases at once.
+func (l *Limits) rejoin(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
+	defer cancel()
+	if err := renewScript.Run(ctx, l.store.rdb, []string{l.key("replicas"), l.key("all")}, l.opts.LeaseTTL.Milliseconds(), l.replica).Err(); err != nil {
+		return err
+	}
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+	return nil
+}

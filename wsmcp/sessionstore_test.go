@@ -1,0 +1,397 @@
+package wsmcp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/chaos"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// memStore is a SessionStore in memory, shared by the handlers of a test
+// as Redis is by replicas.
+type memStore struct {
+	mu      sync.Mutex
+	states  map[string][]byte
+	expiry  map[string]time.Time
+	puts    atomic.Int32
+	touches atomic.Int32
+}
+
+func newMemStore() *memStore {
+	return &memStore{states: map[string][]byte{}, expiry: map[string]time.Time{}}
+}
+
+func (m *memStore) Put(_ context.Context, id string, state []byte, ttl time.Duration) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.states[id] = state
+	m.expiry[id] = time.Now().Add(ttl)
+	m.puts.Add(1)
+	return nil
+}
+
+func (m *memStore) Touch(_ context.Context, ids []string, ttl time.Duration) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.touches.Add(1)
+	var missing []string
+	for _, id := range ids {
+		if _, ok := m.states[id]; ok {
+			m.expiry[id] = time.Now().Add(ttl)
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	return missing, nil
+}
+
+// wipe forgets every state, as a Redis restart without persistence does.
+func (m *memStore) wipe() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	clear(m.states)
+}
+
+func (m *memStore) Get(_ context.Context, id string) ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if time.Now().After(m.expiry[id]) {
+		delete(m.states, id)
+	}
+	return m.states[id], nil
+}
+
+func (m *memStore) Delete(_ context.Context, id string) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.states[id]
+	delete(m.states, id)
+	return ok, nil
+}
+
+func (m *memStore) get(id string) []byte {
+	b, _ := m.Get(context.Background(), id)
+	return b
+}
+
+// subscribableServer is newMCPServer with a resource that clients may
+// subscribe to, a tool that logs at debug level, and a tool, "hold", that
+// counts its runs in runs and waits until its context ends.
+func subscribableServer(runs *atomic.Int32) *mcp.Server {
+	s := newMCPServerWith(&mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	s.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "debuglog"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		err := req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "debug", Data: "detail"})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "logged"}}}, nil, err
+	})
+	mcp.AddTool(s, &mcp.Tool{Name: "hold"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		runs.Add(1)
+		<-ctx.Done()
+		return nil, nil, ctx.Err()
+	})
+	return s
+}
+
+// A resumable session whose server is gone continues on another server
+// that shares the store: the client is told (Restored), the call that was
+// in flight fails with CodeConnectionLost and is not run again, the
+// subscription and the log level hold, new calls work, and a later cut
+// resumes on the new server exactly once as usual.
+func TestSessionMovesToAnotherServer(t *testing.T) {
+	store := newMemStore()
+	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
+	var runs atomic.Int32
+	srvA, srvB := subscribableServer(&runs), subscribableServer(&runs)
+	a := newTestServer(t, srvA, opts)
+	b := newTestServer(t, srvB, opts)
+	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+
+	var restored atomic.Int32
+	updates := make(chan string, 10)
+	logs := make(chan any, 10)
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
+			updates <- req.Params.URI
+		},
+		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) { logs <- req.Params.Data },
+	})
+	var ev events
+	ro := ev.options(wsmcp.ReconnectOptions{})
+	ro.Restored = func() { restored.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: ro},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	id := cs.ID()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription and level in the store", func() bool {
+		var st struct {
+			LogLevel      string   `json:"logLevel"`
+			Subscriptions []string `json:"subscriptions"`
+		}
+		return json.Unmarshal(store.get(id), &st) == nil && st.LogLevel == "debug" && len(st.Subscriptions) == 1
+	})
+
+	// A call in flight when server A becomes unreachable.
+	call := make(chan error, 1)
+	go func() {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hold"})
+		call <- err
+	}()
+	waitFor(t, "the call to run on A", func() bool { return runs.Load() == 1 })
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	proxy.Cut()
+
+	err = <-call
+	var je *jsonrpc.Error
+	if !errors.As(err, &je) || je.Code != wsmcp.CodeConnectionLost {
+		t.Fatalf("the call in flight ended with %v; want code %d", err, wsmcp.CodeConnectionLost)
+	}
+	waitFor(t, "the Restored hook", func() bool { return restored.Load() == 1 })
+	if got := cs.ID(); got != id {
+		t.Errorf("session id after the move = %q, want %q", got, id)
+	}
+	if !strings.Contains(b.log.String(), "session re-created from its stored state") {
+		t.Errorf("server B's log does not say it re-created the session:\n%s", b.log.String())
+	}
+	if got, err := echoText(ctx, cs, "on B"); err != nil || got != "on B" {
+		t.Fatalf("echo on B = %q, %v", got, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the lost call ran %d times; it must not be sent again", n)
+	}
+	// The subscription holds on B.
+	if err := srvB.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updates:
+		if uri != "test://r" {
+			t.Errorf("update for %q", uri)
+		}
+	case <-ctx.Done():
+		t.Fatal("no resources/updated from B")
+	}
+	// So does the log level: without it, the SDK sends no log message.
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "debuglog"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-logs:
+		if d != "detail" {
+			t.Errorf("log data = %v", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("no log message from B: the log level was lost")
+	}
+
+	// A later cut resumes on B, within the process, with nothing lost.
+	proxy.Cut()
+	if got, err := echoText(ctx, cs, "still on B"); err != nil || got != "still on B" {
+		t.Fatalf("echo after a second cut = %q, %v", got, err)
+	}
+	if n := restored.Load(); n != 1 {
+		t.Errorf("Restored called %d times; the second cut should resume in place", n)
+	}
+}
+
+// A resume on a server that does not hold the session is refused with the
+// usual answer for a wrong secret, another identity and an unknown id, and
+// leaves the stored state in place for the real client; the real client
+// then takes it over, once.
+func TestStoredSessionRefused(t *testing.T) {
+	store := newMemStore()
+	newServer := func() (*wsmcp.Handler, string) {
+		t.Helper()
+		h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+			&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			user := r.Header.Get("X-User") // stands in for a verified token
+			h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
+		}))
+		t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
+		return h, "ws" + strings.TrimPrefix(ts.URL, "http")
+	}
+	_, urlA := newServer()
+	_, urlB := newServer()
+	dial := func(url, user string) (*rawConn, string) {
+		return dialRawHeader(t, url, http.Header{"X-User": {user}})
+	}
+	alice, id := dial(urlA, "alice")
+	alice.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
+	var grant struct {
+		Result struct {
+			Meta map[string]struct {
+				Secret string `json:"secret"`
+			} `json:"_meta"`
+		} `json:"result"`
+	}
+	b, _ := json.Marshal(alice.recv())
+	json.Unmarshal(b, &grant)
+	secret := grant.Result.Meta[metaResume].Secret
+	if secret == "" || id == "" {
+		t.Fatalf("no grant (session %q)", id)
+	}
+	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+	if strings.Contains(string(store.get(id)), secret) || strings.Contains(string(store.get(id)), "alice") {
+		t.Fatalf("the stored state holds the secret or the subject in clear: %s", store.get(id))
+	}
+
+	resume := func(user, session, secret string) (map[string]any, websocket.StatusCode) {
+		c, _ := dial(urlB, user)
+		req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
+			"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
+				"_meta": map[string]any{metaResume: map[string]any{"sessionId": session, "secret": secret, "received": 0}}}})
+		c.send(string(req))
+		reply := c.recv()
+		if errorCode(reply) == 0 {
+			return reply, 0
+		}
+		return reply, c.closeCode()
+	}
+	for _, tt := range []struct{ name, user, session, secret string }{
+		{"unknown session", "alice", "NO-SUCH-SESSION", secret},
+		{"wrong secret", "alice", id, "wrong"},
+		{"other identity", "mallory", id, secret},
+	} {
+		reply, code := resume(tt.user, tt.session, tt.secret)
+		if errorCode(reply) != wsmcp.CodeNotResumable || code != websocket.StatusPolicyViolation {
+			t.Errorf("%s: reply %v, close %d; want code %d and 1008", tt.name, reply, code, wsmcp.CodeNotResumable)
+		}
+		if store.get(id) == nil {
+			t.Fatalf("%s: the stored state is gone", tt.name)
+		}
+	}
+	reply, _ := resume("alice", id, secret)
+	res, _ := reply["result"].(map[string]any)
+	meta, _ := res["_meta"].(map[string]any)
+	m, _ := meta[metaResume].(map[string]any)
+	if m["restored"] != true || m["received"] != float64(0) || m["secret"] == "" || m["secret"] == secret {
+		t.Fatalf("resume on B = %v; want restored, received 0 and a new secret", reply)
+	}
+	// The state now belongs to B: saved again, under the new secret.
+	waitFor(t, "B's save", func() bool { return store.get(id) != nil })
+	reply, code := resume("alice", id, secret+"x")
+	if errorCode(reply) != wsmcp.CodeNotResumable || code != websocket.StatusPolicyViolation {
+		t.Errorf("a wrong secret after the move: %v, close %d", reply, code)
+	}
+}
+
+// A session whose server drains (a deploy) keeps its stored state, and its
+// client carries on with another server: the drained server closes 1001,
+// the client redials, and the next server re-creates the session with its
+// subscription.
+func TestSessionSurvivesDrain(t *testing.T) {
+	store := newMemStore()
+	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
+	var runs atomic.Int32
+	srvB := subscribableServer(&runs)
+	a := newTestServer(t, subscribableServer(&runs), opts)
+	b := newTestServer(t, srvB, opts)
+	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	var restored atomic.Int32
+	updates := make(chan string, 10)
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updates <- req.Params.URI },
+	})
+	var ev events
+	ro := ev.options(wsmcp.ReconnectOptions{})
+	ro.Restored = func() { restored.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: ro},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription in the store", func() bool { return strings.Contains(string(store.get(cs.ID())), "test://r") })
+
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	if err := a.h.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the client to move to B", func() bool { return restored.Load() == 1 })
+	if got, err := echoText(ctx, cs, "after the deploy"); err != nil || got != "after the deploy" {
+		t.Fatalf("echo after the drain = %q, %v", got, err)
+	}
+	if err := srvB.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-updates:
+	case <-ctx.Done():
+		t.Fatal("no resources/updated from B after the drain")
+	}
+}
+
+// A state the store lost (Redis restarted without persistence) is put
+// again by the next renewal, so the session can still move; a session that
+// ended is deleted and not put again.
+func TestSessionStateRenewedAfterStoreLoss(t *testing.T) {
+	store := newMemStore()
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 300 * time.Millisecond, Store: store}})
+	var ev events
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: ts.url, Reconnect: ev.options(wsmcp.ReconnectOptions{})},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := cs.ID()
+	waitFor(t, "the first save", func() bool { return store.get(id) != nil })
+	store.wipe()
+	if store.get(id) != nil {
+		t.Fatal("wipe kept the state")
+	}
+	waitFor(t, "the state to be put again", func() bool { return store.get(id) != nil })
+	// Held past several grace periods by renewals alone.
+	from := store.touches.Load()
+	waitFor(t, "renewals over two grace periods", func() bool { return store.touches.Load() >= from+6 })
+	if store.get(id) == nil {
+		t.Fatal("the state lapsed while its session lives")
+	}
+	cs.Close()
+	waitFor(t, "the ended session's state to go", func() bool { return store.get(id) == nil })
+}
