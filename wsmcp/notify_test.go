@@ -24,10 +24,10 @@ type replica struct {
 
 // subscriber is one client session with counts of what it received.
 type subscriber struct {
-	cs       *mcp.ClientSession
-	updated  atomic.Int64
-	tools    atomic.Int64
-	uriSeen  atomic.Value
+	cs      *mcp.ClientSession
+	updated atomic.Int64
+	tools   atomic.Int64
+	uriSeen atomic.Value
 }
 
 func newReplica(t *testing.T, bus wsmcp.Bus) *replica {
