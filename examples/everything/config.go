@@ -40,6 +40,7 @@ type config struct {
 	debugAddr      string
 	drainDelay     time.Duration
 	drainTimeout   time.Duration
+	redisURL       string
 }
 
 func parseFlags() *config {
@@ -64,6 +65,7 @@ func parseFlags() *config {
 	flag.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining (a few readiness probe periods)")
 	flag.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
+	flag.StringVar(&c.redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0: share notifications with the other replicas behind one ingress (docs/scaling.md)")
 	flag.Parse()
 	if c.jwtSecret == "" {
 		c.jwtSecret = os.Getenv("JWT_SECRET")

@@ -14,6 +14,10 @@
 //	JWT_SECRET=$(openssl rand -hex 32) go -C examples run ./everything -audience http://127.0.0.1:8080/mcp \
 //		-origins http://localhost:3000 -rate 100 -max-conns-per-user 8
 //
+// With -redis redis://host:port, three copies behind nginx (docs/deploy.md)
+// form a cluster: the tool notify_resource_updated, called on any of them,
+// reaches the subscribers of all (docs/scaling.md).
+//
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
 // listener.
@@ -51,6 +55,15 @@ func main() {
 	server := newServer()
 	go updateWatchedResource(ctx, server)
 	getServer := func(*http.Request) *mcp.Server { return server }
+
+	// -redis: notifications raised on any replica reach the sessions of all.
+	store, err := c.redisStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	notify := notifier(server, store, logger)
+	defer notify.Close()
+	addNotifyTool(server, notify)
 
 	verifier, err := c.verifier(ctx)
 	if err != nil {
