@@ -62,6 +62,13 @@ http {
 // startNginx runs nginx in front of upstream and returns its address.
 func startNginx(t *testing.T, upstream string) string {
 	t.Helper()
+	return runNginx(t, func(dir string, port int) string { return fmt.Sprintf(nginxConf, dir, port, upstream) })
+}
+
+// runNginx runs nginx with the configuration conf returns for its prefix
+// directory and a free port, and returns its address.
+func runNginx(t *testing.T, conf func(dir string, port int) string) string {
+	t.Helper()
 	requireInstalled(t, nginxBin, "nginx", "make system-deps (apt-get install nginx)")
 	dir := t.TempDir()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -70,11 +77,11 @@ func startNginx(t *testing.T, upstream string) string {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close() // nginx binds it next; a race with another process is unlikely on loopback
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, port, upstream)), 0o600); err != nil {
+	file := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(file, []byte(conf(dir, port)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(nginxBin, "-p", dir, "-c", conf, "-e", "stderr")
+	cmd := exec.Command(nginxBin, "-p", dir, "-c", file, "-e", "stderr")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {

@@ -64,6 +64,8 @@ type ClientTransport struct {
 	// Reconnect turns on redialing when the socket drops (see
 	// ReconnectOptions). Nil means a dropped socket ends the session.
 	Reconnect *ReconnectOptions
+
+	route string // the routing key sent at every dial (route.go)
 }
 
 var _ mcp.Transport = (*ClientTransport)(nil)
@@ -126,6 +128,7 @@ func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
 		maxInFlight:      -1,
 		maxInFlightBytes: -1,
 	}.resolved(DefaultClientReadLimit)
+	t.proposeRoute()
 	c, err := t.dial(ctx, &lim)
 	if err != nil {
 		return nil, err
@@ -158,6 +161,7 @@ func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) 
 		}
 		header.Set("Authorization", "Bearer "+token)
 	}
+	header = t.routed(header)
 	ws, resp, err := websocket.Dial(ctx, t.URL, &websocket.DialOptions{
 		HTTPClient:      hc,
 		HTTPHeader:      header,

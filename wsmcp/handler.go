@@ -2,7 +2,6 @@ package wsmcp
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"net"
 	"net/http"
@@ -46,6 +45,7 @@ type Handler struct {
 	conns    map[*conn]net.Conn // with the network connection under each, for Shutdown
 	draining bool
 	sessions map[string]*session // resumable sessions, by id
+	ids      map[string]bool     // ids of open connections (route.go)
 	parked   int                 // of which waiting for their client
 
 	budgets budgets // per identity (budget.go)
@@ -134,8 +134,12 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 // Before the upgrade it refuses, with a plain-text reason: a method other
 // than GET (405), a request without a WebSocket upgrade (426), a handler
 // that is shutting down (503), a client that does not offer the "mcp"
-// subprotocol or offers a malformed list (400), and an mcp.version entry
-// naming a protocol version the SDK does not speak (400).
+// subprotocol or offers a malformed list (400), an mcp.version entry
+// naming a protocol version the SDK does not speak (400), and a malformed
+// session id in the Mcp-Session-Id header or an mcp.session entry (400).
+// A well-formed id that no connection of this Handler uses becomes the
+// session's id (see route.go: it lets an ingress route by it); any other
+// gets a fresh random id.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hooks := closehook.Adopt(r.Context())
 	started := false
@@ -169,6 +173,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
 		return
 	}
+	proposed, err := proposedID(r, sp)
+	if err != nil {
+		h.refuse(w, r, http.StatusBadRequest, "session_id", err.Error())
+		return
+	}
 	serve, err := h.getServe(r)
 	if err != nil {
 		h.refuseErr(w, r, err)
@@ -179,7 +188,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id := rand.Text()
+	id := h.claimID(proposed)
+	defer func() {
+		if !started {
+			h.releaseID(id)
+		}
+	}()
 	w.Header().Set(SessionIDHeader, id)
 	hj := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
@@ -295,6 +309,7 @@ func (h *Handler) forget(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.conns, c)
+	delete(h.ids, c.id)
 }
 
 // connTransport hands one already-open connection to Server.Connect.

@@ -73,7 +73,7 @@ func parseFlags() *config {
 	flag.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining (a few readiness probe periods)")
 	flag.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
 	flag.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
-	flag.StringVar(&c.redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0: replicas with the same one share connection caps and upgrade rates")
+	flag.StringVar(&c.redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0: replicas with the same one share connection caps, upgrade rates, notifications and (with -resume) sessions (docs/scaling.md)")
 	flag.BoolVar(&c.redisFailOpen, "redis-fail-open", false, "while Redis is unreachable, admit within this replica's share of each limit (limit / replicas) instead of refusing 503")
 	flag.IntVar(&c.redisReplicas, "redis-replicas", 0, "replica count the fail-open share divides by (0: the live replicas last counted in Redis)")
 	flag.DurationVar(&c.redisLeaseTTL, "redis-lease-ttl", 0, "how long a dead replica's connections still count (0: library default, 15s)")

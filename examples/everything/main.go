@@ -17,10 +17,11 @@
 // With -stdio it serves one session on stdin/stdout instead (mcpws serve's
 // child: mcpws serve -- everything -stdio).
 //
-// With -redis redis://host:port, replicas that share the Redis (and the
-// JWT secret) hold the connection caps and upgrade rates across all of
-// them, and with -resume their sessions survive a replica's death
-// (docs/scaling.md).
+// With -redis redis://host:port, copies that share the Redis (and the JWT
+// secret) behind nginx (docs/deploy.md) form a cluster: connection caps and
+// upgrade rates hold across all of them, the tool notify_resource_updated,
+// called on any of them, reaches the subscribers of all, and with -resume
+// sessions survive a replica's death (docs/scaling.md).
 //
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
@@ -69,18 +70,22 @@ func main() {
 	}
 	getServer := func(*http.Request) *mcp.Server { return server }
 
+	// -redis: the replicas share state through Redis (docs/scaling.md).
+	store, closeStore, err := c.redisStore()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer closeStore()
+	// Notifications raised on any replica reach the sessions of all.
+	notify := notifier(server, store, logger)
+	defer notify.Close()
+	addNotifyTool(server, notify)
+
 	verifier, err := c.verifier(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
 	opts := c.options(verifier, logger)
-
-	// -redis: the replicas share state through Redis (docs/scaling.md).
-	store, closeStore, err := c.redisStore(ctx)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer closeStore()
 	if store != nil {
 		// Connection caps and upgrade rates hold across all replicas.
 		limits := redismcpws.NewLimits(store, c.limitsOptions(logger))

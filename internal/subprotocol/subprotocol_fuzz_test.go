@@ -6,8 +6,9 @@ import (
 	"testing"
 )
 
-// Parse never panics, and a token it returns is exactly one
-// trimmed mcp.auth entry of the header, offered alongside "mcp".
+// Parse never panics, a token it returns is exactly one trimmed mcp.auth
+// entry of the header, offered alongside "mcp", and a session hint it
+// returns is exactly one valid mcp.session entry.
 func FuzzParseSubprotocols(f *testing.F) {
 	for _, seed := range []string{
 		"mcp",
@@ -18,6 +19,9 @@ func FuzzParseSubprotocols(f *testing.F) {
 		"mcp,,mcp",
 		" mcp ,\tmcp.auth.t ",
 		"mcp, mcp.auth.",
+		"mcp, mcp.session.ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+		"mcp, mcp.session.a, mcp.session.b",
+		"mcp.session.0123456789abcdef0123456789abcdef, mcp.auth.t, mcp",
 	} {
 		f.Add(seed)
 	}
@@ -28,6 +32,17 @@ func FuzzParseSubprotocols(f *testing.F) {
 				t.Fatalf("error %v with a non-zero result %+v", err, s)
 			}
 			return
+		}
+		if s.Session != "" {
+			found := 0
+			for entry := range strings.SplitSeq(line, ",") {
+				if strings.TrimSpace(entry) == SessionPrefix+s.Session {
+					found++
+				}
+			}
+			if found != 1 || !ValidSessionID(s.Session) {
+				t.Fatalf("session %q is not one valid entry of %q", s.Session, line)
+			}
 		}
 		if s.Token == "" {
 			return

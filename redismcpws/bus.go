@@ -1,0 +1,102 @@
+package redismcpws
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// BusOptions configures [Store.Bus]. The zero value is a good default.
+type BusOptions struct {
+	// Buffer is how many notifications may wait for delivery on this
+	// replica; beyond it, and after one minute without room, go-redis
+	// drops one. Zero means 1024.
+	Buffer int
+	// Logger receives subscription problems and malformed messages. Nil
+	// discards them.
+	Logger *slog.Logger
+}
+
+// Bus is a wsmcp.Bus on Redis pub/sub: one channel per Store, one PUBLISH
+// per notification, and per replica one connection that stays subscribed
+// (go-redis pings it and subscribes again after a reconnect).
+//
+// Delivery is at most once, as pub/sub is: what is published while a
+// replica's subscription is down (Redis restarting, a network cut) never
+// reaches that replica's sessions, and a Publish while Redis is down
+// fails (wsmcp.Notifier then delivers on its own replica only and says
+// so). Notifications published one after the other by one goroutine are
+// delivered in that order; there is no order between replicas.
+type Bus struct {
+	rdb     redis.UniversalClient
+	channel string
+	buffer  int
+	logger  *slog.Logger
+}
+
+var _ wsmcp.Bus = (*Bus)(nil)
+
+// Bus returns the notification bus of the endpoint. opts may be nil.
+func (s *Store) Bus(opts *BusOptions) *Bus {
+	b := &Bus{rdb: s.rdb, channel: s.key("notify"), buffer: 1024}
+	if opts != nil {
+		if opts.Buffer > 0 {
+			b.buffer = opts.Buffer
+		}
+		b.logger = opts.Logger
+	}
+	if b.logger == nil {
+		b.logger = slog.New(slog.DiscardHandler)
+	}
+	return b
+}
+
+// Publish implements wsmcp.Bus: one PUBLISH.
+func (b *Bus) Publish(ctx context.Context, n wsmcp.Notification) error {
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	if err := b.rdb.Publish(ctx, b.channel, data).Err(); err != nil {
+		return fmt.Errorf("redismcpws: publish: %w", err)
+	}
+	return nil
+}
+
+// subscribeTimeout bounds the wait for Redis to confirm a subscription.
+const subscribeTimeout = 5 * time.Second
+
+// Subscribe implements wsmcp.Bus. It returns once Redis has confirmed the
+// subscription, or after 5 seconds without an answer (Redis down): the
+// subscription then starts when Redis comes back.
+func (b *Bus) Subscribe(deliver func(wsmcp.Notification)) (stop func()) {
+	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
+	defer cancel()
+	ps := b.rdb.Subscribe(ctx, b.channel)
+	if _, err := ps.ReceiveTimeout(ctx, subscribeTimeout); err != nil {
+		b.logger.Warn("redismcpws: notification bus not subscribed yet", "error", err.Error())
+	}
+	ch := ps.Channel(redis.WithChannelSize(b.buffer))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for msg := range ch {
+			var n wsmcp.Notification
+			if err := json.Unmarshal([]byte(msg.Payload), &n); err != nil {
+				b.logger.Warn("redismcpws: malformed notification on the bus", "error", err.Error())
+				continue
+			}
+			deliver(n)
+		}
+	}()
+	return func() {
+		_ = ps.Close()
+		<-done
+	}
+}

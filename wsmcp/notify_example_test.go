@@ -1,0 +1,27 @@
+package wsmcp_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// A Notifier raises a resource update for the subscribers of every
+// replica. Here the bus is in memory (one process); with several replicas
+// each passes the same shared bus, for example redismcpws.Store.Bus.
+func ExampleNewNotifier() {
+	server := mcp.NewServer(&mcp.Implementation{Name: "reports", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	notifier := wsmcp.NewNotifier(server, nil, nil)
+	defer notifier.Close()
+
+	// In a tool, a REST handler or a background job:
+	err := notifier.ResourceUpdated(context.Background(), "file:///reports/today.pdf")
+	fmt.Println(err)
+	// Output: <nil>
+}
