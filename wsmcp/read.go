@@ -34,6 +34,9 @@ func (c *conn) Read(context.Context) (jsonrpc.Message, error) {
 		}
 		if !c.heard.Load() {
 			c.heard.Store(true)
+			if fn := c.onHeard.Load(); fn != nil {
+				(*fn)()
+			}
 		}
 		within := c.withinRate(in.size)
 		if in.msg == nil {

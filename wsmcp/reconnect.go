@@ -177,6 +177,10 @@ type redialer struct {
 	// Read looks at responses only while there are some.
 	listens  map[any]*listen
 	nListens atomic.Int32
+
+	// stale keeps a re-created session's requests apart from those of the
+	// server before (restored.go).
+	stale staleIDs
 }
 
 // listen is an open subscriptions/listen request: a subscription that
@@ -216,6 +220,9 @@ func (r *redialer) start(*conn) error { return nil }
 func (r *redialer) received(c *conn, msg jsonrpc.Message) {
 	r.watchGrant(c, msg)
 	r.watchListenEnd(msg)
+	if r.stale.n.Load() > 0 {
+		r.stale.renameIn(msg)
+	}
 }
 
 // offer adds the resumption offer to the first initialize request.
@@ -276,6 +283,10 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 // is answered or cancelled, so that a new socket gets it again (see
 // redial).
 func (r *redialer) prepare(w *seqWrite) {
+	if r.stale.n.Load() > 0 && !r.stale.answerOut(w) {
+		w.drop = true
+		return
+	}
 	r.mu.Lock()
 	w.msg = r.offerLocked(w.msg)
 	w.listen = r.trackListenLocked(w.msg)
@@ -599,23 +610,6 @@ func (r *redialer) redial(cause error, old *conn) {
 	}
 }
 
-// restored continues on socket c a session that a server re-created from
-// its stored state: that server has no record of what was in flight, so
-// the calls without a response fail with CodeConnectionLost (they may or
-// may not have run; none is sent again), nothing is replayed, and both
-// sides count from zero.
-func (r *redialer) restored(c *conn, old *conn) {
-	r.failLost(old)
-	old.handOver(c)
-	r.rlog.restart()
-	c.rlog.Store(r.rlog)
-	c.granted.Store(true)
-	r.lim.logger.Warn("wsmcp: session re-created by another server; calls in flight failed, messages in the gap may be lost", "session", r.id)
-	if r.opts.Restored != nil {
-		r.opts.Restored()
-	}
-}
-
 // backoff is the wait before the n-th dial of an outage: full jitter under
 // an exponential cap.
 func (r *redialer) backoff(n int) time.Duration {
@@ -694,7 +688,7 @@ func (r *redialer) resume(c *conn, old *conn) error {
 		r.mu.Unlock()
 	}
 	if m.Restored {
-		r.restored(c, old)
+		r.restored(c, old, m)
 		return nil
 	}
 	old.handOver(c)

@@ -51,6 +51,8 @@ type resumeState struct {
 	// heard is set once a message has been read through Read: on a socket
 	// that resumed a session, proof that the client got the resume answer.
 	heard atomic.Bool
+	// onHeard, if set, runs when heard is first set (session.heard).
+	onHeard atomic.Pointer[func()]
 }
 
 // countReceived counts one incoming message of a resumable session, of size

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
 // ResumptionOptions turns on session resumption in a Handler (see
@@ -94,6 +95,12 @@ type session struct {
 	nRestore atomic.Int32
 	// prevStored is true while the stored state admits prevSecret.
 	prevStored atomic.Bool
+	// heardFn runs when the client is first heard on a socket that a
+	// resume attached (conn.onHeard).
+	heardFn func()
+	// nPendingSubs counts the subscribe and unsubscribe requests whose
+	// answers are awaited, to keep the successful ones in the Store.
+	nPendingSubs atomic.Int32
 
 	// Under socketSeq.mu:
 	last       *conn           // the socket before a drop: its bookkeeping lives on
@@ -105,6 +112,11 @@ type session struct {
 	saving     bool            // a save to the Store is under way
 	dirty      bool            // the state changed since the last save began
 	deleteDone bool            // the session ended while saving: delete after
+	// unconfirmed is true from a re-creation here until the client is
+	// heard: until then it may not have got the answer (attach).
+	unconfirmed bool
+	unstorable  bool               // too large to keep in the Store
+	pendingSubs map[any]subRequest // by request id (sessionsave.go)
 	secret     string          // set once granted
 	// prevSecret is the secret before the last resume. It stays valid until
 	// the client is heard from on the socket that resume attached (last):
@@ -140,6 +152,7 @@ func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc
 		flights:   c.flights,
 	}
 	s.pol = s
+	s.heardFn = s.heard
 	c.keepFlights = true
 	c.rlog.Store(s.log)
 	s.watching.Store(true)
@@ -186,7 +199,7 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 	}
 	if !s.watching.Load() {
 		if s.opts.Store != nil {
-			s.track(c, req)
+			s.track(req)
 		}
 		return
 	}
@@ -216,6 +229,11 @@ func (s *session) prepare(w *seqWrite) {
 			s.nRestore.Add(-1)
 			w.drop = true
 			return
+		}
+	}
+	if s.nPendingSubs.Load() > 0 {
+		if resp, ok := w.msg.(*jsonrpc.Response); ok {
+			s.answered(resp)
 		}
 	}
 	w.msg, w.granted = s.grant(w.msg)
@@ -321,10 +339,12 @@ func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 // registered makes a granted session findable by resume requests.
 func (s *session) registered() {
 	s.mu.Lock()
-	c := s.cur
-	s.mu.Unlock()
-	if c != nil {
-		c.granted.Store(true)
+	defer s.mu.Unlock()
+	if s.final != nil {
+		return // ended meanwhile: never findable
+	}
+	if s.cur != nil {
+		s.cur.granted.Store(true)
 	}
 	s.h.mu.Lock()
 	if s.h.sessions == nil {
@@ -333,9 +353,7 @@ func (s *session) registered() {
 	s.h.sessions[s.id] = s
 	s.h.scheduleRenewLocked(s.opts)
 	s.h.mu.Unlock()
-	s.mu.Lock()
 	s.saveLocked()
-	s.mu.Unlock()
 }
 
 func (s *session) resumable() bool {
@@ -394,7 +412,7 @@ func (s *session) park(c *conn, cause error) (parked, logged bool) {
 // is released (c may be slow to take them); c becomes the current socket
 // only once they are queued, and until then writers wait (attaching), so
 // that the replay precedes anything new.
-func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
+func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, presented string) bool {
 	s.mu.Lock()
 	for s.attaching && s.final == nil {
 		changed := s.changed
@@ -409,7 +427,16 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 	// A new secret for every resume: a captured resume request cannot be
 	// replayed to take the session over.
 	secret := rand.Text()
-	result, err := withMeta(s.initResult, resumeMeta{Received: ptr(s.log.receivedCount()), Secret: secret})
+	answer := resumeMeta{Received: ptr(s.log.receivedCount()), Secret: secret}
+	// A client that presents the secret from before this session was
+	// re-created here never got that answer (its socket died first): it is
+	// told again, and everything since the re-creation is sent again.
+	again := s.unconfirmed && subtle.ConstantTimeCompare([]byte(s.prevSecret), []byte(presented)) == 1
+	if again {
+		answer = resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: s.opts.MaxBufferBytes}
+		received = 0
+	}
+	result, err := withMeta(s.initResult, answer)
 	if err != nil {
 		s.mu.Unlock()
 		return false
@@ -432,15 +459,20 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64) bool {
 		prev = old
 	}
 	prev.handOver(c)
-	s.prevSecret, s.secret = s.secret, secret
+	if again {
+		s.secret = secret // the client may still hold only the one it presented
+	} else {
+		s.prevSecret, s.secret = s.secret, secret
+	}
+	c.onHeard.Store(&s.heardFn)
 	s.saveLocked()
-	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
+	encoded, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
 	replay := s.log.since(received)
 	s.cur, s.last = nil, c
 	s.attaching = true
 	s.mu.Unlock()
 
-	_ = c.enqueueRaw(answer)
+	_ = c.enqueueRaw(encoded)
 	for _, data := range replay {
 		_ = c.enqueueRaw(data)
 	}
@@ -531,7 +563,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 	h.mu.Lock()
 	s := h.sessions[m.SessionID]
 	h.mu.Unlock()
-	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores {
+	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidSessionID(m.SessionID) {
 		if h.restore(c, req, m, serve) {
 			return true
 		}
@@ -544,7 +576,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 			subtle.ConstantTimeCompare([]byte(s.identity), []byte(identity.Key(c.extra.TokenInfo))) == 1
 		s.mu.Unlock()
 	}
-	if ok && s.attach(c, req, *m.Received) {
+	if ok && s.attach(c, req, *m.Received, m.Secret) {
 		h.lim.logger.Info("wsmcp: session resumed", "session", s.id, "connection", c.id)
 		return
 	}

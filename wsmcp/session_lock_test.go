@@ -96,7 +96,7 @@ func TestAttachQueuesOutsideSessionLock(t *testing.T) {
 
 	id, _ := jsonrpc.MakeID(resumeID)
 	attached := make(chan bool, 1)
-	go func() { attached <- s.attach(c, &jsonrpc.Request{ID: id, Method: "initialize"}, 0) }()
+	go func() { attached <- s.attach(c, &jsonrpc.Request{ID: id, Method: "initialize"}, 0, "") }()
 	waitUntil(t, "the resume answer to wait for room", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -1,6 +1,7 @@
 package wsmcp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -14,21 +15,20 @@ import (
 	"github.com/mcpws/mcpws/internal/identity"
 )
 
-// track notes what a granted session's client changes of the state kept in
-// the Store: its subscriptions and log level. Only these requests, and
-// whether the client has been heard since its last resume, lead to a save;
-// every other message costs a string comparison.
-func (s *session) track(c *conn, req *jsonrpc.Request) {
+// subRequest is a subscribe or unsubscribe request awaiting its answer:
+// only a successful one changes the stored subscriptions.
+type subRequest struct {
+	unsubscribe bool
+	uri         string
+}
+
+// track notes the requests of a granted session's client that change the
+// state kept in the Store: subscriptions (kept once the SDK accepts them)
+// and log level. Every other message costs a string comparison.
+func (s *session) track(req *jsonrpc.Request) {
 	switch req.Method {
 	case "resources/subscribe", "resources/unsubscribe", "logging/setLevel":
 	default:
-		if s.prevStored.Load() && c.heard.Load() {
-			// The client has the new secret: the stored state stops
-			// admitting the previous one.
-			s.mu.Lock()
-			s.saveLocked()
-			s.mu.Unlock()
-		}
 		return
 	}
 	var p struct {
@@ -40,28 +40,74 @@ func (s *session) track(c *conn, req *jsonrpc.Request) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	switch req.Method {
-	case "resources/subscribe":
-		if p.URI == "" || slices.Contains(s.subs, p.URI) {
-			return
+	if req.Method == "logging/setLevel" {
+		if len(p.Level) <= 16 && p.Level != s.logLevel {
+			s.logLevel = p.Level
+			s.saveLocked()
 		}
-		s.subs = append(s.subs, p.URI)
-	case "resources/unsubscribe":
-		i := slices.Index(s.subs, p.URI)
-		if i < 0 {
-			return
-		}
+		return
+	}
+	if !req.IsCall() || p.URI == "" || len(p.URI) > maxStoredURI || len(s.pendingSubs) >= maxStoredSubscriptions {
+		return
+	}
+	if s.pendingSubs == nil {
+		s.pendingSubs = map[any]subRequest{}
+	}
+	s.pendingSubs[idKey(req.ID)] = subRequest{unsubscribe: req.Method == "resources/unsubscribe", uri: p.URI}
+	s.nPendingSubs.Add(1)
+}
+
+// answered applies a subscribe or unsubscribe request that the SDK
+// answered with success to the stored subscriptions.
+func (s *session) answered(resp *jsonrpc.Response) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	key := idKey(resp.ID)
+	sub, ok := s.pendingSubs[key]
+	if !ok {
+		return
+	}
+	delete(s.pendingSubs, key)
+	s.nPendingSubs.Add(-1)
+	if resp.Error != nil {
+		return
+	}
+	i := slices.Index(s.subs, sub.uri)
+	switch {
+	case sub.unsubscribe && i >= 0:
 		s.subs = slices.Delete(s.subs, i, i+1)
-	case "logging/setLevel":
-		s.logLevel = p.Level
+	case !sub.unsubscribe && i < 0 && len(s.subs) < maxStoredSubscriptions:
+		s.subs = append(s.subs, sub.uri)
+	default:
+		return
 	}
 	s.saveLocked()
+}
+
+// heard runs when the client is first heard on a socket that a resume
+// attached: it has the new secret, so the stored state stops admitting
+// the previous one, and a re-created session is confirmed.
+func (s *session) heard() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.unconfirmed = false
+	if s.prevStored.Load() {
+		s.saveLocked()
+	}
 }
 
 // saveLocked stores the session's state in the background. Saves run one
 // at a time per session, and the last state wins.
 func (s *session) saveLocked() {
 	if s.opts.Store == nil || s.secret == "" || s.final != nil {
+		return
+	}
+	if !s.unstorable && len(s.initParams)+len(s.initResult) > maxStoredInit {
+		s.unstorable = true
+		s.h.lim.logger.Info("wsmcp: session too large to store; it resumes on this replica only", "session", s.id,
+			"bytes", len(s.initParams)+len(s.initResult))
+	}
+	if s.unstorable {
 		return
 	}
 	s.dirty = true
@@ -79,9 +125,10 @@ func (s *session) flush() {
 		if !s.dirty || s.deleteDone {
 			s.saving = false
 			del := s.deleteDone
+			secret := s.secret
 			s.mu.Unlock()
 			if del {
-				s.deleteStored()
+				s.deleteStored(secret)
 			}
 			return
 		}
@@ -103,7 +150,7 @@ func (s *session) flush() {
 // storedLocked is the session's state as the Store keeps it.
 func (s *session) storedLocked() *storedSession {
 	st := &storedSession{
-		Identity:      hashOf(s.identity),
+		Identity:      identityHash(s.id, s.identity),
 		Secret:        hashOf(s.secret),
 		Init:          s.initParams,
 		Result:        s.initResult,
@@ -124,20 +171,30 @@ func (s *session) storedLocked() *storedSession {
 // handler is draining: then the session's client resumes on another
 // replica, which re-creates it from the Store.
 func (s *session) forgetStoredLocked() {
-	if s.opts.Store == nil || s.secret == "" || s.h.isDraining() {
+	if s.opts.Store == nil || s.secret == "" || s.unstorable || s.h.isDraining() {
 		return
 	}
 	if s.saving {
 		s.deleteDone = true // flush deletes after its save
 		return
 	}
-	go s.deleteStored()
+	go s.deleteStored(s.secret)
 }
 
-func (s *session) deleteStored() {
+// deleteStored deletes the session's state, unless it is no longer this
+// replica's (its secret is another's: the session moved on).
+func (s *session) deleteStored(secret string) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	if _, err := s.opts.Store.Delete(ctx, s.id); err != nil {
+	data, err := s.opts.Store.Get(ctx, s.id)
+	if err == nil && data != nil {
+		var st storedSession
+		if json.Unmarshal(data, &st) == nil && !bytes.Equal(st.Secret, hashOf(secret)) {
+			return
+		}
+		_, err = s.opts.Store.Delete(ctx, s.id)
+	}
+	if err != nil {
 		s.h.lim.logger.Warn("wsmcp: deleting session state", "session", s.id, "error", err.Error())
 	}
 }
@@ -163,8 +220,14 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 		h.mu.Unlock()
 		return
 	}
-	h.renew.Reset(o.GracePeriod / 3)
 	h.mu.Unlock()
+	// The next renewal is scheduled once this one is done: renewals never
+	// overlap, however slow the store.
+	defer func() {
+		h.mu.Lock()
+		h.renew.Reset(o.GracePeriod / 3)
+		h.mu.Unlock()
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	missing, err := o.Store.Touch(ctx, ids, o.GracePeriod)
@@ -185,13 +248,17 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 	}
 }
 
-// restore re-creates, with serve, the session that resume request req names
-// from its state in the Store, with c as its socket; it reports false, and
-// leaves c alone, if there is no such state or it does not admit the
-// caller. The SDK's session gets its state back (initialized, protocol
-// version, log level) and then, by made-up requests, its subscriptions;
-// what was in flight on the server that held it is lost, and the answer
-// tells the client so (resumeMeta.Restored).
+// restore re-creates, with serve, the session that resume request req
+// names from its state in the Store, with c as its socket; it reports
+// false, and leaves c alone, if there is no such state or it does not
+// admit the caller. The SDK's session gets its state back (initialized,
+// protocol version, log level) and then, by made-up requests, its
+// subscriptions; what was in flight on the server that held it is lost,
+// and the answer tells the client so (resumeMeta.Restored).
+//
+// As in attach, the session is findable and served before the answer is
+// queued, and nothing it sends overtakes the answer: a client whose socket
+// dies meanwhile resumes it here (and is told again, see attach).
 func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve ServeConnFunc) bool {
 	o := h.opts.Resumption.resolve()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
@@ -202,7 +269,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		return false
 	}
 	var st storedSession
-	if data == nil || json.Unmarshal(data, &st) != nil || !st.admits(m.Secret, identity.Key(c.extra.TokenInfo)) {
+	if data == nil || json.Unmarshal(data, &st) != nil || !st.admits(m.SessionID, m.Secret, identity.Key(c.extra.TokenInfo)) {
 		return false
 	}
 	state, err := st.state()
@@ -215,7 +282,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		return false
 	}
 	secret := rand.Text()
-	result, err := withMeta(st.Result, resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true})
+	result, err := withMeta(st.Result, resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: o.MaxBufferBytes})
 	if err != nil {
 		return false
 	}
@@ -227,23 +294,39 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	s := newSessionID(h, c, c.extra.TokenInfo, serve, m.SessionID)
 	s.restored = state
 	s.watching.Store(false)
-	s.secret, s.prevSecret = secret, m.Secret
+	s.secret, s.prevSecret, s.unconfirmed = secret, m.Secret, true
 	s.initParams, s.initResult = st.Init, st.Result
 	s.logLevel, s.subs = st.LogLevel, st.Subscriptions
-	s.pending = st.subscribeRequests()
+	if offer, ok := metaOf(st.Init); ok {
+		s.log.setPeerWindow(offer.Window)
+	}
+	s.pending = st.subscribeRequests(c.extra)
 	s.nRestore.Store(int32(len(s.pending)))
+	// Writers wait until the answer is queued, as in attach.
+	s.cur, s.attaching = nil, true
+	c.onHeard.Store(&s.heardFn)
 	h.lim.logger.Info("wsmcp: session re-created from its stored state", "session", s.id, "connection", c.id,
 		"subscriptions", len(st.Subscriptions))
-	// The answer goes first: the SDK's answers to the made-up requests go
-	// nowhere, and nothing else is sent before the client's next message.
-	_ = c.enqueueRaw(answer)
-	c.granted.Store(true)
+	s.registered()
 	if err := serve(c.ctx, s); err != nil {
 		h.lim.logger.Error("wsmcp: re-creating session", "session", s.id, "error", err.Error())
+		s.end(err)
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
 		return true
 	}
-	s.registered()
+	_ = c.enqueueRaw(answer)
+	s.mu.Lock()
+	s.attaching = false
+	ended := s.final != nil
+	if !ended {
+		c.granted.Store(true)
+		s.cur = c
+	}
+	s.notifyLocked()
+	s.mu.Unlock()
+	if ended {
+		_ = c.Close()
+	}
 	return true
 }
 

@@ -42,11 +42,22 @@ type SessionStore interface {
 // this long for the store before it is refused.
 const storeTimeout = 2 * time.Second
 
+// Bounds of what a client can make the Store hold for its session. A
+// session whose initialize request and result exceed maxStoredInit is not
+// stored (it resumes only on its own replica); subscriptions beyond
+// maxStoredSubscriptions, or to URIs longer than maxStoredURI, are not
+// carried to another replica.
+const (
+	maxStoredInit          = 64 << 10
+	maxStoredSubscriptions = 100
+	maxStoredURI           = 2 << 10
+)
+
 // storedSession is what a SessionStore keeps of a session: enough to
 // re-create the SDK's session (mcp.ServerSessionState) and its
 // subscriptions, and to check who may resume it.
 type storedSession struct {
-	Identity []byte `json:"identity"`       // SHA-256 of identity.Key
+	Identity []byte `json:"identity"`       // SHA-256 of the session id and identity.Key
 	Secret   []byte `json:"secret"`         // SHA-256 of the resume secret
 	Prev     []byte `json:"prev,omitempty"` // the secret before, until the client is heard
 	// Init and Result are the params of the client's initialize request and
@@ -63,13 +74,19 @@ func hashOf(s string) []byte {
 	return sum[:]
 }
 
+// identityHash is the identity as stored: salted with the session id, so
+// that the store does not tell whose sessions it holds.
+func identityHash(sessionID, identityKey string) []byte {
+	return hashOf(sessionID + "\x00" + identityKey)
+}
+
 // admits reports, in constant time, whether secret and identity key may
-// resume the session.
-func (st *storedSession) admits(secret, identityKey string) bool {
+// resume session id.
+func (st *storedSession) admits(id, secret, identityKey string) bool {
 	h := hashOf(secret)
 	ok := subtle.ConstantTimeCompare(st.Secret, h) == 1
 	prev := len(st.Prev) > 0 && subtle.ConstantTimeCompare(st.Prev, h) == 1
-	who := subtle.ConstantTimeCompare(st.Identity, hashOf(identityKey)) == 1
+	who := subtle.ConstantTimeCompare(st.Identity, identityHash(id, identityKey)) == 1
 	return (ok || prev) && who
 }
 
@@ -101,8 +118,9 @@ func (st *storedSession) state() (*mcp.ServerSessionState, error) {
 const restoreID = "io.mcpws/restore/"
 
 // subscribeRequests returns the made-up subscribe requests that give a
-// re-created session its subscriptions back.
-func (st *storedSession) subscribeRequests() []jsonrpc.Message {
+// re-created session its subscriptions back, with the resuming socket's
+// extra (identity, headers), as the client's own would have.
+func (st *storedSession) subscribeRequests(extra any) []jsonrpc.Message {
 	var msgs []jsonrpc.Message
 	for i, uri := range st.Subscriptions {
 		params, err := json.Marshal(map[string]string{"uri": uri})
@@ -110,7 +128,7 @@ func (st *storedSession) subscribeRequests() []jsonrpc.Message {
 			continue
 		}
 		id, _ := jsonrpc.MakeID(restoreID + strconv.Itoa(i))
-		msgs = append(msgs, &jsonrpc.Request{ID: id, Method: "resources/subscribe", Params: params})
+		msgs = append(msgs, &jsonrpc.Request{ID: id, Method: "resources/subscribe", Params: params, Extra: extra})
 	}
 	return msgs
 }

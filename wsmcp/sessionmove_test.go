@@ -1,0 +1,293 @@
+package wsmcp_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/chaos"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// moveSetup connects a resumable client to server A through a proxy; A
+// and B share store. The proxy's target is switched to B by the test.
+func moveSetup(t *testing.T, store wsmcp.SessionStore, srvA, srvB *mcp.Server, copts *mcp.ClientOptions, ro wsmcp.ReconnectOptions) (b *testServer, proxy *chaos.Proxy, cs *mcp.ClientSession, restored *atomic.Int32) {
+	t.Helper()
+	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
+	a := newTestServer(t, srvA, opts)
+	b = newTestServer(t, srvB, opts)
+	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Close)
+	restored = new(atomic.Int32)
+	var ev events
+	o := ev.options(ro)
+	o.MaxAttempts = 1000
+	o.Restored = func() { restored.Add(1) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err = mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, copts).Connect(ctx,
+		&wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: o, WriteTimeout: 300 * time.Millisecond},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return b, proxy, cs, restored
+}
+
+// moveTo sends the client's next redial to b and cuts its socket.
+func moveTo(t *testing.T, proxy *chaos.Proxy, b *testServer, restored *atomic.Int32) {
+	t.Helper()
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	proxy.Cut()
+	waitFor(t, "the session to move", func() bool { return restored.Load() == 1 })
+}
+
+// A re-created session keeps to the client's replay window: with a small
+// MaxReplayBytes, the server acknowledges before the client's log fills,
+// and calls do not stall on it.
+func TestMovedSessionKeepsReplayWindow(t *testing.T) {
+	b, proxy, cs, restored := moveSetup(t, newMemStore(), newMCPServer(), newMCPServer(), nil, wsmcp.ReconnectOptions{MaxReplayBytes: 16 << 10})
+	moveTo(t, proxy, b, restored)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	big := strings.Repeat("x", 6<<10)
+	for i := range 20 {
+		start := time.Now()
+		if _, err := echoText(ctx, cs, big); err != nil {
+			t.Fatalf("echo %d after the move: %v", i, err)
+		}
+		// A stall waits for the client's write timeout (300 ms here).
+		if d := time.Since(start); d > 250*time.Millisecond {
+			t.Fatalf("echo %d took %v: stalled on the replay window", i, d)
+		}
+	}
+	if n := restored.Load(); n != 1 {
+		t.Errorf("Restored called %d times; the session should stay on B", n)
+	}
+}
+
+// The requests that give a re-created session its subscriptions back
+// carry the resuming socket's identity and headers, as the client's own
+// would: a SubscribeHandler that reads them sees them.
+func TestMovedSubscriptionsCarryExtra(t *testing.T) {
+	var nilExtra, calls atomic.Int32
+	mk := func() *mcp.Server {
+		s := newMCPServerWith(&mcp.ServerOptions{
+			SubscribeHandler: func(_ context.Context, req *mcp.SubscribeRequest) error {
+				calls.Add(1)
+				if req.Extra == nil || req.Extra.Header == nil {
+					nilExtra.Add(1)
+				}
+				return nil
+			},
+			UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		})
+		s.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{}, nil
+		})
+		return s
+	}
+	store := newMemStore()
+	b, proxy, cs, restored := moveSetup(t, store, mk(), mk(), nil, wsmcp.ReconnectOptions{})
+	ctx := context.Background()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription in the store", func() bool { return strings.Contains(string(store.get(cs.ID())), "test://r") })
+	moveTo(t, proxy, b, restored)
+	waitFor(t, "the subscription made again on B", func() bool { return calls.Load() == 2 })
+	if n := nilExtra.Load(); n != 0 {
+		t.Errorf("SubscribeHandler saw no Extra %d times", n)
+	}
+}
+
+// Only subscriptions the server accepted are kept in the store, within
+// bounds: a client that sends refused or oversized subscriptions cannot
+// grow its stored state.
+func TestRefusedSubscriptionsNotStored(t *testing.T) {
+	store := newMemStore()
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
+	var ev events
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(ctx,
+		&wsmcp.ClientTransport{URL: ts.url, Reconnect: ev.options(wsmcp.ReconnectOptions{})},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	waitFor(t, "the first save", func() bool { return store.get(cs.ID()) != nil })
+	size := len(store.get(cs.ID()))
+	puts := store.puts.Load()
+	for i := range 200 {
+		// newMCPServer has no SubscribeHandler: the SDK refuses each.
+		if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://" + strings.Repeat("u", 4000+i)}); err == nil {
+			t.Fatal("subscribe succeeded on a server without subscriptions")
+		}
+	}
+	if got := len(store.get(cs.ID())); got != size || store.puts.Load() != puts {
+		t.Errorf("refused subscriptions changed the stored state: %d bytes, %d saves (before: %d bytes, %d saves)", got, store.puts.Load(), size, puts)
+	}
+}
+
+// slowStore pauses the first Delete, after deleting, until released.
+type slowStore struct {
+	*memStore
+	armed   atomic.Bool
+	inside  chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStore) Delete(ctx context.Context, id string) (bool, error) {
+	ok, err := s.memStore.Delete(ctx, id)
+	if s.armed.CompareAndSwap(true, false) {
+		close(s.inside)
+		<-s.release
+	}
+	return ok, err
+}
+
+// When the socket of a resume dies while the server re-creates the session
+// (the client never gets the answer), the client's next resume, with its
+// old secret and counts, is told again that the session was re-created:
+// the call in flight on the old server fails with CodeConnectionLost and
+// is not run again.
+func TestMoveSocketDiesDuringRestore(t *testing.T) {
+	store := &slowStore{memStore: newMemStore(), inside: make(chan struct{}), release: make(chan struct{})}
+	var runs atomic.Int32
+	b, proxy, cs, restored := moveSetup(t, store, subscribableServer(&runs), subscribableServer(&runs), nil, wsmcp.ReconnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	call := make(chan error, 1)
+	go func() { _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hold"}); call <- err }()
+	waitFor(t, "the call to run on A", func() bool { return runs.Load() == 1 })
+	store.armed.Store(true)
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	proxy.Cut()
+	<-store.inside
+	proxy.SetRefuse(true)
+	proxy.Cut() // the resume socket dies mid-restore
+	close(store.release)
+	waitFor(t, "B to park the re-created session", func() bool { return strings.Contains(b.log.String(), "session parked") })
+	proxy.SetRefuse(false)
+
+	select {
+	case err := <-call:
+		var je *jsonrpc.Error
+		if !errors.As(err, &je) || je.Code != wsmcp.CodeConnectionLost {
+			t.Fatalf("the call in flight ended with %v; want code %d", err, wsmcp.CodeConnectionLost)
+		}
+	case <-ctx.Done():
+		t.Fatal("the call in flight was neither failed nor answered")
+	}
+	if got, err := echoText(ctx, cs, "on B"); err != nil || got != "on B" {
+		t.Fatalf("echo on B = %q, %v", got, err)
+	}
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the call ran %d times", n)
+	}
+	if n := restored.Load(); n != 1 {
+		t.Errorf("Restored called %d times, want 1", n)
+	}
+}
+
+// A request of the old server that the client is still answering when the
+// session moves does not collide with the new server's requests, whose
+// ids start again: the new server's tool gets its own answer, and the
+// late answer to the old request goes nowhere.
+func TestMovedServerRequestIDs(t *testing.T) {
+	mk := func() *mcp.Server {
+		s := newMCPServer()
+		mcp.AddTool(s, &mcp.Tool{Name: "sample"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+			res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{MaxTokens: 1, Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "q"}}}})
+			if err != nil {
+				return nil, nil, err
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
+		})
+		return s
+	}
+	var n atomic.Int32
+	started, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	copts := &mcp.ClientOptions{CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+		if n.Add(1) == 1 {
+			once.Do(func() { close(started) })
+			<-release
+			return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "answer to A"}}, nil
+		}
+		return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "answer to B"}}, nil
+	}}
+	b, proxy, cs, restored := moveSetup(t, newMemStore(), mk(), mk(), copts, wsmcp.ReconnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	go cs.CallTool(ctx, &mcp.CallToolParams{Name: "sample"})
+	<-started
+	moveTo(t, proxy, b, restored)
+	second := make(chan error, 1)
+	var got string
+	go func() {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sample"})
+		if err == nil {
+			got = res.Content[0].(*mcp.TextContent).Text
+		}
+		second <- err
+	}()
+	waitFor(t, "B's sampling request to reach the client", func() bool { return n.Load() == 2 })
+	close(release) // the old request's answer comes late
+	if err := <-second; err != nil {
+		t.Fatalf("sample on B: %v", err)
+	}
+	if got != "answer to B" {
+		t.Errorf("B's tool got %q", got)
+	}
+	if !strings.Contains(b.log.String(), "session re-created") {
+		t.Error("the session did not move")
+	}
+}
+
+// The stored state holds neither the resume secret nor the subject in
+// clear, and the identity hash differs between two sessions of one
+// subject.
+func TestStoredStateHoldsNoSecret(t *testing.T) {
+	store := newMemStore()
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
+	var ids []string
+	for range 2 {
+		c, id := dialRawHeader(t, ts.url, nil)
+		c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
+		reply := c.recv()
+		b, _ := json.Marshal(reply)
+		var grant struct {
+			Result struct {
+				Meta map[string]struct{ Secret string } `json:"_meta"`
+			} `json:"result"`
+		}
+		json.Unmarshal(b, &grant)
+		secret := grant.Result.Meta[metaResume].Secret
+		waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+		if secret == "" || strings.Contains(string(store.get(id)), secret) {
+			t.Fatalf("the stored state holds the secret %q (or none was granted): %s", secret, store.get(id))
+		}
+		ids = append(ids, id)
+	}
+	var a, b struct{ Identity []byte }
+	json.Unmarshal(store.get(ids[0]), &a)
+	json.Unmarshal(store.get(ids[1]), &b)
+	if len(a.Identity) == 0 || string(a.Identity) == string(b.Identity) {
+		t.Errorf("identity hashes %x and %x: want distinct, salted by session", a.Identity, b.Identity)
+	}
+}
