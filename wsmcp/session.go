@@ -117,7 +117,7 @@ type session struct {
 	unconfirmed bool
 	unstorable  bool               // too large to keep in the Store
 	pendingSubs map[any]subRequest // by request id (sessionsave.go)
-	secret     string          // set once granted
+	secret      string             // set once granted
 	// prevSecret is the secret before the last resume. It stays valid until
 	// the client is heard from on the socket that resume attached (last):
 	// until then the answer carrying the new secret may have been lost.
