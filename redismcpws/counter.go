@@ -60,7 +60,7 @@ func (c *counter) Get(key string, currentWindow, previousWindow time.Time) (int,
 		if err == nil {
 			return c.answer(key, ok, rate, limit)
 		}
-		c.l.lost(err)
+		c.l.suspect()
 	}
 	return c.fallback(key, currentWindow, previousWindow, limit, window)
 }
