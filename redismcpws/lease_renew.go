@@ -99,13 +99,18 @@ func (l *Limits) heartbeat(ctx context.Context, keys []string, args []any) error
 	}
 	n, _ := res[0].(int64)
 	epoch, _ := res[1].(string)
-	l.replicas.Store(n)
 	l.mu.Lock()
 	changed := l.epoch != "" && l.epoch != epoch
 	l.epoch = epoch
 	if changed {
 		l.settleUntil = time.Now().Add(l.settle())
 	}
+	if time.Now().Before(l.settleUntil) {
+		// The replicas are still rejoining: the set undercounts them, and
+		// a share divided by too few would admit too many.
+		n = max(n, l.replicas.Load())
+	}
+	l.replicas.Store(n)
 	l.mu.Unlock()
 	if changed {
 		l.logger.Warn("redismcpws: Redis lost its state; connection caps stay local until every replica has re-registered its connections", "for", l.settle())
