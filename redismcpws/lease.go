@@ -44,7 +44,8 @@ type LimitsOptions struct {
 	// batch per replica more often (every TTL/3).
 	LeaseTTL time.Duration
 	// Timeout bounds each Redis call on the upgrade path (the two rate
-	// counters and the lease: at most three per upgrade); zero means
+	// counters and the lease: three per upgrade, five once right after
+	// Redis lost its state, when the lease rejoins and retries); zero means
 	// DefaultTimeout. A call that fails decides its upgrade as while
 	// Redis is unreachable (see FailOpen) and has the heartbeat probe
 	// Redis at once; once a probe fails, no upgrade waits on Redis until
