@@ -310,3 +310,49 @@ func pct(ds []time.Duration, p int) time.Duration {
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	return s[min(len(s)-1, len(s)*p/100)].Round(time.Microsecond)
 }
+
+// A stalled Redis (SIGSTOP: connections accept bytes and never answer)
+// holds no upgrade beyond the documented bound, 3 × the 250 ms Timeout;
+// failing closed, upgrades are refused 503 meanwhile, and admitted again
+// once Redis answers.
+func TestScaleRedisStalled(t *testing.T) {
+	r := startRedis(t)
+	ps := cluster(t, r.Addr, "-max-conns-per-user", "-1", "-upgrades-per-user", "1000000")
+	token := testToken(t, "stalled", testAudience, "")
+	if codes := attempt(t, ps, token, 3, nil); codes[101] != 3 {
+		t.Fatalf("before: %v", codes)
+	}
+	r.Pause()
+	defer r.Resume()
+	var worst time.Duration
+	codes := map[int]int{}
+	for i := range 60 {
+		c, code, d := upgrade(t, ps[i%3].addr, token)
+		if c != nil {
+			c.CloseNow()
+		}
+		codes[code]++
+		worst = max(worst, d)
+	}
+	t.Logf("Redis stalled: %v over 60 upgrades, the slowest %v", codes, worst.Round(time.Millisecond))
+	if codes[503] != 60 {
+		t.Fatalf("upgrades while Redis is stalled: %v, want 60 × 503 (fail closed)", codes)
+	}
+	if worst > 3*250*time.Millisecond+time.Second {
+		t.Fatalf("an upgrade took %v while Redis was stalled; bound 750 ms (+1 s slack)", worst)
+	}
+	r.Resume()
+	resumed := time.Now()
+	for {
+		c, code, _ := upgrade(t, ps[0].addr, token)
+		if code == http.StatusSwitchingProtocols {
+			c.CloseNow()
+			break
+		}
+		if time.Since(resumed) > 5*time.Second {
+			t.Fatalf("5 s after Redis resumed: %d", code)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("admitted again %v after Redis resumed", time.Since(resumed).Round(time.Millisecond))
+}
