@@ -113,7 +113,7 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 		o.Timeout = DefaultTimeout
 	}
 	l := &Limits{
-		store: s, opts: o, replica: newEpoch(),
+		store: s, opts: o, replica: randomID(),
 		logger: o.Logger,
 		held:   map[string]string{},
 		byID:   map[string]int{},

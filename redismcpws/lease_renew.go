@@ -69,7 +69,7 @@ func (l *Limits) renew() error {
 		keys := []string{l.key("replicas"), l.key("all"), l.key("epoch")}
 		index := map[string]int{}
 		args := make([]any, 0, 3+2*(end-start))
-		args = append(args, ttl, l.replica, newEpoch())
+		args = append(args, ttl, l.replica, randomID())
 		for i := start; i < end; i++ {
 			k := 0
 			if ident := idents[i]; ident != "" {
@@ -132,8 +132,8 @@ func (l *Limits) settling() bool {
 	return time.Now().Before(l.settleUntil)
 }
 
-// newEpoch returns a random epoch value.
-func newEpoch() string {
+// randomID returns 16 random hex digits: a replica id, or an epoch.
+func randomID() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
@@ -145,7 +145,7 @@ func (l *Limits) rejoin(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
 	keys := []string{l.key("replicas"), l.key("all"), l.key("epoch")}
-	if err := l.heartbeat(ctx, keys, []any{l.opts.LeaseTTL.Milliseconds(), l.replica, newEpoch()}); err != nil {
+	if err := l.heartbeat(ctx, keys, []any{l.opts.LeaseTTL.Milliseconds(), l.replica, randomID()}); err != nil {
 		return err
 	}
 	select {
