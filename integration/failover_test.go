@@ -58,10 +58,8 @@ func incrementFor(ctx context.Context, cs *mcp.ClientSession, key string, ms int
 func TestFailoverKill(t *testing.T) {
 	n := failoverSessions(t)
 	redis := startRedis(t)
-	args := []string{"-jwt-secret", testSecret, "-audience", testAudience, "-resume", "10s",
-		"-redis", "redis://" + redis.Addr, "-upgrades-per-ip", "-1"}
-	a := startEverything(t, args...)
-	b := startEverything(t, args...)
+	ps := replicas(t, 2, redis.Addr, "-resume", "10s")
+	a, b := ps[0], ps[1]
 	proxy := startProxy(t, a.addr) // the ingress: A, until A dies
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

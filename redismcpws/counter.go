@@ -25,7 +25,10 @@ import (
 //
 // So Get is not a pure read: each Get that admits counts one request.
 // httprate calls it once per request, followed by IncrementBy when it
-// admits; RateLimiter.Status, which calls Get alone, would count too.
+// admits; RateLimiter.Status, which calls Get alone, would count too, and
+// a per-request limit lower than the configured one
+// (httprate.WithRequestLimit) is not supported: the slot Get took would
+// stay reserved.
 type counter struct {
 	l    *Limits
 	name string
@@ -60,7 +63,7 @@ func (c *counter) Get(key string, currentWindow, previousWindow time.Time) (int,
 		if err == nil {
 			return c.answer(key, ok, rate, limit)
 		}
-		c.l.lost(err)
+		c.l.suspect()
 	}
 	return c.fallback(key, currentWindow, previousWindow, limit, window)
 }

@@ -56,7 +56,7 @@ func burst(hs []http.Handler, sub string, n int) map[int]int {
 // time, and other identities keep their own count. (The window is a day,
 // so that a burst never straddles two.)
 func TestCounterExactAcrossReplicas(t *testing.T) {
-	ls := replicas(t, redistest.Start(t), 3, nil)
+	ls := replicas(t, redistest.Start(t), 3, loaded)
 	hs := []http.Handler{limited(ls[0], 60, 24*time.Hour), limited(ls[1], 60, 24*time.Hour), limited(ls[2], 60, 24*time.Hour)}
 	for _, sub := range []string{"ada", "grace", "linus"} {
 		codes := burst(hs, sub, 200)

@@ -2,8 +2,6 @@ package redismcpws
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +31,10 @@ const (
 // the connection is refused 503.
 var ErrUnavailable = errors.New("redismcpws: shared limits unavailable")
 
+// errRestarted is the cause of a local decision while the replicas
+// re-register their connections after Redis lost its state.
+var errRestarted = errors.New("Redis lost its state; replicas are re-registering their connections")
+
 // LimitsOptions configures [NewLimits]. The zero value is a good default:
 // leases of 15 s, calls bounded by 250 ms, fail closed.
 type LimitsOptions struct {
@@ -42,9 +44,12 @@ type LimitsOptions struct {
 	// batch per replica more often (every TTL/3).
 	LeaseTTL time.Duration
 	// Timeout bounds each Redis call on the upgrade path (the two rate
-	// counters and the lease: at most three per upgrade, and only until
-	// the first one fails: from then on, no upgrade waits on Redis until
-	// the heartbeat reaches it again); zero means DefaultTimeout. The
+	// counters and the lease: three per upgrade, five once right after
+	// Redis lost its state, when the lease rejoins and retries); zero means
+	// DefaultTimeout. A call that fails decides its upgrade as while
+	// Redis is unreachable (see FailOpen) and has the heartbeat probe
+	// Redis at once; once a probe fails, no upgrade waits on Redis until
+	// a probe (every second) reaches it again. The
 	// client must have ContextTimeoutEnabled for go-redis to honour it on
 	// a stalled connection (otherwise its ReadTimeout, 3 s by default,
 	// applies).
@@ -85,6 +90,9 @@ type Limits struct {
 	held map[string]string // connection id → identity key ("" for none)
 	byID map[string]int    // identity key → connections held
 
+	epoch       string    // the epoch of Redis's state, as last seen
+	settleUntil time.Time // until then, caps are decided locally (Redis lost its state)
+
 	renewMu sync.Mutex // orders a renewal batch before a release's ZREM
 	kick    chan struct{}
 	stop    chan struct{}
@@ -104,10 +112,8 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
-	var id [8]byte
-	_, _ = rand.Read(id[:])
 	l := &Limits{
-		store: s, opts: o, replica: hex.EncodeToString(id[:]),
+		store: s, opts: o, replica: randomID(),
 		logger: o.Logger,
 		held:   map[string]string{},
 		byID:   map[string]int{},
@@ -156,18 +162,25 @@ func (ls leases) Acquire(ctx context.Context, req middleware.LeaseRequest) (func
 	if l.down.Load() {
 		return l.acquireLocal(id, req, nil)
 	}
+	if l.settling() {
+		return l.acquireLocal(id, req, errRestarted)
+	}
 	code, err := l.acquireRedis(ctx, id, req)
 	if err == nil && code == -1 {
 		// Redis lost this replica (a restart without persistence): it
 		// rejoins now, within the call's bound, and the loop re-adds its
-		// leases right after.
+		// leases right after; meanwhile the other replicas' leases may be
+		// missing too, so the caps stay local for a while.
 		if err = l.rejoin(ctx); err == nil {
+			if l.settling() {
+				return l.acquireLocal(id, req, errRestarted)
+			}
 			code, err = l.acquireRedis(ctx, id, req)
 		}
 	}
 	switch {
 	case err != nil:
-		l.lost(err)
+		l.suspect()
 		return l.acquireLocal(id, req, err)
 	case code == 1:
 		return nil, middleware.ErrTotalCap
@@ -265,7 +278,7 @@ func (l *Limits) release(id, identity string) {
 		return nil
 	})
 	if err != nil {
-		l.lost(err)
+		l.suspect()
 	}
 }
 
@@ -274,8 +287,19 @@ func (l *Limits) key(parts ...string) string {
 	return l.store.key(append([]string{"{lease}"}, parts...)...)
 }
 
-// lost records that Redis failed: one event per transition, and the
-// heartbeat starts probing.
+// suspect has the heartbeat probe Redis now, after a call failed: a
+// single call that timed out (a burst that queued for the pool) decides
+// only its own request; the probe decides whether Redis is lost.
+func (l *Limits) suspect() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// lost records that Redis failed the heartbeat: one event per
+// transition; from then on no upgrade waits on Redis, and the heartbeat
+// probes every second.
 func (l *Limits) lost(err error) {
 	if l.down.CompareAndSwap(false, true) {
 		mode := "failing closed: upgrades are refused 503"
@@ -287,10 +311,6 @@ func (l *Limits) lost(err error) {
 			}
 		}
 		l.logger.Warn("redismcpws: Redis unreachable, "+mode, "err", err)
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
 	}
 }
 

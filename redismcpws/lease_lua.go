@@ -42,26 +42,36 @@ return 0
 
 // renewScript is one replica's heartbeat: it extends the replica and a
 // batch of its leases by one TTL, re-adding any that Redis lost, trims
-// what lapsed, and returns the number of live replicas.
+// what lapsed, and returns the number of live replicas and the epoch: a
+// random value set when the first replica finds none, so that a Redis
+// that lost its state (a restart without persistence, a failover to a
+// replica that had not caught up) shows a new one.
 //
-//	KEYS[1] replicas, KEYS[2] every lease, KEYS[3...] identity keys
-//	ARGV    TTL ms, replica id, then pairs: connection id, index in
-//	        KEYS of its identity key (0: none)
+//	KEYS[1] replicas, KEYS[2] every lease, KEYS[3] epoch, KEYS[4...] identity keys
+//	ARGV    TTL ms, replica id, a new epoch, then pairs: connection id,
+//	        index in KEYS of its identity key (0: none)
 var renewScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[1])
 local exp = now + ttl
+local epoch = redis.call('GET', KEYS[3])
+if not epoch then
+  epoch = ARGV[3]
+  redis.call('SET', KEYS[3], epoch)
+end
 redis.call('ZADD', KEYS[1], exp, ARGV[2])
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   redis.call('ZADD', KEYS[2], exp, ARGV[i])
   local k = tonumber(ARGV[i + 1])
   if k > 0 then redis.call('ZADD', KEYS[k], exp, ARGV[i]) end
 end
-for i = 1, #KEYS do redis.call('PEXPIRE', KEYS[i], 2 * ttl) end
+for i = 1, #KEYS do
+  if i ~= 3 then redis.call('PEXPIRE', KEYS[i], 2 * ttl) end
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZCARD', KEYS[1])
+return {redis.call('ZCARD', KEYS[1]), epoch}
 `)
 
 // rateScript counts one request against a sliding window, as httprate

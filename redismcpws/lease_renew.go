@@ -2,13 +2,16 @@ package redismcpws
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"time"
 )
 
 // renewBatch is how many leases one renewal script carries: long enough
 // to amortise the round trip, short enough not to hold Redis (a script
-// blocks the server while it runs) for more than a millisecond or so.
-const renewBatch = 500
+// blocks the server while it runs) for more than about half a millisecond
+// (about 5 µs a lease: see BenchmarkLeases).
+const renewBatch = 100
 
 // loop is the replica's one background task: every TTL/3 it renews all
 // the leases the replica holds (and its own heartbeat) in batches; while
@@ -29,7 +32,10 @@ func (l *Limits) loop() {
 		case <-t.C:
 		case <-l.kick:
 		}
-		err := l.renew()
+		err := l.ping()
+		if err == nil {
+			err = l.renew()
+		}
 		switch {
 		case err != nil:
 			l.lost(err)
@@ -60,10 +66,10 @@ func (l *Limits) renew() error {
 	ttl := l.opts.LeaseTTL.Milliseconds()
 	for start := 0; start == 0 || start < len(ids); start += renewBatch {
 		end := min(start+renewBatch, len(ids))
-		keys := []string{l.key("replicas"), l.key("all")}
+		keys := []string{l.key("replicas"), l.key("all"), l.key("epoch")}
 		index := map[string]int{}
-		args := make([]any, 0, 2+2*(end-start))
-		args = append(args, ttl, l.replica)
+		args := make([]any, 0, 3+2*(end-start))
+		args = append(args, ttl, l.replica, randomID())
 		for i := start; i < end; i++ {
 			k := 0
 			if ident := idents[i]; ident != "" {
@@ -76,14 +82,61 @@ func (l *Limits) renew() error {
 			args = append(args, ids[i], k)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(l.opts.Timeout, l.opts.LeaseTTL/6))
-		n, err := renewScript.Run(ctx, l.store.rdb, keys, args...).Int64()
+		err := l.heartbeat(ctx, keys, args)
 		cancel()
 		if err != nil {
 			return err
 		}
-		l.replicas.Store(n)
 	}
 	return nil
+}
+
+// heartbeat runs renewScript and records what it returns: the live
+// replica count, and the epoch.
+func (l *Limits) heartbeat(ctx context.Context, keys []string, args []any) error {
+	res, err := renewScript.Run(ctx, l.store.rdb, keys, args...).Slice()
+	if err != nil {
+		return err
+	}
+	n, _ := res[0].(int64)
+	epoch, _ := res[1].(string)
+	l.mu.Lock()
+	changed := l.epoch != "" && l.epoch != epoch
+	l.epoch = epoch
+	if changed {
+		l.settleUntil = time.Now().Add(l.settle())
+	}
+	if time.Now().Before(l.settleUntil) {
+		// The replicas are still rejoining: the set undercounts them, and
+		// a share divided by too few would admit too many.
+		n = max(n, l.replicas.Load())
+	}
+	l.replicas.Store(n)
+	l.mu.Unlock()
+	if changed {
+		l.logger.Warn("redismcpws: Redis lost its state; connection caps stay local until every replica has re-registered its connections", "for", l.settle())
+	}
+	return nil
+}
+
+// settle is how long after Redis lost its state the caps are decided as
+// while it is unreachable: one renewal period and one probe, the longest
+// a live replica takes to re-register its connections.
+func (l *Limits) settle() time.Duration { return l.opts.LeaseTTL/3 + time.Second }
+
+// settling reports whether the caps are still waiting for the replicas
+// to re-register after Redis lost its state.
+func (l *Limits) settling() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.settleUntil)
+}
+
+// randomID returns 16 random hex digits: a replica id, or an epoch.
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // rejoin adds this replica to the live set alone, within the upgrade
@@ -91,7 +144,8 @@ func (l *Limits) renew() error {
 func (l *Limits) rejoin(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	if err := renewScript.Run(ctx, l.store.rdb, []string{l.key("replicas"), l.key("all")}, l.opts.LeaseTTL.Milliseconds(), l.replica).Err(); err != nil {
+	keys := []string{l.key("replicas"), l.key("all"), l.key("epoch")}
+	if err := l.heartbeat(ctx, keys, []any{l.opts.LeaseTTL.Milliseconds(), l.replica, randomID()}); err != nil {
 		return err
 	}
 	select {
@@ -99,4 +153,12 @@ func (l *Limits) rejoin(ctx context.Context) error {
 	default:
 	}
 	return nil
+}
+
+// ping tells within Timeout whether Redis answers, before a renewal that
+// may take longer.
+func (l *Limits) ping() error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
+	defer cancel()
+	return l.store.rdb.Ping(ctx).Err()
 }
