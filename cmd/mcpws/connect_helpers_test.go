@@ -61,8 +61,19 @@ func startBridge(t *testing.T, args ...string) *bridgeRun {
 // send writes one line to the bridge's stdin.
 func (b *bridgeRun) send(line string) {
 	b.t.Helper()
-	if _, err := io.WriteString(b.stdin, line+"\n"); err != nil {
-		b.t.Fatalf("writing stdin: %v", err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.WriteString(b.stdin, line+"\n")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			b.t.Fatalf("writing stdin: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		// The write stays blocked until the cleanup closes the pipe.
+		b.t.Fatalf("the bridge does not read stdin; stderr:\n%s", b.stderr)
 	}
 }
 

@@ -48,7 +48,7 @@ func TestConnectFidelity(t *testing.T) {
 	b := startBridge(t, url)
 	for _, ex := range exchanges {
 		b.send(ex.host)
-		if got := <-received; got != ex.host {
+		if got := frame(t, received); got != ex.host {
 			t.Errorf("server received\n %s\nwant\n %s", got, ex.host)
 		}
 		want := ex.want
@@ -107,7 +107,7 @@ func TestConnectBadLines(t *testing.T) {
 	// before reached the server.
 	b.send("")
 	b.send(`{"jsonrpc":"2.0","id":1,"method":"ping"}` + "\r")
-	if got := <-received; got != `{"jsonrpc":"2.0","id":1,"method":"ping"}` {
+	if got := frame(t, received); got != `{"jsonrpc":"2.0","id":1,"method":"ping"}` {
 		t.Errorf("server's first frame = %q, want the ping", got)
 	}
 	if got := b.recv(); got != `{"jsonrpc":"2.0","id":1,"result":{}}` {
@@ -312,4 +312,16 @@ func TestConnectSessionLost(t *testing.T) {
 		!strings.Contains(got, "calls in flight were answered with error -32013") {
 		t.Errorf("message = %q", got)
 	}
+}
+
+// frame returns the next frame a test server received.
+func frame(t *testing.T, received <-chan string) string {
+	t.Helper()
+	select {
+	case f := <-received:
+		return f
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server received nothing")
+	}
+	return ""
 }
