@@ -117,7 +117,14 @@ func (e *DialError) Unwrap() error { return e.Err }
 // Connect implements mcp.Transport: it dials the server and returns the
 // connection for the SDK.
 func (t *ClientTransport) Connect(ctx context.Context) (mcp.Connection, error) {
+	return t.connect(ctx, false)
+}
+
+// connect dials the server; with keepRaw, the connection keeps the text of
+// the messages it reads (ConnectRaw).
+func (t *ClientTransport) connect(ctx context.Context, keepRaw bool) (mcp.Connection, error) {
 	lim := limits{
+		keepRaw:          keepRaw,
 		logger:           t.Logger,
 		readLimit:        t.ReadLimit,
 		messageTimeout:   -1,

@@ -22,6 +22,16 @@ func firstLine(body []byte, n int) string {
 	return truncate(line, n)
 }
 
+// Challenge returns the error code and description of the server's
+// WWW-Authenticate: Bearer challenge (RFC 6750 §3), "" for each it lacks:
+// on a 401, "invalid_token" and why the token was refused ("audience
+// mismatch"); on a 403, "insufficient_scope". Both are the server's text,
+// cut to printable characters and a bounded length, so they are fit for a
+// message to a user.
+func (e *DialError) Challenge() (code, description string) {
+	return challenge(e.Header.Get("WWW-Authenticate"))
+}
+
 // challenge returns the error and error_description parameters of an RFC
 // 6750 WWW-Authenticate: Bearer challenge, or "" for each it lacks.
 func challenge(h string) (code, desc string) {

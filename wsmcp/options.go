@@ -183,6 +183,9 @@ type limits struct {
 	maxInFlight      int
 	maxInFlightBytes int64
 	hooks            Hooks
+	// keepRaw keeps the text of each message read on its Extra (client
+	// side, raw path: raw.go).
+	keepRaw bool
 }
 
 // resolved fills in the defaults of l's zero fields; defaultReadLimit

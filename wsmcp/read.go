@@ -155,6 +155,9 @@ func (c *conn) messageStalled() {
 func (c *conn) decode(data []byte) inbound {
 	msg, err := decodeMessage(data)
 	if err == nil {
+		if c.lim.keepRaw {
+			setWire(msg, bytes.Clone(data))
+		}
 		return inbound{msg: msg, size: len(data)}
 	}
 	return inbound{size: len(data), bad: classify(data, err)}

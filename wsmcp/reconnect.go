@@ -237,14 +237,27 @@ func (r *redialer) offerLocked(msg jsonrpc.Message) jsonrpc.Message {
 		return msg
 	}
 	r.gen = genSession
-	params, err := withMeta(req.Params, resumeMeta{Window: r.opts.MaxReplayBytes})
-	if err != nil {
-		r.stopNumberingLocked()
-		return msg
+	offer := resumeMeta{Window: r.opts.MaxReplayBytes}
+	out := &jsonrpc.Request{ID: req.ID, Method: req.Method}
+	if text, ok := wireOf(req); ok {
+		// The raw path: add the offer to the text, every other byte as
+		// the program wrote it.
+		entry, _ := json.Marshal(offer)
+		if spliced, ok := spliceOffer(text, entry); ok {
+			out.Params, out.Extra = req.Params, wire(spliced)
+		}
+	}
+	if out.Extra == nil {
+		params, err := withMeta(req.Params, offer)
+		if err != nil {
+			r.stopNumberingLocked()
+			return msg
+		}
+		out.Params = params
 	}
 	r.initID, r.initParams = idKey(req.ID), req.Params
 	r.awaitingGrant.Store(true)
-	return &jsonrpc.Request{ID: req.ID, Method: req.Method, Params: params}
+	return out
 }
 
 // stopNumberingLocked ends resumption bookkeeping for a session that will
@@ -272,6 +285,13 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 		r.secret = m.Secret
 		r.rlog.setPeerWindow(m.Window)
 		c.granted.Store(true)
+		if text, ok := wireOf(resp); ok {
+			// The raw path: the secret is the transport's, and the
+			// program may log what it reads.
+			if stripped, ok := stripGrant(text); ok {
+				resp.Extra = wire(stripped)
+			}
+		}
 		return
 	}
 	r.initID = nil

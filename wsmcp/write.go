@@ -63,11 +63,15 @@ func (c *conn) observeOut(msg jsonrpc.Message, data []byte) {
 }
 
 // encodeBooked is encode without the hooks, for callers that hold a lock
-// and report the message (observe) once they have released it.
+// and report the message (observe) once they have released it. A message
+// read or written on the raw path (raw.go) goes out as its text.
 func (c *conn) encodeBooked(msg jsonrpc.Message) ([]byte, error) {
-	data, err := jsonrpc.EncodeMessage(msg)
-	if err != nil {
-		return nil, fmt.Errorf("wsmcp: encoding message: %w", err)
+	data, ok := wireOf(msg)
+	if !ok {
+		var err error
+		if data, err = jsonrpc.EncodeMessage(msg); err != nil {
+			return nil, fmt.Errorf("wsmcp: encoding message: %w", err)
+		}
 	}
 	if m, ok := msg.(*jsonrpc.Request); ok {
 		c.mu.Lock()

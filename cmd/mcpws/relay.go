@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -226,18 +225,18 @@ func (s *relay) run(ctx context.Context) {
 	}
 }
 
-// errTooLong is a line of the child's stdout over the limit.
-var errTooLong = errors.New("message over -max-message-bytes")
-
 // fromChild copies the child's stdout, one JSON-RPC message a line, to the
 // session until it ends, then reaps the child and ends the session.
 func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 	br := bufio.NewReaderSize(c.stdout, stdoutBufferBytes)
 	reason := reasonChildExited
 	writing := true
+	var line []byte
 	for {
-		line, err := readLine(br, s.g.cfg.maxLineBytes)
-		if errors.Is(err, errTooLong) {
+		var tooLong bool
+		var err error
+		line, tooLong, err = readLine(br, line[:0], int64(s.g.cfg.maxLineBytes))
+		if tooLong {
 			log.Warn("mcpws serve: process sent a message over the limit; ending the session", "limit", s.g.cfg.maxLineBytes)
 			reason = reasonChildTooBig
 			break
@@ -273,26 +272,4 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
 	}
 	s.conn.Close()
-}
-
-// readLine reads one line of at most max bytes, without its newline. At
-// the end of input it returns the last line, if any, with the error.
-func readLine(br *bufio.Reader, max int) ([]byte, error) {
-	var line []byte
-	for {
-		frag, err := br.ReadSlice('\n')
-		if len(line)+len(frag) > max+1 {
-			return nil, errTooLong
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			line = append(line, frag...)
-			continue
-		}
-		if line == nil {
-			line = frag
-		} else {
-			line = append(line, frag...)
-		}
-		return bytes.TrimSuffix(line, []byte("\n")), err
-	}
 }

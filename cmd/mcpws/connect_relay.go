@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// bridge dials the endpoint and relays until stdin ends (0), the
+// connection ends (1) or ctx is done (0).
+func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, stdin io.Reader, stdout, stderr io.Writer, logger *slog.Logger) int {
+	dialCtx, cancelDial := context.WithTimeout(ctx, dialTimeout)
+	conn, err := t.ConnectRaw(dialCtx)
+	cancelDial()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0
+		}
+		fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
+		return 1
+	}
+	logger.Info("mcpws connect: connected", "url", redactURL(cfg.url), "session", conn.SessionID())
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	out := &lineWriter{w: stdout}
+
+	// Server → stdout. The reader ends when the connection does, after
+	// the made-up answers to calls the connection lost.
+	ended := make(chan error, 1)
+	go func() {
+		for {
+			data, err := conn.Read(ctx)
+			if err != nil {
+				ended <- err
+				return
+			}
+			if err := out.message(data); err != nil {
+				ended <- fmt.Errorf("writing to stdout: %w", err)
+				return
+			}
+		}
+	}()
+
+	// stdin → server. It may stay blocked in a read of stdin after bridge
+	// returns: the process exits then.
+	eof := make(chan error, 1)
+	go func() { eof <- relayStdin(ctx, conn, stdin, out, cfg.maxMessage, logger) }()
+
+	select {
+	case err := <-ended:
+		conn.Close()
+		if errors.Is(err, wsmcp.ErrClosed) && ctx.Err() != nil {
+			return 0
+		}
+		fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
+		return 1
+	case err := <-eof:
+		conn.Close()
+		<-ended
+		if err != nil {
+			fmt.Fprintf(stderr, "mcpws connect: reading stdin: %v\n", err)
+			return 1
+		}
+		logger.Info("mcpws connect: stdin closed; connection closed")
+		return 0
+	case <-ctx.Done():
+		conn.Close()
+		<-ended
+		return 0
+	}
+}
+
+// relayStdin sends every line of stdin to conn until stdin ends (nil) or
+// fails. Blank lines are skipped. A line that is not one JSON-RPC message
+// is answered here, with the error a server gives and "id": null, and not
+// sent: on the socket, invalid UTF-8 would close the connection (1007) and
+// end the session. So is a line over the size limit, which would too
+// (1009).
+func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *lineWriter, limit int64, logger *slog.Logger) error {
+	br := bufio.NewReaderSize(stdin, 64<<10)
+	var line []byte
+	for {
+		var tooLong bool
+		var err error
+		line, tooLong, err = readLine(br, line[:0], limit)
+		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		last := err == io.EOF
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		switch {
+		case tooLong:
+			logger.Warn("mcpws connect: a line from stdin is over the size limit; answered with an error, not sent", "limit", limit)
+			_ = out.message(nullIDError(&jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest,
+				Message: fmt.Sprintf("invalid request: message over %d bytes, not sent", limit)}))
+		case len(bytes.TrimSpace(line)) == 0:
+		default:
+			err := conn.Write(ctx, line)
+			var je *jsonrpc.Error
+			switch {
+			case err == nil:
+			case errors.Is(err, wsmcp.ErrInvalidMessage) && errors.As(err, &je):
+				logger.Warn("mcpws connect: a line from stdin is not a JSON-RPC message; answered with an error, not sent", "error", err)
+				_ = out.message(nullIDError(je))
+			case errors.Is(err, wsmcp.ErrInvalidMessage):
+				logger.Warn("mcpws connect: a malformed response from stdin was dropped", "error", err)
+			default:
+				// The connection has ended: the reader reports why.
+				return nil
+			}
+		}
+		if last {
+			return nil
+		}
+	}
+}
+
+// nullIDError is a JSON-RPC error response with "id": null.
+func nullIDError(e *jsonrpc.Error) []byte {
+	data, _ := json.Marshal(struct {
+		JSONRPC string         `json:"jsonrpc"`
+		ID      any            `json:"id"`
+		Error   *jsonrpc.Error `json:"error"`
+	}{"2.0", nil, e})
+	return data
+}
+
+// lineWriter writes one message per line to stdout, from any goroutine.
+type lineWriter struct {
+	mu  sync.Mutex
+	w   io.Writer
+	buf []byte
+}
+
+// message writes data and a newline in one write. JSON allows line breaks
+// between tokens, which would split the message for the host: a message
+// that has any is compacted, which changes no value (a string cannot hold a
+// raw line break).
+func (l *lineWriter) message(data []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = l.buf[:0]
+	if bytes.ContainsAny(data, "\r\n") {
+		b := bytes.NewBuffer(l.buf)
+		if err := json.Compact(b, data); err != nil {
+			return nil // not JSON: the transport never returns such a message
+		}
+		l.buf = b.Bytes()
+	} else {
+		l.buf = append(l.buf, data...)
+	}
+	l.buf = append(l.buf, '\n')
+	_, err := l.w.Write(l.buf)
+	if cap(l.buf) > 1<<20 {
+		l.buf = nil
+	}
+	return err
+}
