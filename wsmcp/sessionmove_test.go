@@ -21,8 +21,15 @@ import (
 // and B share store. The proxy's target is switched to B by the test.
 func moveSetup(t *testing.T, store wsmcp.SessionStore, srvA, srvB *mcp.Server, copts *mcp.ClientOptions, ro wsmcp.ReconnectOptions) (b *testServer, proxy *chaos.Proxy, cs *mcp.ClientSession, restored *atomic.Int32) {
 	t.Helper()
+	_, b, proxy, cs, restored = moveSetupA(t, store, srvA, srvB, copts, ro)
+	return b, proxy, cs, restored
+}
+
+// moveSetupA is moveSetup that returns server A too.
+func moveSetupA(t *testing.T, store wsmcp.SessionStore, srvA, srvB *mcp.Server, copts *mcp.ClientOptions, ro wsmcp.ReconnectOptions) (a, b *testServer, proxy *chaos.Proxy, cs *mcp.ClientSession, restored *atomic.Int32) {
+	t.Helper()
 	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
-	a := newTestServer(t, srvA, opts)
+	a = newTestServer(t, srvA, opts)
 	b = newTestServer(t, srvB, opts)
 	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
 	if err != nil {
@@ -43,7 +50,7 @@ func moveSetup(t *testing.T, store wsmcp.SessionStore, srvA, srvB *mcp.Server, c
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cs.Close() })
-	return b, proxy, cs, restored
+	return a, b, proxy, cs, restored
 }
 
 // moveTo sends the client's next redial to b and cuts its socket.

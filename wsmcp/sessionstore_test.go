@@ -17,7 +17,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -118,37 +117,18 @@ func subscribableServer(runs *atomic.Int32) *mcp.Server {
 // resumes on the new server exactly once as usual.
 func TestSessionMovesToAnotherServer(t *testing.T) {
 	store := newMemStore()
-	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
 	var runs atomic.Int32
 	srvA, srvB := subscribableServer(&runs), subscribableServer(&runs)
-	a := newTestServer(t, srvA, opts)
-	b := newTestServer(t, srvB, opts)
-	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-
-	var restored atomic.Int32
 	updates := make(chan string, 10)
 	logs := make(chan any, 10)
-	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+	b, proxy, cs, restored := moveSetup(t, store, srvA, srvB, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) {
 			updates <- req.Params.URI
 		},
 		LoggingMessageHandler: func(_ context.Context, req *mcp.LoggingMessageRequest) { logs <- req.Params.Data },
-	})
-	var ev events
-	ro := ev.options(wsmcp.ReconnectOptions{})
-	ro.Restored = func() { restored.Add(1) }
+	}, wsmcp.ReconnectOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: ro},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	id := cs.ID()
 	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
 		t.Fatal(err)
@@ -174,7 +154,7 @@ func TestSessionMovesToAnotherServer(t *testing.T) {
 	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
 	proxy.Cut()
 
-	err = <-call
+	err := <-call
 	var je *jsonrpc.Error
 	if !errors.As(err, &je) || je.Code != wsmcp.CodeConnectionLost {
 		t.Fatalf("the call in flight ended with %v; want code %d", err, wsmcp.CodeConnectionLost)
@@ -315,32 +295,14 @@ func TestStoredSessionRefused(t *testing.T) {
 // subscription.
 func TestSessionSurvivesDrain(t *testing.T) {
 	store := newMemStore()
-	opts := &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second, Store: store}}
 	var runs atomic.Int32
 	srvB := subscribableServer(&runs)
-	a := newTestServer(t, subscribableServer(&runs), opts)
-	b := newTestServer(t, srvB, opts)
-	proxy, err := chaos.New(strings.TrimPrefix(a.URL, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Close)
-	var restored atomic.Int32
 	updates := make(chan string, 10)
-	client := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, &mcp.ClientOptions{
+	a, b, proxy, cs, restored := moveSetupA(t, store, subscribableServer(&runs), srvB, &mcp.ClientOptions{
 		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updates <- req.Params.URI },
-	})
-	var ev events
-	ro := ev.options(wsmcp.ReconnectOptions{})
-	ro.Restored = func() { restored.Add(1) }
+	}, wsmcp.ReconnectOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: ro},
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
 	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
 		t.Fatal(err)
 	}
