@@ -74,20 +74,21 @@ http {
 }
 `
 
-// cluster is 3 replicas of examples/everything -redis behind nginx.
+// cluster is 3 replicas of examples/everything -redis behind nginx;
+// startCluster adds args to each replica's.
 type cluster struct {
 	replicas []*proc
 	nginx    string
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, args ...string) *cluster {
 	t.Helper()
 	rlimit.RaiseFiles()
 	r := startRedis(t)
 	c := &cluster{}
 	var servers strings.Builder
 	for range 3 {
-		p := startEverything(t, "-redis", "redis://"+r.Addr, "-resume", "30s", "-upgrades-per-ip", "-1", "-rate", "-1")
+		p := startEverything(t, append([]string{"-redis", "redis://" + r.Addr, "-resume", "30s", "-upgrades-per-ip", "-1", "-rate", "-1"}, args...)...)
 		c.replicas = append(c.replicas, p)
 		fmt.Fprintf(&servers, "\t\tserver %s;\n", p.addr)
 	}
