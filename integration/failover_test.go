@@ -246,10 +246,10 @@ func TestFailoverKill(t *testing.T) {
 	t.Logf("kill -9 of the replica holding %d sessions: %.1f%% continued within 2 s; re-created p50 %v, p99 %v; time to continue (first call answered) p50 %v, p99 %v, max %v; %d calls lost with -32013, 0 run twice",
 		n, 100*share, rin[n/2].Round(time.Millisecond), rin[n*99/100].Round(time.Millisecond),
 		sorted[n/2].Round(time.Millisecond), sorted[n*99/100].Round(time.Millisecond), sorted[n-1].Round(time.Millisecond), nLost)
-	// Under -race the test's own 300 clients are the bottleneck on two
-	// cores (p99 about 4 s here); without it, every session continues
-	// within 2 s (docs/scaling.md). The bound below catches a session
-	// that waits for a timeout instead.
+	// On a loaded machine the test's own 300 clients under -race are the
+	// bottleneck (p99 up to about 4 s seen); otherwise every session
+	// continues within 2 s (docs/scaling.md). The bound below catches a
+	// session that waits for a timeout instead.
 	if p99 := sorted[n*99/100]; p99 > 10*time.Second {
 		t.Errorf("time to continue p99 %v", p99)
 	}
