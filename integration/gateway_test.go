@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -330,6 +331,32 @@ func TestGatewayPerformance(t *testing.T) {
 	t.Logf("session start, 200 each: direct p50 %v p99 %v; gateway (with the process) p50 %v p99 %v",
 		pct(ds, .5), pct(ds, .99), pct(gs, .5), pct(gs, .99))
 	waitNoChildren(t, gw.cmd.Process.Pid)
+
+	// The child alone: fork and exec (what the gateway does before it
+	// relays), and until the process answers initialize over stdio.
+	child := everythingChild()[1:] // after "--"
+	var forks, ready []time.Duration
+	for range 200 {
+		start := time.Now()
+		cmd := exec.Command(child[0], child[1:]...)
+		cmd.Stdin, cmd.Stdout = nil, nil
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		forks = append(forks, time.Since(start))
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		start = time.Now()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "perf", Version: "1"}, nil).Connect(ctx,
+			&mcp.CommandTransport{Command: exec.Command(child[0], child[1:]...)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready = append(ready, time.Since(start))
+		cs.Close()
+	}
+	t.Logf("child spawn, 200: fork+exec p50 %v p99 %v; until initialize answered p50 %v p99 %v",
+		pct(forks, .5), pct(forks, .99), pct(ready, .5), pct(ready, .99))
 
 	// Memory per idle session, the gateway's own RSS (children excluded).
 	const idle = 300
