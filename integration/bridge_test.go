@@ -182,15 +182,29 @@ func TestBridgeGoSDK(t *testing.T) {
 
 // A server restarted gracefully (SIGTERM, then a new process) in the
 // middle of a call: the drain lets the call complete through the bridge.
-// A 2026-07-28 session then carries on against the new process; a 2025
-// session cannot (the new process does not know it): the bridge exits 1
-// saying so, and the host's next call fails instead of hanging.
+// A 2026-07-28 session then carries on against the new process. A 2025
+// session carries on too when both processes share a session store
+// (-redis): the drained one leaves the session's state there, the new one
+// re-creates it. Without one it cannot (the new process does not know it):
+// the bridge exits 1 saying so, and the host's next call fails instead of
+// hanging.
 func TestBridgeServerRestart(t *testing.T) {
-	for _, version := range []string{"2026-07-28", "2025-11-25"} {
-		t.Run(version, func(t *testing.T) {
-			first := startEverything(t, "-resume", "30s", "-upgrades-per-ip", "-1")
+	for _, tt := range []struct {
+		version string
+		store   bool
+	}{{"2026-07-28", false}, {"2025-11-25", false}, {"2025-11-25", true}} {
+		name := tt.version
+		if tt.store {
+			name += " with a session store"
+		}
+		t.Run(name, func(t *testing.T) {
+			args := []string{"-resume", "30s", "-upgrades-per-ip", "-1"}
+			if tt.store {
+				args = append(args, "-redis", "redis://"+startRedis(t).Addr)
+			}
+			first := startEverything(t, args...)
 			proxy := startProxy(t, first.addr)
-			h := startBridgeHost(t, "ws://"+proxy.Addr()+"/mcp", version)
+			h := startBridgeHost(t, "ws://"+proxy.Addr()+"/mcp", tt.version)
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			cs := h.session
@@ -208,16 +222,19 @@ func TestBridgeServerRestart(t *testing.T) {
 				_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
 				return err == nil
 			})
-			second := startEverything(t, "-resume", "30s", "-upgrades-per-ip", "-1")
+			second := startEverything(t, args...)
 			proxy.SetTarget(second.addr)
 			exited(t, first, sigterm(t, first))
 			if got := <-done; got != "slept 1500 ms" {
 				t.Fatalf("the call across the restart = %q, want its result\nbridge log:\n%s", got, h.stderr)
 			}
 			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "after"}})
-			if version == "2026-07-28" {
+			if tt.version == "2026-07-28" || tt.store {
 				if err != nil {
 					t.Errorf("echo on the new server: %v\nbridge log:\n%s", err, h.stderr)
+				}
+				if tt.store && !strings.Contains(h.stderr.String(), "session re-created by another server") {
+					t.Errorf("the bridge did not log the move:\n%s", h.stderr)
 				}
 				return
 			}

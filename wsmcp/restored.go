@@ -82,6 +82,13 @@ func (s *staleIDs) renameIn(msg jsonrpc.Message) {
 	s.renamed[idKey(id)] = req.ID
 	req.ID = id
 	s.n.Add(1)
+	if _, raw := wireOf(req); raw {
+		// On the raw path the text is what the peer reads: it carries the
+		// given id too.
+		if data, err := jsonrpc.EncodeMessage(&jsonrpc.Request{ID: id, Method: req.Method, Params: req.Params}); err == nil {
+			setWire(req, data)
+		}
+	}
 }
 
 // answerOut readies an outgoing answer: it reports false for the answer
