@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // replicas starts n copies of examples/everything on one Redis and one
@@ -355,4 +358,70 @@ func TestScaleRedisStalled(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("admitted again %v after Redis resumed", time.Since(resumed).Round(time.Millisecond))
+}
+
+// No Redis on the message path: the same closed-loop echo traffic (16
+// sessions, each calling echo back to back) against a replica with -redis
+// and one without, in alternating rounds of one run, gives the same
+// throughput within the machine's noise. The figure is in docs/scaling.md.
+func TestScaleMessageThroughput(t *testing.T) {
+	r := startRedis(t)
+	common := []string{"-upgrades-per-ip", "-1", "-resume", "30s"}
+	shared := startEverything(t, append(common, "-redis", "redis://"+r.Addr)...)
+	local := startEverything(t, common...)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const sessions = 16
+	open := func(p *proc) []*mcp.ClientSession {
+		var out []*mcp.ClientSession
+		for range sessions {
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "tp", Version: "1"}, nil).Connect(ctx,
+				&wsmcp.ClientTransport{URL: "ws://" + p.addr + "/mcp", Reconnect: &wsmcp.ReconnectOptions{}},
+				&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cs.Close() })
+			out = append(out, cs)
+		}
+		return out
+	}
+	// round runs the traffic for d and returns the calls answered.
+	round := func(css []*mcp.ClientSession, d time.Duration) int64 {
+		var calls atomic.Int64
+		var wg sync.WaitGroup
+		end := time.Now().Add(d)
+		for _, cs := range css {
+			wg.Go(func() {
+				for time.Now().Before(end) {
+					if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+						t.Error(err)
+						return
+					}
+					calls.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		return calls.Load()
+	}
+	withRedis, without := open(shared), open(local)
+	var w, wo int64
+	for i := range 4 {
+		// Alternate which goes first, so that neither gains from order.
+		if i%2 == 0 {
+			w += round(withRedis, 2*time.Second)
+			wo += round(without, 2*time.Second)
+		} else {
+			wo += round(without, 2*time.Second)
+			w += round(withRedis, 2*time.Second)
+		}
+	}
+	ratio := float64(w) / float64(wo)
+	t.Logf("echo calls in 4 × 2 s rounds, %d sessions: with -redis %d (%.0f/s), without %d (%.0f/s); ratio %.2f",
+		sessions, w, float64(w)/8, wo, float64(wo)/8, ratio)
+	// A Redis call per message would cost a round trip each: well below.
+	if ratio < 0.75 {
+		t.Errorf("throughput with -redis is %.2f of without", ratio)
+	}
 }
