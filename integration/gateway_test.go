@@ -374,3 +374,39 @@ func TestGatewayPerformance(t *testing.T) {
 	}
 	waitNoChildren(t, pid)
 }
+
+// With resumption on, the child lives as long as the session, not the
+// socket: a client whose connection is cut resumes and finds the same
+// process, with its state (a counter in the child's memory goes on from
+// where it was), and no second process is started.
+func TestGatewayResumeKeepsChild(t *testing.T) {
+	gw := startGateway(t, nil, append([]string{"-resume", "10s"}, everythingChild()...)...)
+	proxy := startProxy(t, gw.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "resume", Version: "1"}, nil).Connect(ctx,
+		&wsmcp.ClientTransport{URL: "ws://" + proxy.Addr() + "/mcp", Reconnect: &wsmcp.ReconnectOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 100 * time.Millisecond}},
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for want := 1; want <= 2; want++ {
+		if got, err := increment(ctx, cs, "k"); err != nil || got != want {
+			t.Fatalf("increment before the cut = %d, %v; want %d", got, err, want)
+		}
+	}
+	if live, _ := procChildren(gw.cmd.Process.Pid); live != 1 {
+		t.Fatalf("%d processes before the cut, want 1", live)
+	}
+	proxy.Cut()
+	if got, err := increment(ctx, cs, "k"); err != nil || got != 3 {
+		t.Fatalf("increment after the cut = %d, %v; want 3 (the same process)", got, err)
+	}
+	if proxy.Accepted() < 2 {
+		t.Fatalf("the client did not reconnect (%d connections)", proxy.Accepted())
+	}
+	if live, _ := procChildren(gw.cmd.Process.Pid); live != 1 {
+		t.Errorf("%d processes after the resume, want the same 1", live)
+	}
+}
