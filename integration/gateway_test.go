@@ -76,8 +76,13 @@ func TestGatewayServerEverything(t *testing.T) {
 	if report.Echo != "Echo: hello through the gateway" {
 		t.Errorf("echo = %q", report.Echo)
 	}
-	if !slices.Equal(report.Progress, []float64{1, 2, 3}) {
-		t.Errorf("progress = %v, want [1 2 3]", report.Progress)
+	// The server sends 1, 2, 3 and then its result, in that order, and the
+	// gateway relays them in that order; the TypeScript client stops
+	// listening for progress when the result is handled, and may handle
+	// the result before the last notification's handler runs. So: in
+	// order, at least the first two.
+	if n := len(report.Progress); n < 2 || !slices.Equal(report.Progress, []float64{1, 2, 3}[:n]) {
+		t.Errorf("progress = %v, want [1 2 3] (or [1 2])", report.Progress)
 	}
 	if len(report.Sampled) != 1 || !strings.Contains(report.Sampled[0], "Capital of France?") || !strings.Contains(report.SamplingResult, "Paris") {
 		t.Errorf("sampling: asked %q, result %q", report.Sampled, report.SamplingResult)
