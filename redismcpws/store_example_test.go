@@ -1,0 +1,52 @@
+package redismcpws_test
+
+import (
+	"context"
+	"log"
+	"net/http"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/redismcpws"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// Resumable sessions that survive their replica: when the replica that
+// holds a session dies or drains, its client redials, the ingress sends it
+// to another replica, and that one re-creates the session from Redis.
+func ExampleStore_Sessions() {
+	store := redismcpws.New(redis.NewClient(&redis.Options{Addr: "redis:6379"}), nil)
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
+	ws := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
+		Handler: &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{
+			GracePeriod: 30 * time.Second,
+			Store:       store.Sessions(),
+		}},
+	})
+	mux := http.NewServeMux()
+	ws.Mount(mux, "/mcp")
+	log.Fatal(http.ListenAndServe(":8080", mux))
+}
+
+// Notifications that reach the subscribers of every replica: a REST
+// handler on any replica tells them that a resource changed.
+func ExampleStore_Bus() {
+	store := redismcpws.New(redis.NewClient(&redis.Options{Addr: "redis:6379"}), nil)
+	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
+	notifier := wsmcp.NewNotifier(server, store.Bus(nil), nil)
+	defer notifier.Close()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /reports/today", func(w http.ResponseWriter, r *http.Request) {
+		// ... store the new report, then:
+		if err := notifier.ResourceUpdated(context.WithoutCancel(r.Context()), "file:///reports/today.pdf"); err != nil {
+			log.Print(err) // delivered on this replica only: Redis is down
+		}
+	})
+	ws := mcpws.New(func(*http.Request) *mcp.Server { return server }, nil)
+	ws.Mount(mux, "/mcp")
+	log.Fatal(http.ListenAndServe(":8080", mux))
+}
