@@ -79,6 +79,9 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	// The SDK's session can be re-created from a stored state; a relay's
 	// peer cannot.
 	h.restores = true
+	// The SDK answers every call, cancelled or not: each counts until
+	// its answer.
+	h.lim.releaseOnCancel = false
 	return h
 }
 
@@ -114,6 +117,7 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 		maxInFlight:      o.MaxInFlight,
 		maxInFlightBytes: o.MaxInFlightBytes,
 	}.resolved(DefaultServerReadLimit)
+	h.lim.releaseOnCancel = true // NewHandler turns it off
 	if o.Hooks != nil {
 		h.lim.hooks = *o.Hooks
 	}

@@ -186,6 +186,9 @@ type limits struct {
 	// keepRaw keeps the text of each message read on its Extra (client
 	// side, raw path: raw.go).
 	keepRaw bool
+	// releaseOnCancel ends a call's bookkeeping when the peer cancels it
+	// (relays: their server may never answer it; see releaseCancelled).
+	releaseOnCancel bool
 }
 
 // resolved fills in the defaults of l's zero fields; defaultReadLimit

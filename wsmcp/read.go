@@ -243,6 +243,9 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 	case *jsonrpc.Request:
 		c.observe(In, m.Method, size)
 		if !m.IsCall() {
+			if c.lim.releaseOnCancel && m.Method == "notifications/cancelled" {
+				c.releaseCancelled(m.Params)
+			}
 			return true
 		}
 		key := idKey(m.ID)
@@ -298,6 +301,26 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 		return true
 	}
 	return false
+}
+
+// releaseCancelled ends the bookkeeping of the peer's call that a
+// notifications/cancelled names, on a relayed connection (NewConnHandler):
+// the MCP specification lets the receiver of a cancellation not answer, and
+// servers that do so (the TypeScript SDK's) would otherwise hold the call's
+// place in MaxInFlight and its bytes for the life of the session. A late
+// answer still goes out. Served by an mcp.Server, the SDK answers every
+// call, and the call counts until it does.
+func (c *conn) releaseCancelled(params json.RawMessage) {
+	key, ok := cancelledID(params)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	call, ok := c.takeCallLocked(key)
+	c.mu.Unlock()
+	if ok {
+		c.flights.finish(call.size)
+	}
 }
 
 // replyError queues a JSON-RPC error response written by the transport

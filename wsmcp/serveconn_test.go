@@ -2,7 +2,9 @@ package wsmcp_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/wsmcp"
@@ -150,4 +153,60 @@ func TestCloseWith(t *testing.T) {
 			waitFor(t, "the session to end", func() bool { return h.Sessions() == 0 })
 		})
 	}
+}
+
+// A relayed server may leave a cancelled call unanswered, as the MCP
+// specification allows and the TypeScript SDK's servers do: the cancel
+// ends the call's place in MaxInFlight and its bytes, so a client that
+// cancels does not wedge its session. Served by an mcp.Server, which
+// answers every call, a call counts until its answer (TestHostile...).
+func TestConnHandlerCancelledCallsReleased(t *testing.T) {
+	// A peer that answers ping and initialize, and nothing else.
+	silent := func(ctx context.Context, conn mcp.Connection) error {
+		go func() {
+			defer conn.Close()
+			for {
+				msg, err := conn.Read(ctx)
+				if err != nil {
+					return
+				}
+				req, ok := msg.(*jsonrpc.Request)
+				if !ok || !req.IsCall() || req.Method == "tools/call" {
+					continue
+				}
+				result := json.RawMessage(`{}`)
+				if req.Method == "initialize" {
+					result = json.RawMessage(`{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"silent","version":"1"}}`)
+				}
+				if err := conn.Write(ctx, &jsonrpc.Response{ID: req.ID, Result: result}); err != nil {
+					return
+				}
+			}
+		}()
+		return nil
+	}
+	const maxInFlight = 4
+	h := wsmcp.NewConnHandler(func(*http.Request) (wsmcp.ServeConnFunc, error) { return silent, nil },
+		&wsmcp.HandlerOptions{MaxInFlight: maxInFlight})
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	defer h.Shutdown(context.Background())
+	c := dialRaw(t, "ws"+strings.TrimPrefix(ts.URL, "http"))
+	c.initialize()
+	for i := range 3 * maxInFlight {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"x"}}`, i))
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":%d}}`, i))
+	}
+	c.send(`{"jsonrpc":"2.0","id":"p","method":"ping"}`)
+	for {
+		m := c.recv()
+		if code := errorCode(m); code != 0 {
+			t.Fatalf("after cancelled calls: %v (code %d); want them released", m, code)
+		}
+		if m["id"] == "p" {
+			break
+		}
+	}
+	_ = c.ws.CloseNow()
+	waitFor(t, "the session to end", func() bool { return h.Sessions() == 0 })
 }
