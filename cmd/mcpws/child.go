@@ -167,14 +167,15 @@ func (c *child) wait() string {
 	// pid, and so the group's id, cannot be reused, so what the child left
 	// behind in its group can be killed without reaching anyone else.
 	waitExited(pid)
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	err := c.cmd.Wait()
+	// No signal after this point: once reaped, the pid may be reused.
 	c.mu.Lock()
 	c.reaped = true
 	for _, t := range c.timers {
 		t.Stop()
 	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	c.mu.Unlock()
+	err := c.cmd.Wait()
 	c.stdin.Close()
 	c.stdout.Close()
 	c.stderrWG.Wait()

@@ -94,7 +94,11 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	wctx, cancel := context.WithTimeout(context.Background(), 2*cfg.killGrace+5*time.Second)
 	defer cancel()
 	if err := g.wait(wctx); err != nil {
-		logger.Error("mcpws serve: processes still running at exit", "count", g.Running())
+		logger.Error("mcpws serve: processes still running at exit; killing them", "count", g.Running())
+		g.killAll()
+		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer kcancel()
+		_ = g.wait(kctx)
 	}
 	return serveErr
 }
