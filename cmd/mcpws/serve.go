@@ -53,6 +53,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // serve runs the gateway until ctx ends and every child is reaped.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	rlimit.RaiseFiles()
+	// The children run as this user: without this, each could read the
+	// gateway's environment (JWT_SECRET) from /proc.
+	if err := notDumpable(); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
 	verifier, err := cfg.verifier(ctx)
 	if err != nil {
 		return err
