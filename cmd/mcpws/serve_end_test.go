@@ -90,3 +90,16 @@ func TestServeChildNotReadingBacklog(t *testing.T) {
 	}
 	g.waitLog(t, "process ended the session", "pid="+strconv.Itoa(pid))
 }
+
+// A process whose stdout line never ends has its session closed with 1011
+// as soon as the line is over the limit.
+func TestServeChildEndlessLine(t *testing.T) {
+	g := startGateway(t, "-kill-grace", "200ms", "-max-message-bytes", "1024", "--", "/bin/sh", "-c", `read l; tr -d '\n' < /dev/zero`)
+	ws := dial(t, g.url(), "")
+	send(t, ws, initialize)
+	ce := readClose(t, ws)
+	if ce.Code != websocket.StatusInternalError || ce.Reason != reasonChildTooBig {
+		t.Errorf("close %d %q; want 1011 %q", ce.Code, ce.Reason, reasonChildTooBig)
+	}
+	g.waitLog(t, "process ended the session")
+}
