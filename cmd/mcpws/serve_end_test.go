@@ -103,3 +103,17 @@ func TestServeChildEndlessLine(t *testing.T) {
 	}
 	g.waitLog(t, "process ended the session")
 }
+
+// A process that left a detached descendant holding its stderr still frees
+// its place once it is reaped.
+func TestServeDetachedStderrHolder(t *testing.T) {
+	g := startGateway(t, "-kill-grace", "200ms", "--", "/bin/sh", "-c",
+		`setsid sleep 60 </dev/null >/dev/null & echo holder=$! >&2; exec cat`)
+	ws := dial(t, g.url(), "")
+	send(t, ws, initialize)
+	m := regexp.MustCompile(`holder=(\d+)`).FindStringSubmatch(g.waitLog(t, "child stderr", "holder="))
+	holder, _ := strconv.Atoi(m[1])
+	t.Cleanup(func() { _ = syscall.Kill(holder, syscall.SIGKILL) })
+	ws.Close(websocket.StatusNormalClosure, "")
+	g.waitLog(t, "process stopped")
+}
