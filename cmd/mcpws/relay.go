@@ -32,6 +32,7 @@ const (
 	reasonChildsBusy   = "too many MCP server processes"
 	reasonChildStuck   = "MCP server process is not reading its input"
 	stdoutBufferBytes  = 4 << 10
+	maxKeptLineBytes   = 64 << 10
 	refusedChildren    = "children"
 	refusedChildrenID  = "children.identity"
 	refusedChildrenMsg = "mcpws serve: too many MCP server processes running; retry later"
@@ -315,6 +316,7 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		if err != nil {
 			break
 		}
+		line = reuseLine(line)
 	}
 	ended := !s.clientGone.Load()
 	if ended && !s.stuck.Load() {
@@ -332,4 +334,14 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
 	}
 	s.conn.Close()
+}
+
+// reuseLine returns line emptied for the next one, or nil when it grew over
+// maxKeptLineBytes: one large message does not pin its buffer for the rest
+// of a session that is mostly idle.
+func reuseLine(line []byte) []byte {
+	if cap(line) > maxKeptLineBytes {
+		return nil
+	}
+	return line[:0]
 }
