@@ -12,6 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // startedPid returns the pid of the process the gateway logged as started.
@@ -116,4 +118,29 @@ func TestServeDetachedStderrHolder(t *testing.T) {
 	t.Cleanup(func() { _ = syscall.Kill(holder, syscall.SIGKILL) })
 	ws.Close(websocket.StatusNormalClosure, "")
 	g.waitLog(t, "process stopped")
+}
+
+// -idle-timeout and -max-lifetime end a session, and so stop its process.
+func TestServeSessionTimeouts(t *testing.T) {
+	tests := []struct {
+		flag   string
+		code   websocket.StatusCode
+		reason string
+	}{
+		{"-idle-timeout", websocket.StatusNormalClosure, wsmcp.ReasonIdle},
+		{"-max-lifetime", websocket.StatusGoingAway, wsmcp.ReasonLifetime},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag, func(t *testing.T) {
+			g := startGateway(t, "-kill-grace", "200ms", tt.flag, "300ms", "--", "/bin/cat")
+			ws := dial(t, g.url(), "")
+			send(t, ws, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			pid := startedPid(t, g)
+			ce := readClose(t, ws)
+			if ce.Code != tt.code || ce.Reason != tt.reason {
+				t.Errorf("close %d %q; want %d %q", ce.Code, ce.Reason, tt.code, tt.reason)
+			}
+			g.waitLog(t, "process stopped", "pid="+strconv.Itoa(pid))
+		})
+	}
 }
