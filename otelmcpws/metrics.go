@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
 
+	"github.com/mcpws/mcpws/internal/labels"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -118,10 +119,10 @@ func (m *Metrics) Hooks() *wsmcp.Hooks {
 		},
 		Closed: func(ctx context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) {
 			m.sessions.Add(ctx, -1)
-			m.closes.Add(ctx, 1, metric.WithAttributes(AttrCloseCode.Int(closeCodeLabel(int(s.Code)))))
+			m.closes.Add(ctx, 1, metric.WithAttributes(AttrCloseCode.Int(labels.CloseCode(int(s.Code)))))
 		},
 		Message: func(ctx context.Context, dir wsmcp.Direction, method string, size int) {
-			method = methodLabel(method)
+			method = labels.Method(method)
 			m.messages.Add(ctx, 1, m.attrSet("msg\x00"+string(dir)+"\x00"+method, func() []attribute.KeyValue {
 				return []attribute.KeyValue{AttrDirection.String(string(dir)), AttrMethod.String(method)}
 			}))
@@ -130,7 +131,7 @@ func (m *Metrics) Hooks() *wsmcp.Hooks {
 			}))
 		},
 		Served: func(ctx context.Context, method string, d time.Duration, code int64) {
-			method = methodLabel(method)
+			method = labels.Method(method)
 			attrs := []attribute.KeyValue{AttrMethod.String(method)}
 			if code != 0 {
 				attrs = append(attrs, AttrErrorCode.Int64(code))

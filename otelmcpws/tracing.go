@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/mcpws/mcpws/internal/labels"
 )
 
 // Span attribute keys, after the OpenTelemetry semantic conventions for MCP.
@@ -77,7 +79,7 @@ func Tracing(opts *TracingOptions) mcp.Middleware {
 
 // spanName names the span and lists its attributes.
 func spanName(method string, req mcp.Request) (string, []attribute.KeyValue) {
-	label := methodLabel(method)
+	label := labels.Method(method)
 	attrs := []attribute.KeyValue{AttrMethod.String(label)}
 	if s := req.GetSession(); s != nil && s.ID() != "" {
 		attrs = append(attrs, AttrSessionID.String(s.ID()))

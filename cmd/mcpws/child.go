@@ -24,6 +24,7 @@ type child struct {
 	cmd    *exec.Cmd
 	stdin  *os.File
 	stdout *os.File
+	stderr *os.File // read by logStderr
 	log    *slog.Logger
 	grace  time.Duration
 
@@ -93,7 +94,7 @@ func startChild(s spawnSpec) (*child, error) {
 		errR.Close()
 		return nil, err
 	}
-	c := &child{cmd: cmd, stdin: inW, stdout: outR, log: s.log, grace: s.grace}
+	c := &child{cmd: cmd, stdin: inW, stdout: outR, stderr: errR, log: s.log, grace: s.grace}
 	c.stderrWG.Go(func() { c.logStderr(errR) })
 	return c, nil
 }
@@ -167,16 +168,20 @@ func (c *child) wait() string {
 	// pid, and so the group's id, cannot be reused, so what the child left
 	// behind in its group can be killed without reaching anyone else.
 	waitExited(pid)
-	_ = syscall.Kill(-pid, syscall.SIGKILL)
-	err := c.cmd.Wait()
+	// No signal after this point: once reaped, the pid may be reused.
 	c.mu.Lock()
 	c.reaped = true
 	for _, t := range c.timers {
 		t.Stop()
 	}
+	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	c.mu.Unlock()
+	err := c.cmd.Wait()
 	c.stdin.Close()
 	c.stdout.Close()
+	// A descendant that left the process group may hold stderr open: log
+	// what is there, but stop waiting after the grace period.
+	_ = c.stderr.SetReadDeadline(time.Now().Add(c.grace))
 	c.stderrWG.Wait()
 	return exitReason(c.cmd.ProcessState, err)
 }

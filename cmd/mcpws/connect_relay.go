@@ -94,6 +94,10 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 		var tooLong bool
 		var err error
 		line, tooLong, err = readLine(br, line[:0], limit)
+		if errors.Is(err, errRestUnread) {
+			// An over-long line is answered and skipped, not the end.
+			err = skipLine(br)
+		}
 		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
 			if err == io.EOF {
 				return nil

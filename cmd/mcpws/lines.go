@@ -1,29 +1,47 @@
 package main
 
-import "bufio"
+import (
+	"bufio"
+	"errors"
+)
+
+// errRestUnread is readLine's error for a line over the limit whose end
+// has not been read: skipLine discards it, or the caller stops reading.
+var errRestUnread = errors.New("rest of an over-long line unread")
 
 // readLine appends the next line of br to buf, without its newline. A line
-// longer than limit is read to its end and dropped (tooLong). At the end of
-// the input it returns what it has with io.EOF.
+// longer than limit is given up on as soon as that is known (tooLong): the
+// line read so far is dropped, and when the line's end was not reached
+// err is errRestUnread. A line that never ends is never read to its end.
+// At the end of the input it returns what it has with io.EOF.
 func readLine(br *bufio.Reader, buf []byte, limit int64) (line []byte, tooLong bool, err error) {
 	for {
 		chunk, err := br.ReadSlice('\n')
-		if !tooLong {
-			if int64(len(buf)+len(chunk)) > limit+1 { // +1: the newline
-				tooLong, buf = true, buf[:0]
-			} else {
-				buf = append(buf, chunk...)
+		if int64(len(buf)+len(chunk)) > limit+1 { // +1: the newline
+			if err == bufio.ErrBufferFull {
+				err = errRestUnread
 			}
+			return buf[:0], true, err
 		}
+		buf = append(buf, chunk...)
 		switch {
 		case err == bufio.ErrBufferFull:
 			continue
 		case err != nil:
-			return buf, tooLong, err
-		}
-		if tooLong {
-			return buf[:0], true, nil
+			if int64(len(buf)) > limit { // no newline at the end of the input
+				return buf[:0], true, err
+			}
+			return buf, false, err
 		}
 		return buf[:len(buf)-1], false, nil
+	}
+}
+
+// skipLine discards the rest of the current line, its newline included.
+func skipLine(br *bufio.Reader) error {
+	for {
+		if _, err := br.ReadSlice('\n'); err != bufio.ErrBufferFull {
+			return err
+		}
 	}
 }

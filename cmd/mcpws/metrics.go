@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpws/mcpws/internal/labels"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -80,34 +81,16 @@ func (m *metrics) hooks() *wsmcp.Hooks {
 		Closed: func(_ context.Context, _ wsmcp.ConnInfo, st wsmcp.CloseInfo) {
 			m.connsOpen.Add(-1)
 			m.mu.Lock()
-			m.closed[int64(st.Code)]++
+			m.closed[int64(labels.CloseCode(int(st.Code)))]++ // nor with close codes
 			m.mu.Unlock()
 		},
 		Message: func(_ context.Context, dir wsmcp.Direction, method string, _ int) {
-			if !knownMethod(method) {
-				method = "other" // a client cannot grow the label set
-			}
+			method = labels.Method(method) // a client cannot grow the label set
 			m.mu.Lock()
 			m.messages[[2]string{string(dir), method}]++
 			m.mu.Unlock()
 		},
 	}
-}
-
-// knownMethod reports whether method is one of MCP's, so that it may be a
-// label value.
-func knownMethod(method string) bool {
-	for _, r := range method {
-		if !(r == '/' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	for _, p := range []string{"initialize", "ping", "tools/", "resources/", "prompts/", "completion/", "logging/", "sampling/", "elicitation/", "roots/", "notifications/", "server/"} {
-		if method == p || strings.HasPrefix(method, p) && strings.HasSuffix(p, "/") && len(method) < 64 {
-			return true
-		}
-	}
-	return false
 }
 
 // ServeHTTP writes the exposition.

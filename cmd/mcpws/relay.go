@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/coder/websocket"
@@ -29,7 +30,9 @@ const (
 	reasonChildFailed  = "MCP server process failed to start"
 	reasonChildTooBig  = "MCP server process sent a message over the limit"
 	reasonChildsBusy   = "too many MCP server processes"
+	reasonChildStuck   = "MCP server process is not reading its input"
 	stdoutBufferBytes  = 4 << 10
+	maxKeptLineBytes   = 64 << 10
 	refusedChildren    = "children"
 	refusedChildrenID  = "children.identity"
 	refusedChildrenMsg = "mcpws serve: too many MCP server processes running; retry later"
@@ -48,11 +51,12 @@ type gateway struct {
 	mu       sync.Mutex
 	running  int
 	perID    map[string]int
-	children sync.WaitGroup // every child until it is reaped
+	live     map[*child]struct{} // started, not yet reaped
+	children sync.WaitGroup      // every child until it is reaped
 }
 
 func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, perID: map[string]int{}}
+	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, perID: map[string]int{}, live: map[*child]struct{}{}}
 	if cfg.childMemory > 0 {
 		g.limits = append(g.limits, fmt.Sprintf("as=%d", cfg.childMemory))
 	}
@@ -128,6 +132,29 @@ func (g *gateway) release(key string) {
 	g.children.Done()
 }
 
+// started and reaped keep the set of children killAll reaches.
+func (g *gateway) started(c *child) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.live[c] = struct{}{}
+}
+
+func (g *gateway) reaped(c *child) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.live, c)
+}
+
+// killAll sends SIGKILL to the process group of every child not reaped
+// yet: at exit, nothing the gateway started is left running.
+func (g *gateway) killAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for c := range g.live {
+		c.signal(syscall.SIGKILL)
+	}
+}
+
 // Running reports the children counted now.
 func (g *gateway) Running() int {
 	g.mu.Lock()
@@ -175,6 +202,9 @@ type relay struct {
 	// clientGone is set when the session ended on the client's side (or
 	// the transport's: limits, drain); otherwise the child ended it.
 	clientGone atomic.Bool
+	// stuck is set when the session was closed because the child did not
+	// read its input.
+	stuck atomic.Bool
 }
 
 // run starts the child at the session's first message and copies the
@@ -201,24 +231,54 @@ func (s *relay) run(ctx context.Context) {
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
 		return
 	}
+	s.g.started(c)
 	s.g.metrics.spawned(time.Since(start))
 	log.Info("mcpws serve: process started", "pid", c.cmd.Process.Pid)
 	go s.fromChild(ctx, c, log)
 
+	in := &backlog{wake: make(chan struct{}, 1)}
+	go s.toChild(c, in, log)
+	// Reading goes on whatever the child does with its stdin, so that the
+	// end of the session is seen, and the child stopped, even when it has
+	// stopped reading and the pipe is full.
 	msg := first
 	for {
 		data, err := jsonrpc.EncodeMessage(msg)
-		if err == nil {
-			data = append(data, '\n')
-			_, err = c.stdin.Write(data)
-		}
 		if err != nil {
-			// The child is gone or closed its stdin: fromChild sees it end.
+			log.Error("mcpws serve: encoding a message", "error", err.Error())
+			in.close()
+			c.stop()
+			return
+		}
+		if !in.push(append(data, '\n')) {
+			log.Warn("mcpws serve: process is not reading its input; ending the session", "backlog", maxStdinBacklog)
+			s.stuck.Store(true)
+			_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildStuck)
+			in.close()
 			c.stop()
 			return
 		}
 		if msg, err = s.conn.Read(ctx); err != nil {
 			s.clientGone.Store(true)
+			in.close()
+			c.stop()
+			return
+		}
+	}
+}
+
+// toChild writes what the client sent to the child's stdin, until the
+// backlog is closed or the child's stdin is (stop closes it, which ends a
+// write in progress).
+func (s *relay) toChild(c *child, in *backlog, log *slog.Logger) {
+	for {
+		data, ok := in.pop()
+		if !ok {
+			return
+		}
+		if _, err := c.stdin.Write(data); err != nil {
+			// The child is gone or closed its stdin: fromChild sees it end.
+			log.Debug("mcpws serve: writing to the process", "error", err.Error())
 			c.stop()
 			return
 		}
@@ -256,14 +316,16 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		if err != nil {
 			break
 		}
+		line = reuseLine(line)
 	}
 	ended := !s.clientGone.Load()
-	if ended {
+	if ended && !s.stuck.Load() {
 		// The child ended the session: tell the client, then reap.
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reason)
 	}
 	c.stop()
 	how := c.wait()
+	s.g.reaped(c)
 	s.g.release(s.key)
 	s.g.metrics.exited(ended)
 	if ended {
@@ -272,4 +334,14 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
 	}
 	s.conn.Close()
+}
+
+// reuseLine returns line emptied for the next one, or nil when it grew over
+// maxKeptLineBytes: one large message does not pin its buffer for the rest
+// of a session that is mostly idle.
+func reuseLine(line []byte) []byte {
+	if cap(line) > maxKeptLineBytes {
+		return nil
+	}
+	return line[:0]
 }

@@ -53,6 +53,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 // serve runs the gateway until ctx ends and every child is reaped.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	rlimit.RaiseFiles()
+	// The children run as this user: without this, each could read the
+	// gateway's environment (JWT_SECRET) from /proc.
+	if err := notDumpable(); err != nil {
+		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
+	}
 	verifier, err := cfg.verifier(ctx)
 	if err != nil {
 		return err
@@ -94,7 +99,11 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	wctx, cancel := context.WithTimeout(context.Background(), 2*cfg.killGrace+5*time.Second)
 	defer cancel()
 	if err := g.wait(wctx); err != nil {
-		logger.Error("mcpws serve: processes still running at exit", "count", g.Running())
+		logger.Error("mcpws serve: processes still running at exit; killing them", "count", g.Running())
+		g.killAll()
+		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer kcancel()
+		_ = g.wait(kctx)
 	}
 	return serveErr
 }
@@ -117,7 +126,8 @@ func (c *serveConfig) verifier(ctx context.Context) (auth.TokenVerifier, error) 
 // options assembles the mcpws stack from the flags.
 func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *wsmcp.Hooks) *mcpws.Options {
 	o := &mcpws.Options{
-		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks},
+		Handler: &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks,
+			IdleTimeout: c.idleTimeout, MaxLifetime: c.maxLifetime},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,

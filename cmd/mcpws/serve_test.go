@@ -217,6 +217,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"claim unknown", "", []string{"-env-from-claim", "USER=email", "--", "/bin/cat"}, "claim one of sub, iss, scope"},
 		{"claim no name", "", []string{"-env-from-claim", "sub", "--", "/bin/cat"}, "want NAME=claim"},
 		{"kill grace zero", "", []string{"-kill-grace", "0", "--", "/bin/cat"}, "-kill-grace must be positive"},
+		{"idle timeout negative", "", []string{"-idle-timeout", "-1s", "--", "/bin/cat"}, "-idle-timeout and -max-lifetime must not be negative"},
+		{"max lifetime negative", "", []string{"-max-lifetime", "-1s", "--", "/bin/cat"}, "-idle-timeout and -max-lifetime must not be negative"},
 		{"children zero", "", []string{"-max-children", "0", "--", "/bin/cat"}, "must be positive"},
 		{"secret without audience", testSecret, []string{"--", "/bin/cat"}, "-audience is required"},
 		{"no jwt-secret flag", "", []string{"-jwt-secret", "x", "--", "/bin/cat"}, "flag provided but not defined: -jwt-secret"},

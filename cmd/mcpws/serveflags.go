@@ -32,6 +32,8 @@ type serveConfig struct {
 	resume         time.Duration
 	drainDelay     time.Duration
 	drainTimeout   time.Duration
+	idleTimeout    time.Duration
+	maxLifetime    time.Duration
 
 	// The child.
 	command       []string // COMMAND ARGS, COMMAND resolved to a path at start
@@ -59,6 +61,7 @@ const (
 	defaultMaxChildren   = 256
 	defaultMaxChildrenID = 8
 	defaultMaxLineBytes  = 4 << 20
+	defaultIdleTimeout   = 30 * time.Minute
 )
 
 // listFlag is a repeatable string flag.
@@ -101,6 +104,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	fs.DurationVar(&c.resume, "resume-grace", 0, "the same as -resume")
 	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining")
 	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
+	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close a session, and stop its process, after this long without a message either way while no request runs (0: never)")
+	fs.DurationVar(&c.maxLifetime, "max-lifetime", 0, "close every socket this long after it opened, with 1001; clients redial with a fresh token (0: never)")
 	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 
 	var env, fromClaim listFlag
@@ -157,6 +162,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return bad("-child-memory must not be negative")
 	case c.maxLineBytes <= 0:
 		return bad("-max-message-bytes must be positive")
+	case c.idleTimeout < 0 || c.maxLifetime < 0:
+		return bad("-idle-timeout and -max-lifetime must not be negative")
 	}
 	c.jwtSecret = getenv("JWT_SECRET")
 	if (c.jwtSecret != "" || c.jwksURL != "") && c.audience == "" {

@@ -1,11 +1,12 @@
-package otelmcpws
+// Package labels bounds metric label values: a peer chooses methods and
+// close codes freely, and each distinct value would be a new series. The
+// OpenTelemetry metrics and the gateway's Prometheus metrics use the same
+// functions, so that they agree.
+package labels
 
-// Label values are bounded: a peer chooses methods and close codes freely,
-// and each distinct value would be a new series.
-
-// methodLabel bounds the method attribute to the specification's names,
+// Method bounds the method attribute to the specification's names,
 // so that a client cannot grow the number of series.
-func methodLabel(m string) string {
+func Method(m string) string {
 	switch m {
 	case "initialize", "ping", "server/discover",
 		"tools/list", "tools/call",
@@ -22,11 +23,11 @@ func methodLabel(m string) string {
 	return "other"
 }
 
-// closeCodeLabel bounds the close code attribute to the codes of RFC 6455's
+// CloseCode bounds the close code attribute to the codes of RFC 6455's
 // registry that a connection can end with; any other, which a peer may
 // choose freely (3000–4999 and beyond), is 0, so that a client cannot grow
 // the number of series.
-func closeCodeLabel(code int) int {
+func CloseCode(code int) int {
 	switch {
 	case code >= 1000 && code <= 1003, code >= 1005 && code <= 1015:
 		return code
