@@ -175,6 +175,11 @@ func spliceOffer(msg, entry []byte) ([]byte, bool) {
 	key, _ := json.Marshal(metaResume)
 	if k := find(pm, "_meta"); k >= 0 {
 		meta := params[pm[k].valStart:pm[k].valEnd]
+		if string(bytes.TrimSpace(meta)) == "null" {
+			// "_meta": null becomes an object holding the offer alone.
+			start, end := p.valStart+pm[k].valStart, p.valStart+pm[k].valEnd
+			return splice(msg, start, end, []byte{'{'}, key, []byte{':'}, entry, []byte{'}'}), true
+		}
 		mm, ok := objectMembers(meta)
 		if !ok || find(mm, metaResume) >= 0 {
 			return nil, false

@@ -17,6 +17,7 @@ func TestSpliceOffer(t *testing.T) {
 		{"other _meta", `{ "id" : "x\u0079", "params" : { "_meta" : { "k" : [1,{"}":"{"}] } , "z":1e2 }, "method":"initialize", "jsonrpc":"2.0", "extra":null }`,
 			`{ "id" : "x\u0079", "params" : { "_meta" : {"io.mcpws/resume":{"window":9}, "k" : [1,{"}":"{"}] } , "z":1e2 }, "method":"initialize", "jsonrpc":"2.0", "extra":null }`, true},
 		{"empty _meta", `{"params":{"_meta":{}},"id":1}`, `{"params":{"_meta":{"io.mcpws/resume":{"window":9}}},"id":1}`, true},
+		{"null _meta", `{"params":{"a":1, "_meta" : null },"id":1}`, `{"params":{"a":1, "_meta" : {"io.mcpws/resume":{"window":9}} },"id":1}`, true},
 		{"already offered", `{"params":{"_meta":{"io.mcpws/resume":{}}}}`, "", false},
 		{"params not an object", `{"params":[1]}`, "", false},
 		{"_meta not an object", `{"params":{"_meta":"x"}}`, "", false},

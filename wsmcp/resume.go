@@ -140,6 +140,9 @@ func withMeta(raw json.RawMessage, m resumeMeta) (json.RawMessage, error) {
 		if err := json.Unmarshal(v, &meta); err != nil {
 			return nil, err
 		}
+		if meta == nil { // "_meta": null
+			meta = map[string]json.RawMessage{}
+		}
 	}
 	v, err := json.Marshal(m)
 	if err != nil {
