@@ -375,12 +375,16 @@ func TestScaleMessageThroughput(t *testing.T) {
 	open := func(p *proc) []*mcp.ClientSession {
 		var out []*mcp.ClientSession
 		for range sessions {
-			cs, err := mcp.NewClient(&mcp.Implementation{Name: "tp", Version: "1"}, nil).Connect(ctx,
-				&wsmcp.ClientTransport{URL: "ws://" + p.addr + "/mcp", Reconnect: &wsmcp.ReconnectOptions{}},
-				&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-			if err != nil {
-				t.Fatal(err)
-			}
+			// A replica that has just started may not have reached Redis
+			// within its Timeout on a loaded machine (503): try again.
+			var cs *mcp.ClientSession
+			waitUntil(t, "a session", 20*time.Second, func() bool {
+				var err error
+				cs, err = mcp.NewClient(&mcp.Implementation{Name: "tp", Version: "1"}, nil).Connect(ctx,
+					&wsmcp.ClientTransport{URL: "ws://" + p.addr + "/mcp", Reconnect: &wsmcp.ReconnectOptions{}},
+					&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+				return err == nil
+			})
 			t.Cleanup(func() { cs.Close() })
 			out = append(out, cs)
 		}

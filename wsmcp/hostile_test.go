@@ -293,9 +293,13 @@ func TestHostileLargeNotifications(t *testing.T) {
 		}
 		sent++
 	}
+	elapsed := time.Since(start)
 	code := a.closeCode()
-	t.Logf("sent %d notifications of 1 MiB in %v; the SDK saw %d; close %d", sent, time.Since(start), delivered.Load(), code)
-	if code != websocket.StatusPolicyViolation {
+	t.Logf("sent %d notifications of 1 MiB in %v; the SDK saw %d; close %d", sent, elapsed, delivered.Load(), code)
+	// Strikes are forgiven after a second without one: a sender slowed
+	// to one message a second or less (a loaded machine) is not cut off,
+	// and still gets nothing more through.
+	if code != websocket.StatusPolicyViolation && elapsed/time.Duration(max(sent, 1)) < time.Second/2 {
 		t.Errorf("close code = %d, want 1008", code)
 	}
 	// The byte bucket holds the read limit, 1.5 MiB, and refills at

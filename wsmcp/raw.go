@@ -91,7 +91,12 @@ func (c *RawConn) Write(ctx context.Context, data []byte) error {
 	if req, ok := msg.(*jsonrpc.Request); ok {
 		c.mu.Lock()
 		if c.final != nil {
+			// The connection has ended: a call written now is answered
+			// like those it ended with, so that every call gets one.
 			err := c.final
+			if m, ok := memberValue(data, "id"); ok && req.IsCall() && !c.closed {
+				c.lost = append(c.lost, errorResponse(data[m.valStart:m.valEnd], lostError(err)))
+			}
 			c.mu.Unlock()
 			return err
 		}
@@ -179,12 +184,17 @@ func (c *RawConn) end(err error) {
 	if c.closed {
 		return
 	}
-	lost := &jsonrpc.Error{Code: CodeConnectionLost,
-		Message: fmt.Sprintf("connection lost before the response arrived; the request may or may not have run (%v)", err)}
+	lost := lostError(err)
 	for _, id := range c.calls {
 		c.lost = append(c.lost, errorResponse(id, lost))
 	}
 	clear(c.calls)
+}
+
+// lostError is the answer to a call whose connection ended with err.
+func lostError(err error) *jsonrpc.Error {
+	return &jsonrpc.Error{Code: CodeConnectionLost,
+		Message: fmt.Sprintf("connection lost before the response arrived; the request may or may not have run (%v)", err)}
 }
 
 // Close ends the connection: what is queued is flushed, and the socket

@@ -248,3 +248,39 @@ func TestRawConnResumption(t *testing.T) {
 		t.Errorf("%d connections, want at least 3 (two cuts)", c)
 	}
 }
+
+// A call written after the connection ended is answered too, with its id
+// as written: every call gets one answer, however late the program is to
+// notice the end.
+func TestRawConnCallAfterEnd(t *testing.T) {
+	_, proxy, url := chaosServer(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := (&wsmcp.ClientTransport{URL: url, Reconnect: &wsmcp.ReconnectOptions{}}).ConnectRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	initialize(t, ctx, c)
+	proxy.Cut()
+	if _, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
+		t.Fatalf("Read after the cut = %v, want ErrSessionLost", err)
+	}
+	if err := c.Write(ctx, []byte(`{"jsonrpc":"2.0","id":"l\u0061te","method":"ping"}`)); !errors.Is(err, wsmcp.ErrSessionLost) {
+		t.Fatalf("Write after the end = %v, want ErrSessionLost", err)
+	}
+	data, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("Read = %v, want the late call's answer", err)
+	}
+	var resp struct {
+		ID    json.RawMessage `json:"id"`
+		Error jsonrpc.Error   `json:"error"`
+	}
+	if err := json.Unmarshal(data, &resp); err != nil || string(resp.ID) != `"l\u0061te"` || resp.Error.Code != wsmcp.CodeConnectionLost {
+		t.Fatalf("late call answered with %s; want its id as written and code %d", data, wsmcp.CodeConnectionLost)
+	}
+	if _, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
+		t.Fatalf("then Read = %v, want ErrSessionLost", err)
+	}
+}

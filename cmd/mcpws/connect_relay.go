@@ -66,6 +66,14 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
 		return 1
 	case err := <-eof:
+		if errors.Is(err, errConnEnded) {
+			// Not the host's doing: the answers to the calls in flight,
+			// then why, as when the reader saw it first.
+			err := <-ended
+			conn.Close()
+			fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
+			return 1
+		}
 		conn.Close()
 		<-ended
 		if err != nil {
@@ -80,6 +88,9 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		return 0
 	}
 }
+
+// errConnEnded is relayStdin's report that the connection ended under it.
+var errConnEnded = errors.New("connection ended")
 
 // relayStdin sends every line of stdin to conn until stdin ends (nil) or
 // fails. Blank lines are skipped. A line that is not one JSON-RPC message
@@ -123,8 +134,9 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 			case errors.Is(err, wsmcp.ErrInvalidMessage):
 				logger.Warn("mcpws connect: a malformed response from stdin was dropped", "error", err)
 			default:
-				// The connection has ended: the reader reports why.
-				return nil
+				// The connection has ended: the reader delivers the
+				// answers it made up and reports why.
+				return errConnEnded
 			}
 		}
 		if last {
