@@ -107,9 +107,13 @@ func parseConnect(args []string, stderr io.Writer) (*connectConfig, int) {
 
 // check refuses contradictory or malformed settings.
 func (cfg *connectConfig) check() error {
+	if cfg.header.err != nil {
+		return cfg.header.err
+	}
 	u, err := url.Parse(cfg.url)
 	if err != nil || (u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return fmt.Errorf("URL %q: want ws://host/path or wss://host/path", cfg.url)
+		// Not quoted: a URL may carry a token in its query.
+		return errors.New("the URL must be ws://host/path or wss://host/path")
 	}
 	sources := 0
 	if cfg.tokenEnv != "" {

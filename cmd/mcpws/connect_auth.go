@@ -16,12 +16,26 @@ import (
 const maxTokenBytes = 64 << 10
 
 // headerFlags collects repeated --header 'Name: value' flags.
-type headerFlags struct{ h http.Header }
+type headerFlags struct {
+	h http.Header
+	// err is the first malformed flag's error. Set does not return it: the
+	// flag package would print the whole value, which may be a secret.
+	err error
+}
 
 func (f *headerFlags) String() string { return "" } // values may be secrets: never shown
 
-// Set parses one "Name: value".
+// Set records one "Name: value"; a malformed one is reported by check,
+// without its value.
 func (f *headerFlags) Set(s string) error {
+	if err := f.add(s); err != nil && f.err == nil {
+		f.err = fmt.Errorf("--header: %w", err)
+	}
+	return nil
+}
+
+// add parses one "Name: value".
+func (f *headerFlags) add(s string) error {
 	name, value, ok := strings.Cut(s, ":")
 	name, value = strings.TrimSpace(name), strings.TrimSpace(value)
 	if !ok || !validName(name) {

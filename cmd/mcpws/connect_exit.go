@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/mcpws/mcpws/wsmcp"
@@ -41,15 +42,15 @@ func explain(err error, cfg *connectConfig) string {
 			}
 			return fmt.Sprintf("access denied: %s (HTTP 403%s)", why, paren(code))
 		}
-		return fmt.Sprintf("cannot connect to %s: %v", redactURL(cfg.url), err)
+		return fmt.Sprintf("cannot connect to %s: %v", redactURL(cfg.url), redactErr(err, cfg.url))
 	}
 	switch {
 	case errors.Is(err, wsmcp.ErrSessionLost):
-		return fmt.Sprintf("session lost: %v; calls in flight were answered with error %d (a server that offers resumption keeps sessions across drops and restarts)", err, wsmcp.CodeConnectionLost)
+		return fmt.Sprintf("session lost: %v; calls in flight were answered with error %d (a server that offers resumption keeps sessions across drops and restarts)", redactErr(err, cfg.url), wsmcp.CodeConnectionLost)
 	case errors.Is(err, wsmcp.ErrReconnectFailed):
-		return fmt.Sprintf("gave up reconnecting: %v", err)
+		return fmt.Sprintf("gave up reconnecting: %v", redactErr(err, cfg.url))
 	}
-	return fmt.Sprintf("connection ended: %v", err)
+	return fmt.Sprintf("connection ended: %v", redactErr(err, cfg.url))
 }
 
 // paren is ", code" for a non-empty code.
@@ -69,4 +70,15 @@ func redactURL(raw string) string {
 	}
 	u.User, u.RawQuery, u.Fragment = nil, "", ""
 	return u.String()
+}
+
+// redactErr is err's text with the URL's query, which may carry a token,
+// cut out: net/http quotes the whole URL in its errors.
+func redactErr(err error, raw string) string {
+	text := err.Error()
+	u, perr := url.Parse(raw)
+	if perr != nil || u.RawQuery == "" {
+		return text
+	}
+	return strings.ReplaceAll(text, "?"+u.RawQuery, "?…")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -246,10 +247,11 @@ func TestConnectUsage(t *testing.T) {
 	}{
 		{"no URL", nil, "mcpws connect: want one URL, got 0 arguments"},
 		{"two URLs", []string{"ws://a/mcp", "ws://b/mcp"}, "mcpws connect: want one URL, got 2 arguments"},
-		{"http URL", []string{"http://a/mcp"}, `mcpws connect: URL "http://a/mcp": want ws://host/path or wss://host/path`},
+		{"http URL", []string{"http://a/mcp?access_token=s3cr3t"}, `mcpws connect: the URL must be ws://host/path or wss://host/path`},
 		{"two credentials", []string{"--token-env", "X", "--token-cmd", "y", "ws://a/mcp"}, "mcpws connect: give one credential: --token-env, --token-cmd or --header 'Authorization: …'"},
-		{"bad header", []string{"--header", "no colon", "ws://a/mcp"}, `invalid value "no colon" for flag -header: want "Name: value"`},
-		{"handshake header", []string{"--header", "Sec-WebSocket-Protocol: x", "ws://a/mcp"}, `invalid value "Sec-WebSocket-Protocol: x" for flag -header: header Sec-Websocket-Protocol is set by the WebSocket handshake`},
+		{"bad header", []string{"--header", "Authorization Bearer s3cr3t", "ws://a/mcp"}, `mcpws connect: --header: want "Name: value"`},
+		{"handshake header", []string{"--header", "Sec-WebSocket-Protocol: mcp.auth.s3cr3t", "ws://a/mcp"}, `mcpws connect: --header: header Sec-Websocket-Protocol is set by the WebSocket handshake`},
+		{"header with a line break", []string{"--header", "Authorization: Bearer s3cr3t\nx", "ws://a/mcp"}, `mcpws connect: --header: header Authorization: the value has characters a header cannot carry`},
 		{"empty token env", []string{"--token-env", "MCPWS_EMPTY", "ws://a/mcp"}, "mcpws connect: --token-env MCPWS_EMPTY: the variable is not set or empty"},
 	}
 	for _, tt := range tests {
@@ -260,6 +262,10 @@ func TestConnectUsage(t *testing.T) {
 			}
 			if !strings.Contains(b.stderr.String(), tt.want) {
 				t.Errorf("stderr:\n%s\nwant it to contain %q", b.stderr, tt.want)
+			}
+			// A usage error never shows a credential it was given.
+			if strings.Contains(b.stderr.String(), "s3cr3t") {
+				t.Errorf("stderr shows the secret:\n%s", b.stderr)
 			}
 		})
 	}
@@ -324,4 +330,22 @@ func frame(t *testing.T, received <-chan string) string {
 		t.Fatal("the server received nothing")
 	}
 	return ""
+}
+
+// A failed dial's message never shows a token carried in the URL's query,
+// which net/http quotes in its errors.
+func TestConnectErrorHidesQueryToken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now: the dial is refused
+	b := startBridge(t, "ws://"+addr+"/mcp?access_token=s3cr3t")
+	if code := b.exit(); code != 1 {
+		t.Errorf("exit code = %d, want 1", code)
+	}
+	if s := b.stderr.String(); !strings.Contains(s, "cannot connect") || strings.Contains(s, "s3cr3t") {
+		t.Errorf("stderr:\n%s\nwant a connect error without the token", s)
+	}
 }
