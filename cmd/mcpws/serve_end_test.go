@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -143,4 +144,29 @@ func TestServeSessionTimeouts(t *testing.T) {
 			g.waitLog(t, "process stopped", "pid="+strconv.Itoa(pid))
 		})
 	}
+}
+
+// A claim with a control character is not passed to a process: the upgrade
+// is refused with 403 and nothing starts.
+func TestServeClaimControlCharacter(t *testing.T) {
+	t.Setenv("JWT_SECRET", testSecret)
+	g := startGateway(t, "-audience", testAudience, "-env-from-claim", "MCP_USER=sub", "--", "/bin/cat")
+	for _, sub := range []string{"alice\nMCP_ADMIN=1", "alice\x00", "alice\x7f", "alice\x1b[2J"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ws, resp, err := websocket.Dial(ctx, g.url(), &websocket.DialOptions{Subprotocols: []string{"mcp"},
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, sub)}}})
+		cancel()
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("sub %q: upgraded; want 403", sub)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("sub %q: %v; want 403", sub, err)
+		}
+	}
+	// A plain one still works.
+	ws := dial(t, g.url(), token(t, "alice"))
+	send(t, ws, initialize)
+	g.waitLog(t, "process started")
 }
