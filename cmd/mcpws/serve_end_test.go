@@ -170,3 +170,27 @@ func TestServeClaimControlCharacter(t *testing.T) {
 	send(t, ws, initialize)
 	g.waitLog(t, "process started")
 }
+
+// A process's stderr is logged at a bounded rate; what is dropped is
+// counted in a summary line.
+func TestServeStderrBounded(t *testing.T) {
+	g := startGateway(t, "-kill-grace", "200ms", "--", "/bin/sh", "-c", `read l; seq 1 5000 >&2; exec cat`)
+	ws := dial(t, g.url(), "")
+	send(t, ws, initialize)
+	g.waitLog(t, "process started")
+	ws.Close(websocket.StatusNormalClosure, "")
+	g.waitLog(t, "process stopped")
+	logged, suppressed := 0, 0
+	for line := range strings.Lines(g.log.String()) {
+		if strings.Contains(line, "child stderr") && strings.Contains(line, "line=") {
+			logged++
+		}
+		if m := regexp.MustCompile(`child stderr lines suppressed.* count=(\d+)`).FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			suppressed += n
+		}
+	}
+	if logged+suppressed != 5000 || suppressed == 0 {
+		t.Errorf("%d stderr lines logged, %d suppressed; want 5000 in all, some suppressed", logged, suppressed)
+	}
+}
