@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/time/rate"
 )
 
 // maxStderrLine bounds one logged line of a child's stderr; the rest of
@@ -99,9 +101,25 @@ func startChild(s spawnSpec) (*child, error) {
 	return c, nil
 }
 
+// stderrLinesPerSecond bounds the lines of one child's stderr logged per
+// second (with as many in a burst); the others are counted in a summary.
+const stderrLinesPerSecond = 100
+
+// logSuppressed logs how many lines were dropped, if any, and resets it.
+func (c *child) logSuppressed(n *int) {
+	if *n > 0 {
+		c.log.Warn("mcpws serve: child stderr lines suppressed over the rate", "count", *n, "per_second", stderrLinesPerSecond)
+		*n = 0
+	}
+}
+
 // logStderr logs each line of r, cut at maxStderrLine.
 func (c *child) logStderr(r *os.File) {
 	defer r.Close()
+	// A process cannot flood the log: beyond the rate, lines are counted.
+	lim := rate.NewLimiter(stderrLinesPerSecond, stderrLinesPerSecond)
+	var suppressed int
+	defer c.logSuppressed(&suppressed)
 	br := bufio.NewReaderSize(r, 512)
 	var line []byte
 	for {
@@ -116,7 +134,12 @@ func (c *child) logStderr(r *os.File) {
 			if line[len(line)-1] == '\n' {
 				line = line[:len(line)-1]
 			}
-			c.log.Info("mcpws serve: child stderr", "line", string(line))
+			if lim.Allow() {
+				c.logSuppressed(&suppressed)
+				c.log.Info("mcpws serve: child stderr", "line", string(line))
+			} else {
+				suppressed++
+			}
 		}
 		line = line[:0]
 		if cap(line) > 1024 {

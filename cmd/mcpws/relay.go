@@ -36,6 +36,8 @@ const (
 	refusedChildren    = "children"
 	refusedChildrenID  = "children.identity"
 	refusedChildrenMsg = "mcpws serve: too many MCP server processes running; retry later"
+	refusedClaim       = "children.claim"
+	refusedClaimMsg    = "mcpws serve: a token claim passed to the MCP server process has a control character"
 	refusedChildIDMsg  = "mcpws serve: too many MCP server processes for this caller; close a session first"
 )
 
@@ -83,7 +85,10 @@ func (g *gateway) getServe(r *http.Request) (wsmcp.ServeConnFunc, error) {
 	if err := g.admit(key); err != nil {
 		return nil, err
 	}
-	env := g.cfg.childEnv(g.lookup, claimOf(info))
+	env, ok := g.cfg.childEnv(g.lookup, claimOf(info))
+	if !ok {
+		return nil, &wsmcp.Refusal{Status: http.StatusForbidden, Reason: refusedClaim, Message: refusedClaimMsg}
+	}
 	return func(ctx context.Context, conn mcp.Connection) error {
 		s := &relay{g: g, conn: conn, key: key, env: env}
 		go s.run(ctx)

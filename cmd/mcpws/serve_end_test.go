@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"regexp"
 	"strconv"
@@ -142,5 +143,54 @@ func TestServeSessionTimeouts(t *testing.T) {
 			}
 			g.waitLog(t, "process stopped", "pid="+strconv.Itoa(pid))
 		})
+	}
+}
+
+// A claim with a control character is not passed to a process: the upgrade
+// is refused with 403 and nothing starts.
+func TestServeClaimControlCharacter(t *testing.T) {
+	t.Setenv("JWT_SECRET", testSecret)
+	g := startGateway(t, "-audience", testAudience, "-env-from-claim", "MCP_USER=sub", "--", "/bin/cat")
+	for _, sub := range []string{"alice\nMCP_ADMIN=1", "alice\x00", "alice\x7f", "alice\x1b[2J"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ws, resp, err := websocket.Dial(ctx, g.url(), &websocket.DialOptions{Subprotocols: []string{"mcp"},
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + token(t, sub)}}})
+		cancel()
+		if err == nil {
+			ws.CloseNow()
+			t.Errorf("sub %q: upgraded; want 403", sub)
+			continue
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Errorf("sub %q: %v; want 403", sub, err)
+		}
+	}
+	// A plain one still works.
+	ws := dial(t, g.url(), token(t, "alice"))
+	send(t, ws, initialize)
+	g.waitLog(t, "process started")
+}
+
+// A process's stderr is logged at a bounded rate; what is dropped is
+// counted in a summary line.
+func TestServeStderrBounded(t *testing.T) {
+	g := startGateway(t, "-kill-grace", "200ms", "--", "/bin/sh", "-c", `read l; seq 1 5000 >&2; exec cat`)
+	ws := dial(t, g.url(), "")
+	send(t, ws, initialize)
+	g.waitLog(t, "process started")
+	ws.Close(websocket.StatusNormalClosure, "")
+	g.waitLog(t, "process stopped")
+	logged, suppressed := 0, 0
+	for line := range strings.Lines(g.log.String()) {
+		if strings.Contains(line, "child stderr") && strings.Contains(line, "line=") {
+			logged++
+		}
+		if m := regexp.MustCompile(`child stderr lines suppressed.* count=(\d+)`).FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			suppressed += n
+		}
+	}
+	if logged+suppressed != 5000 || suppressed == 0 {
+		t.Errorf("%d stderr lines logged, %d suppressed; want 5000 in all, some suppressed", logged, suppressed)
 	}
 }

@@ -216,6 +216,7 @@ func TestServeBadFlags(t *testing.T) {
 		{"env with a value", "", []string{"-env", "TOKEN=abc", "--", "/bin/cat"}, `-env "TOKEN=abc": want a variable NAME`},
 		{"claim unknown", "", []string{"-env-from-claim", "USER=email", "--", "/bin/cat"}, "claim one of sub, iss, scope"},
 		{"claim no name", "", []string{"-env-from-claim", "sub", "--", "/bin/cat"}, "want NAME=claim"},
+		{"claim without auth", "", []string{"-env-from-claim", "MCP_USER=sub", "--", "/bin/cat"}, "-env-from-claim needs authentication (JWT_SECRET or -jwks-url)"},
 		{"kill grace zero", "", []string{"-kill-grace", "0", "--", "/bin/cat"}, "-kill-grace must be positive"},
 		{"idle timeout negative", "", []string{"-idle-timeout", "-1s", "--", "/bin/cat"}, "-idle-timeout and -max-lifetime must not be negative"},
 		{"max lifetime negative", "", []string{"-max-lifetime", "-1s", "--", "/bin/cat"}, "-idle-timeout and -max-lifetime must not be negative"},

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // serveConfig is the command line of "mcpws serve". Flags shared with
@@ -172,6 +173,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if c.jwtSecret != "" && c.jwksURL != "" {
 		return bad("JWT_SECRET and -jwks-url are exclusive")
 	}
+	if len(c.envFromClaim) > 0 && c.jwtSecret == "" && c.jwksURL == "" {
+		return bad("-env-from-claim needs authentication (JWT_SECRET or -jwks-url): without it there is no claim")
+	}
 	return c, nil
 }
 
@@ -199,7 +203,9 @@ func isClaim(s string) bool {
 
 // childEnv is the environment of a child: the allow-listed variables of
 // the gateway's environment that are set, then the claims.
-func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(string) string) []string {
+// It reports false when a claim value has a control character (a newline
+// or a NUL, say), which a process could take for more than one value.
+func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(string) string) ([]string, bool) {
 	env := make([]string, 0, len(c.env)+len(c.envFromClaim))
 	for _, name := range c.env {
 		if v, ok := lookup(name); ok {
@@ -207,7 +213,11 @@ func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(st
 		}
 	}
 	for _, ce := range c.envFromClaim {
-		env = append(env, ce.name+"="+claim(ce.claim))
+		v := claim(ce.claim)
+		if strings.ContainsFunc(v, unicode.IsControl) {
+			return nil, false
+		}
+		env = append(env, ce.name+"="+v)
 	}
-	return env
+	return env, true
 }
