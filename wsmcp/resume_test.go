@@ -352,3 +352,39 @@ func TestMaxLifetimeResumes(t *testing.T) {
 	}
 	progress.expectAll(t, n)
 }
+
+// Two resume answers lost in a row (each resume socket dies before the
+// answer arrives): the client still holds only its first secret, and a
+// third resume with it succeeds. The secret a client presented stays good
+// until it is heard on a new socket.
+func TestResumeAfterTwoLostAnswers(t *testing.T) {
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
+	first, id := dialRawHeader(t, ts.url, nil)
+	first.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
+	var grant struct {
+		Result struct {
+			Meta map[string]struct{ Secret string } `json:"_meta"`
+		} `json:"result"`
+	}
+	b, _ := json.Marshal(first.recv())
+	json.Unmarshal(b, &grant)
+	secret := grant.Result.Meta[metaResume].Secret
+	if secret == "" {
+		t.Fatal("no grant")
+	}
+	_ = first.ws.CloseNow()
+	resume, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
+		"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
+			"_meta": map[string]any{metaResume: map[string]any{"sessionId": id, "secret": secret, "received": 1}}}})
+	for lost := 1; lost <= 2; lost++ {
+		c, _ := dialRawHeader(t, ts.url, nil)
+		c.send(string(resume))
+		waitFor(t, "the resume", func() bool { return strings.Count(ts.log.String(), "session resumed") == lost })
+		_ = c.ws.CloseNow() // the answer is never read
+	}
+	c, _ := dialRawHeader(t, ts.url, nil)
+	c.send(string(resume))
+	if reply := c.recv(); errorCode(reply) != 0 || reply["result"] == nil {
+		t.Fatalf("third resume with the first secret = %v; want the session", reply)
+	}
+}

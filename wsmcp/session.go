@@ -431,7 +431,8 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 	// A client that presents the secret from before this session was
 	// re-created here never got that answer (its socket died first): it is
 	// told again, and everything since the re-creation is sent again.
-	again := s.unconfirmed && subtle.ConstantTimeCompare([]byte(s.prevSecret), []byte(presented)) == 1
+	heldPrev := s.prevSecret != "" && subtle.ConstantTimeCompare([]byte(s.prevSecret), []byte(presented)) == 1
+	again := s.unconfirmed && heldPrev
 	if again {
 		answer = resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: s.opts.MaxBufferBytes}
 		received = 0
@@ -459,11 +460,15 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		prev = old
 	}
 	prev.handOver(c)
-	if again {
-		s.secret = secret // the client may still hold only the one it presented
-	} else {
-		s.prevSecret, s.secret = s.secret, secret
+	// The secret the client presented is the one it holds for sure: it
+	// stays good until the client is heard on c. A client that presented
+	// the previous secret never got the current one (the answer was lost),
+	// so that one is dropped, not kept: two lost answers in a row must not
+	// lock the client out.
+	if !heldPrev {
+		s.prevSecret = s.secret
 	}
+	s.secret = secret
 	c.onHeard.Store(&s.heardFn)
 	s.saveLocked()
 	encoded, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
