@@ -99,6 +99,27 @@ func (l *lockedWriter) String() string {
 	return l.w.String()
 }
 
+// sleepInFlight starts a call of 1.5 s and returns once the server has
+// admitted it (it answered a later echo); the channel gets the call's
+// text, or "error: …".
+func sleepInFlight(t *testing.T, ctx context.Context, cs *mcp.ClientSession) <-chan string {
+	t.Helper()
+	done := make(chan string, 1)
+	go func() {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
+		if err != nil {
+			done <- "error: " + err.Error()
+			return
+		}
+		done <- res.Content[0].(*mcp.TextContent).Text
+	}()
+	waitUntil(t, "the sleep call to be admitted", 10*time.Second, func() bool {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		return err == nil
+	})
+	return done
+}
+
 // callText calls a tool and returns the text of its result.
 func callText(t *testing.T, ctx context.Context, cs *mcp.ClientSession, params *mcp.CallToolParams) string {
 	t.Helper()
@@ -154,19 +175,7 @@ func TestBridgeGoSDK(t *testing.T) {
 	// A call in flight when the connection is cut: the bridge redials and
 	// resumes, and the call completes. The cut comes once the server has
 	// admitted the call (it answered a later increment).
-	done := make(chan string, 1)
-	go func() {
-		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
-		if err != nil {
-			done <- "error: " + err.Error()
-			return
-		}
-		done <- res.Content[0].(*mcp.TextContent).Text
-	}()
-	waitUntil(t, "the sleep call to be admitted", 10*time.Second, func() bool {
-		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
-		return err == nil
-	})
+	done := sleepInFlight(t, ctx, cs)
 	accepted := proxy.Accepted()
 	proxy.Cut()
 	if got := <-done; got != "slept 1500 ms" {
@@ -209,19 +218,7 @@ func TestBridgeServerRestart(t *testing.T) {
 			defer cancel()
 			cs := h.session
 
-			done := make(chan string, 1)
-			go func() {
-				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
-				if err != nil {
-					done <- "error: " + err.Error()
-					return
-				}
-				done <- res.Content[0].(*mcp.TextContent).Text
-			}()
-			waitUntil(t, "the sleep call to be admitted", 10*time.Second, func() bool {
-				_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
-				return err == nil
-			})
+			done := sleepInFlight(t, ctx, cs)
 			second := startEverything(t, args...)
 			proxy.SetTarget(second.addr)
 			exited(t, first, sigterm(t, first))

@@ -13,6 +13,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -136,15 +137,9 @@ func TestRawConnWriteInvalid(t *testing.T) {
 // A call in flight when a session without resumption is lost gets an
 // error response with its id as written; then Read reports the loss.
 func TestRawConnLostCalls(t *testing.T) {
-	_, proxy, url := chaosServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := (&wsmcp.ClientTransport{URL: url, Reconnect: &wsmcp.ReconnectOptions{}}).ConnectRaw(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	initialize(t, ctx, c)
+	proxy, c := rawSession(t, ctx)
 	for _, m := range []string{
 		`{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`,
 		`{"jsonrpc":"2.0","id":"c\u0061ncelled","method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`,
@@ -157,21 +152,45 @@ func TestRawConnLostCalls(t *testing.T) {
 	waitFor(t, "the calls to reach the server", func() bool { return proxy.Conns() == 1 })
 	time.Sleep(50 * time.Millisecond) // let the calls cross the proxy; the outcome is the same either way
 	proxy.Cut()
+	data, id, e := readErrorAnswer(t, ctx, c)
+	if id != "-0" || e.Code != wsmcp.CodeConnectionLost || !strings.Contains(e.Message, "session lost") {
+		t.Fatalf("lost call answered with %s; want id -0, code %d, a message that says the session was lost", data, wsmcp.CodeConnectionLost)
+	}
+	if data, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
+		t.Fatalf("then Read = %s, %v; want ErrSessionLost (the cancelled call is not answered)", data, err)
+	}
+}
+
+// rawSession opens a 2025 session over a raw reconnecting client,
+// through a proxy that the test can cut, to a server without resumption.
+func rawSession(t *testing.T, ctx context.Context) (*chaos.Proxy, *wsmcp.RawConn) {
+	t.Helper()
+	_, proxy, url := chaosServer(t, nil)
+	c, err := (&wsmcp.ClientTransport{URL: url, Reconnect: &wsmcp.ReconnectOptions{}}).ConnectRaw(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	initialize(t, ctx, c)
+	return proxy, c
+}
+
+// readErrorAnswer reads one message, an error response, and returns it
+// with its id as written and its error.
+func readErrorAnswer(t *testing.T, ctx context.Context, c *wsmcp.RawConn) ([]byte, string, jsonrpc.Error) {
+	t.Helper()
 	data, err := c.Read(ctx)
 	if err != nil {
-		t.Fatalf("Read = %v, want the lost call's error", err)
+		t.Fatalf("Read = %v, want an error response", err)
 	}
 	var resp struct {
 		ID    json.RawMessage `json:"id"`
 		Error jsonrpc.Error   `json:"error"`
 	}
-	if err := json.Unmarshal(data, &resp); err != nil || string(resp.ID) != "-0" || resp.Error.Code != wsmcp.CodeConnectionLost ||
-		!strings.Contains(resp.Error.Message, "session lost") {
-		t.Fatalf("lost call answered with %s (%v); want id -0, code %d, a message that says the session was lost", data, err, wsmcp.CodeConnectionLost)
+	if err := json.Unmarshal(data, &resp); err != nil {
+		t.Fatalf("answer %s: %v", data, err)
 	}
-	if data, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
-		t.Fatalf("then Read = %s, %v; want ErrSessionLost (the cancelled call is not answered)", data, err)
-	}
+	return data, string(resp.ID), resp.Error
 }
 
 // initialize opens a 2025 session on c.
@@ -253,15 +272,9 @@ func TestRawConnResumption(t *testing.T) {
 // as written: every call gets one answer, however late the program is to
 // notice the end.
 func TestRawConnCallAfterEnd(t *testing.T) {
-	_, proxy, url := chaosServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := (&wsmcp.ClientTransport{URL: url, Reconnect: &wsmcp.ReconnectOptions{}}).ConnectRaw(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	initialize(t, ctx, c)
+	proxy, c := rawSession(t, ctx)
 	proxy.Cut()
 	if _, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
 		t.Fatalf("Read after the cut = %v, want ErrSessionLost", err)
@@ -269,15 +282,8 @@ func TestRawConnCallAfterEnd(t *testing.T) {
 	if err := c.Write(ctx, []byte(`{"jsonrpc":"2.0","id":"l\u0061te","method":"ping"}`)); !errors.Is(err, wsmcp.ErrSessionLost) {
 		t.Fatalf("Write after the end = %v, want ErrSessionLost", err)
 	}
-	data, err := c.Read(ctx)
-	if err != nil {
-		t.Fatalf("Read = %v, want the late call's answer", err)
-	}
-	var resp struct {
-		ID    json.RawMessage `json:"id"`
-		Error jsonrpc.Error   `json:"error"`
-	}
-	if err := json.Unmarshal(data, &resp); err != nil || string(resp.ID) != `"l\u0061te"` || resp.Error.Code != wsmcp.CodeConnectionLost {
+	data, id, e := readErrorAnswer(t, ctx, c)
+	if id != `"l\u0061te"` || e.Code != wsmcp.CodeConnectionLost {
 		t.Fatalf("late call answered with %s; want its id as written and code %d", data, wsmcp.CodeConnectionLost)
 	}
 	if _, err := c.Read(ctx); !errors.Is(err, wsmcp.ErrSessionLost) {
