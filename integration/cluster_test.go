@@ -20,7 +20,7 @@ import (
 )
 
 // clusterConf is docs/deploy.md's configuration for N replicas (hash on
-// the session id, consistent), with the chosen replica echoed in
+// the routing key, consistent), with the chosen replica echoed in
 // X-Upstream so that the test can see where each upgrade went.
 const clusterConf = `
 daemon off;
@@ -40,20 +40,20 @@ http {
 		default upgrade;
 		''      close;
 	}
-	map $http_sec_websocket_protocol $mcp_session_entry {
+	map $http_sec_websocket_protocol $mcp_route_entry {
 		default "";
-		"~(^|[ ,])mcp\.session\.(?<sid>[A-Za-z0-9_-]+)" $sid;
+		"~(^|[ ,])mcp\.route\.(?<key>[A-Za-z0-9_-]+)" $key;
 	}
-	map $http_mcp_session_id $mcp_route {
-		""      $mcp_session_entry;
-		default $http_mcp_session_id;
+	map $http_mcp_route $mcp_route_given {
+		""      $mcp_route_entry;
+		default $http_mcp_route;
 	}
-	map $mcp_route $mcp_session {
+	map $mcp_route_given $mcp_route {
 		""      $request_id;
-		default $mcp_route;
+		default $mcp_route_given;
 	}
 	upstream mcp {
-		hash $mcp_session consistent;
+		hash $mcp_route consistent;
 %[3]s
 	}
 	server {
@@ -64,7 +64,7 @@ http {
 			proxy_set_header Upgrade $http_upgrade;
 			proxy_set_header Connection $connection_upgrade;
 			proxy_set_header Host $host;
-			proxy_set_header Mcp-Session-Id $mcp_session;
+			proxy_set_header Mcp-Route $mcp_route;
 			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 			proxy_read_timeout 1h;
 			proxy_buffering off;
@@ -97,7 +97,8 @@ func startCluster(t *testing.T, args ...string) *cluster {
 }
 
 // dial upgrades through nginx with header and extra subprotocols, and
-// returns the socket, the replica that took it and the session id.
+// returns the socket, the replica that took it and the routing key the
+// server answered (the client's, or the one nginx made up).
 func (c *cluster) dial(ctx context.Context, header http.Header, protocols ...string) (*websocket.Conn, string, string, error) {
 	ws, resp, err := websocket.Dial(ctx, "ws://"+c.nginx+"/mcp", &websocket.DialOptions{
 		HTTPHeader: header, Subprotocols: append([]string{"mcp"}, protocols...),
@@ -105,7 +106,7 @@ func (c *cluster) dial(ctx context.Context, header http.Header, protocols ...str
 	if err != nil {
 		return nil, "", "", err
 	}
-	return ws, resp.Header.Get("X-Upstream"), resp.Header.Get(wsmcp.SessionIDHeader), nil
+	return ws, resp.Header.Get("X-Upstream"), resp.Header.Get(wsmcp.RouteHeader), nil
 }
 
 // rpc writes one JSON-RPC message.
@@ -169,7 +170,7 @@ func percentile(d []time.Duration, p float64) time.Duration {
 }
 
 // Three replicas of examples/everything -redis behind nginx hashing on the
-// session id: first connections spread, redials land where the session is
+// routing key: first connections spread, redials land where the session is
 // (resumption works through nginx), one update reaches 3,000 subscribers
 // on all replicas, and a 2026-07-28 client whose replica dies keeps
 // receiving on another.
@@ -183,23 +184,23 @@ func TestCluster(t *testing.T) {
 			name   string
 			header func(i int) http.Header
 		}{
-			{"no id (nginx makes one)", func(int) http.Header { return nil }},
-			{"id proposed by the client", func(i int) http.Header {
-				return http.Header{wsmcp.SessionIDHeader: {fmt.Sprintf("client-proposed-%06d", i)}}
+			{"no key (nginx makes one)", func(int) http.Header { return nil }},
+			{"key made up by the client", func(i int) http.Header {
+				return http.Header{wsmcp.RouteHeader: {fmt.Sprintf("client-routing-key-%06d", i)}}
 			}},
 		} {
 			per := map[string]int{}
 			for i := range 90 {
-				ws, up, id, err := c.dial(ctx, form.header(i))
+				ws, up, key, err := c.dial(ctx, form.header(i))
 				if err != nil {
 					t.Fatal(err)
 				}
 				per[up]++
-				if h := form.header(i); h != nil && id != h.Get(wsmcp.SessionIDHeader) {
-					t.Errorf("%s: proposed %q, got %q", form.name, h.Get(wsmcp.SessionIDHeader), id)
+				if h := form.header(i); h != nil && key != h.Get(wsmcp.RouteHeader) {
+					t.Errorf("%s: sent %q, answered %q", form.name, h.Get(wsmcp.RouteHeader), key)
 				}
-				if h := form.header(i); h == nil && len(id) != 32 {
-					t.Errorf("%s: id %q is not nginx's $request_id", form.name, id)
+				if h := form.header(i); h == nil && len(key) != 32 {
+					t.Errorf("%s: key %q is not nginx's $request_id", form.name, key)
 				}
 				_ = ws.CloseNow()
 			}
@@ -217,7 +218,7 @@ func TestCluster(t *testing.T) {
 
 	t.Run("redials land on the same replica", func(t *testing.T) {
 		for i := range 30 {
-			ws, first, id, err := c.dial(ctx, nil)
+			ws, first, key, err := c.dial(ctx, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -226,8 +227,8 @@ func TestCluster(t *testing.T) {
 				header    http.Header
 				protocols []string
 			}{
-				{http.Header{wsmcp.SessionIDHeader: {id}}, nil},
-				{nil, []string{"mcp.session." + id}},
+				{http.Header{wsmcp.RouteHeader: {key}}, nil},
+				{nil, []string{"mcp.route." + key}},
 			} {
 				ws, up, _, err := c.dial(ctx, redial.header, redial.protocols...)
 				if err != nil {
@@ -294,7 +295,7 @@ func TestCluster(t *testing.T) {
 		})
 		cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
 			URL:    "ws://" + c.nginx + "/mcp",
-			Header: http.Header{wsmcp.SessionIDHeader: {key}},
+			Header: http.Header{wsmcp.RouteHeader: {key}},
 			Reconnect: &wsmcp.ReconnectOptions{MinDelay: 10 * time.Millisecond, MaxDelay: 200 * time.Millisecond,
 				Connected: func(n int) { ev.mu.Lock(); ev.connected = append(ev.connected, n); ev.mu.Unlock() }},
 		}, &mcp.ClientSessionOptions{ProtocolVersion: "2026-07-28"})
@@ -306,7 +307,7 @@ func TestCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Which replica holds it: a dial with the same key lands there.
-		ws, home, _, err := c.dial(ctx, http.Header{wsmcp.SessionIDHeader: {key}})
+		ws, home, _, err := c.dial(ctx, http.Header{wsmcp.RouteHeader: {key}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +343,7 @@ func TestCluster(t *testing.T) {
 		}
 		_ = victim.cmd.Process.Kill() // kill -9
 		waitUntil(t, "the client to reconnect", 20*time.Second, func() bool { ev.mu.Lock(); defer ev.mu.Unlock(); return len(ev.connected) >= 2 })
-		ws, now, _, err := c.dial(ctx, http.Header{wsmcp.SessionIDHeader: {key}})
+		ws, now, _, err := c.dial(ctx, http.Header{wsmcp.RouteHeader: {key}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -361,7 +362,7 @@ func connectVia(ctx context.Context, t *testing.T, c *cluster, avoid string) *mc
 	t.Helper()
 	for i := range 100 {
 		key := fmt.Sprintf("raiser-routing-key-%04d", i)
-		ws, up, _, err := c.dial(ctx, http.Header{wsmcp.SessionIDHeader: {key}})
+		ws, up, _, err := c.dial(ctx, http.Header{wsmcp.RouteHeader: {key}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +371,7 @@ func connectVia(ctx context.Context, t *testing.T, c *cluster, avoid string) *mc
 			continue
 		}
 		client := mcp.NewClient(&mcp.Implementation{Name: "raiser", Version: "1"}, nil)
-		cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + c.nginx + "/mcp", Header: http.Header{wsmcp.SessionIDHeader: {key}}}, nil)
+		cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + c.nginx + "/mcp", Header: http.Header{wsmcp.RouteHeader: {key}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -49,7 +49,7 @@ func incrementFor(ctx context.Context, cs *mcp.ClientSession, key string, ms int
 	return out.Value, nil
 }
 
-// routeKeys returns n session ids that the cluster's nginx routes to the
+// routeKeys returns n routing keys that the cluster's nginx routes to the
 // replica at addr: nginx names the replica it chose in X-Upstream, even
 // for a request that is not an upgrade.
 func routeKeys(t *testing.T, c *cluster, addr string, n int) []string {
@@ -61,7 +61,7 @@ func routeKeys(t *testing.T, c *cluster, addr string, n int) []string {
 		}
 		key := rand.Text()
 		req, _ := http.NewRequest(http.MethodGet, "http://"+c.nginx+"/mcp", nil)
-		req.Header.Set(wsmcp.SessionIDHeader, key)
+		req.Header.Set(wsmcp.RouteHeader, key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -75,7 +75,7 @@ func routeKeys(t *testing.T, c *cluster, addr string, n int) []string {
 }
 
 // Three replicas of examples/everything on one Redis behind nginx, routed
-// by session id (docs/deploy.md). 300 resumable sessions, all on replica
+// by routing key (docs/deploy.md). 300 resumable sessions, all on replica
 // A, each with a call in flight, when A is killed with SIGKILL: nginx
 // sends their redials to B and C, which re-create them from Redis. Every
 // session carries on: the calls in flight fail with -32013 and none runs
@@ -104,7 +104,7 @@ func TestFailoverKill(t *testing.T) {
 			client := mcp.NewClient(&mcp.Implementation{Name: "failover", Version: "1"}, nil)
 			cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
 				URL:    "ws://" + c.nginx + "/mcp",
-				Header: http.Header{"Authorization": {"Bearer " + token}, wsmcp.SessionIDHeader: {keys[i]}},
+				Header: http.Header{"Authorization": {"Bearer " + token}, wsmcp.RouteHeader: {keys[i]}},
 				Reconnect: &wsmcp.ReconnectOptions{
 					MinDelay: 20 * time.Millisecond, MaxDelay: 300 * time.Millisecond,
 					Restored: func() {

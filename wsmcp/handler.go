@@ -2,6 +2,7 @@ package wsmcp
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"net"
 	"net/http"
@@ -45,7 +46,6 @@ type Handler struct {
 	conns    map[*conn]net.Conn // with the network connection under each, for Shutdown
 	draining bool
 	sessions map[string]*session // resumable sessions, by id
-	ids      map[string]bool     // ids of open connections (route.go)
 	parked   int                 // of which waiting for their client
 
 	budgets budgets // per identity (budget.go)
@@ -140,10 +140,10 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 // that is shutting down (503), a client that does not offer the "mcp"
 // subprotocol or offers a malformed list (400), an mcp.version entry
 // naming a protocol version the SDK does not speak (400), and a malformed
-// session id in the Mcp-Session-Id header or an mcp.session entry (400).
-// A well-formed id that no connection of this Handler uses becomes the
-// session's id (see route.go: it lets an ingress route by it); any other
-// gets a fresh random id.
+// routing key in the Mcp-Route header or an mcp.route entry (400). The
+// session id, in the Mcp-Session-Id response header, is always fresh and
+// random: nothing the client sends becomes one (see route.go). The routing
+// key, which only steers an ingress, is answered back in Mcp-Route.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hooks := closehook.Adopt(r.Context())
 	started := false
@@ -177,9 +177,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
 		return
 	}
-	proposed, err := proposedID(r, sp)
+	route, err := routeKey(r, sp)
 	if err != nil {
-		h.refuse(w, r, http.StatusBadRequest, "session_id", err.Error())
+		h.refuse(w, r, http.StatusBadRequest, "route", err.Error())
 		return
 	}
 	serve, err := h.getServe(r)
@@ -192,13 +192,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	id := h.claimID(proposed)
-	defer func() {
-		if !started {
-			h.releaseID(id)
-		}
-	}()
+	id := rand.Text()
 	w.Header().Set(SessionIDHeader, id)
+	if route != "" {
+		w.Header().Set(RouteHeader, route)
+	}
 	hj := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(hj, r, &websocket.AcceptOptions{
 		Subprotocols: []string{subprotocol.MCP},
@@ -313,7 +311,6 @@ func (h *Handler) forget(c *conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	delete(h.conns, c)
-	delete(h.ids, c.id)
 }
 
 // connTransport hands one already-open connection to Server.Connect.

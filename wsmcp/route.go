@@ -8,78 +8,53 @@ import (
 	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
-// Routing by session id (docs/deploy.md, "Several replicas"): an ingress
-// in front of N replicas hashes on the session id of the upgrade request,
-// so that a client that redials reaches the replica that holds its
-// session. The id must therefore be visible before the upgrade: a
-// reconnecting ClientTransport sends it in the Mcp-Session-Id request
-// header (SessionIDHeader), a browser in an "mcp.session.<id>"
-// subprotocol entry. On a client's first connection there is no id yet,
-// so the client proposes one (or the ingress does, for clients that do
-// not), and the Handler adopts it when it is well formed and no session of
-// this Handler uses it: the first connection and every redial then hash
-// alike.
+// Routing (docs/deploy.md, "Several replicas"): an ingress in front of N
+// replicas hashes on a routing key of the upgrade request, so that a
+// client that redials reaches the replica that holds its session. The key
+// must be visible before the upgrade and the same at every dial, the first
+// included: a reconnecting ClientTransport makes one up and sends it in the
+// Mcp-Route request header (RouteHeader) at every dial, a browser in an
+// "mcp.route.<key>" subprotocol entry, and an ingress may make one up for a
+// client that sends none.
 //
-// The id is a routing hint, never a credential: resuming a session takes
-// its secret, sent inside the stream, and the identity it is bound to. A
-// client that proposes the id of someone else's session gets a fresh id,
-// and only its own connection is routed by its choice.
+// The key steers routing and nothing else. The session id is always minted
+// by the server (crypto/rand.Text): a key never becomes a session id or
+// names anything in a SessionStore, so proposing another client's key
+// reaches, at most, the same replica. Resuming a session takes its id, its
+// secret and its identity, all sent inside the stream.
 
-// errBadSessionHeader refuses an upgrade whose Mcp-Session-Id header is
-// repeated or malformed.
-var errBadSessionHeader = errors.New("MCP over WebSocket: malformed Mcp-Session-Id header: one id of 16 to 128 letters, digits, '-' or '_'")
+// RouteHeader carries a client's routing key on the upgrade request, and
+// back on the response. It is never a credential nor a session id.
+const RouteHeader = "Mcp-Route"
 
-// proposedID returns the session id the upgrade request proposes: its
-// Mcp-Session-Id header, else its mcp.session subprotocol entry (already
-// checked by subprotocol.Parse), else "".
-func proposedID(r *http.Request, sp subprotocol.Offer) (string, error) {
-	switch v := r.Header.Values(SessionIDHeader); len(v) {
+// errBadRoute refuses an upgrade whose Mcp-Route header is repeated or
+// malformed.
+var errBadRoute = errors.New("MCP over WebSocket: malformed Mcp-Route header: one key of 16 to 128 letters, digits, '-' or '_'")
+
+// routeKey returns the routing key of the upgrade request: its Mcp-Route
+// header, else its mcp.route subprotocol entry (already checked by
+// subprotocol.Parse), else "".
+func routeKey(r *http.Request, sp subprotocol.Offer) (string, error) {
+	switch v := r.Header.Values(RouteHeader); len(v) {
 	case 0:
-		return sp.Session, nil
+		return sp.Route, nil
 	case 1:
-		if subprotocol.ValidSessionID(v[0]) {
+		if subprotocol.ValidKey(v[0]) {
 			return v[0], nil
 		}
 	}
-	return "", errBadSessionHeader
-}
-
-// claimID returns the id of a new connection: proposed if it is free (no
-// open connection nor parked session of h has it), a random one
-// otherwise. The id stays claimed until releaseID.
-func (h *Handler) claimID(proposed string) string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.ids == nil {
-		h.ids = map[string]bool{}
-	}
-	id := proposed
-	if id == "" || h.ids[id] || h.sessions[id] != nil {
-		id = rand.Text()
-	}
-	h.ids[id] = true
-	return id
-}
-
-// releaseID frees the id of a connection that closed or never opened. A
-// parked session keeps it claimed through h.sessions.
-func (h *Handler) releaseID(id string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.ids, id)
+	return "", errBadRoute
 }
 
 // proposeRoute gives a reconnecting client the routing key it sends at
 // every dial, the first included, unless its Header already names one.
 func (t *ClientTransport) proposeRoute() {
-	if t.Reconnect != nil && t.route == "" && t.Header.Get(SessionIDHeader) == "" {
+	if t.Reconnect != nil && t.route == "" && t.Header.Get(RouteHeader) == "" {
 		t.route = rand.Text()
 	}
 }
 
-// routed returns header with the client's routing key in Mcp-Session-Id.
-// The key stays the same across redials: the ingress hashed the first
-// dial on it, whatever id the server then chose.
+// routed returns header with the client's routing key in Mcp-Route.
 func (t *ClientTransport) routed(header http.Header) http.Header {
 	if t.route == "" {
 		return header
@@ -88,6 +63,6 @@ func (t *ClientTransport) routed(header http.Header) http.Header {
 	if header == nil {
 		header = http.Header{}
 	}
-	header.Set(SessionIDHeader, t.route)
+	header.Set(RouteHeader, t.route)
 	return header
 }

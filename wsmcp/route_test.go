@@ -1,6 +1,7 @@
 package wsmcp_test
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -16,19 +17,19 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// A malformed session id, in the header or in the subprotocol entry, is
+// A malformed routing key, in the header or in the subprotocol entry, is
 // refused before the upgrade with 400 and a reason that names it.
-func TestSessionIDRefusals(t *testing.T) {
+func TestRouteRefusals(t *testing.T) {
 	ts := newTestServer(t, newMCPServer(), nil)
 	const (
-		badHeader = "MCP over WebSocket: malformed Mcp-Session-Id header: one id of 16 to 128 letters, digits, '-' or '_'"
-		badEntry  = "subprotocol: an mcp.session id must be 16 to 128 letters, digits, '-' or '_'"
-		twoEntry  = "subprotocol: more than one mcp.session subprotocol entry"
+		badHeader = "MCP over WebSocket: malformed Mcp-Route header: one key of 16 to 128 letters, digits, '-' or '_'"
+		badEntry  = "subprotocol: an mcp.route key must be 16 to 128 letters, digits, '-' or '_'"
+		twoEntry  = "subprotocol: more than one mcp.route subprotocol entry"
 	)
 	good := "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	tests := []struct {
 		name      string
-		ids       []string // Mcp-Session-Id header lines
+		keys      []string // Mcp-Route header lines
 		protocols string
 		want      string
 	}{
@@ -37,10 +38,10 @@ func TestSessionIDRefusals(t *testing.T) {
 		{"header too long", []string{strings.Repeat("a", 129)}, "mcp", badHeader},
 		{"header twice", []string{good, good}, "mcp", badHeader},
 		{"header empty", []string{""}, "mcp", badHeader},
-		{"entry empty", nil, "mcp, mcp.session.", badEntry},
-		{"entry too short", nil, "mcp, mcp.session.abc", badEntry},
-		{"entry with a star", nil, "mcp, mcp.session.abcdefgh*ijklmnop", badEntry},
-		{"entry twice", nil, "mcp, mcp.session." + good + ", mcp.session." + good, twoEntry},
+		{"entry empty", nil, "mcp, mcp.route.", badEntry},
+		{"entry too short", nil, "mcp, mcp.route.abc", badEntry},
+		{"entry with a star", nil, "mcp, mcp.route.abcdefgh*ijklmnop", badEntry},
+		{"entry twice", nil, "mcp, mcp.route." + good + ", mcp.route." + good, twoEntry},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -52,8 +53,8 @@ func TestSessionIDRefusals(t *testing.T) {
 				"Sec-Websocket-Key":      {"dGhlIHNhbXBsZSBub25jZQ=="},
 				"Sec-Websocket-Protocol": {tt.protocols},
 			}
-			if tt.ids != nil {
-				req.Header[wsmcp.SessionIDHeader] = tt.ids
+			if tt.keys != nil {
+				req.Header[wsmcp.RouteHeader] = tt.keys
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
@@ -68,40 +69,32 @@ func TestSessionIDRefusals(t *testing.T) {
 	}
 }
 
-// The Handler adopts a proposed id that no connection of its own uses, from
-// the header or from the browser's subprotocol entry, and mints a fresh one
-// for an id in use: a client cannot take over the id of another session.
-func TestSessionIDAdopted(t *testing.T) {
+// A routing key, from the header or the browser's subprotocol entry, is
+// answered back in Mcp-Route (so that a client learns a key its ingress
+// made up) and never becomes the session id; the entry is never selected.
+func TestRouteAnswered(t *testing.T) {
 	ts := newTestServer(t, newMCPServer(), nil)
-	const id = "proposed-by-the-client-0001"
-	first, got := dialRawHeader(t, ts.url, http.Header{wsmcp.SessionIDHeader: {id}})
-	if got != id {
-		t.Fatalf("proposed %q, server chose %q", id, got)
-	}
-	first.initialize()
-	_, again := dialRawHeader(t, ts.url, http.Header{wsmcp.SessionIDHeader: {id}})
-	if again == id || again == "" {
-		t.Fatalf("a second connection proposing the id in use got %q", again)
-	}
+	const key = "routing-key-of-the-client-01"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	browser, resp, err := websocket.Dial(ctx, ts.url, &websocket.DialOptions{Subprotocols: []string{"mcp", "mcp.session.browser-proposed-0002"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer browser.CloseNow()
-	if got := resp.Header.Get(wsmcp.SessionIDHeader); got != "browser-proposed-0002" || browser.Subprotocol() != "mcp" {
-		t.Fatalf("the mcp.session entry: id %q, subprotocol %q; want it adopted and never selected", got, browser.Subprotocol())
-	}
-	_ = first.ws.CloseNow()
-	waitFor(t, "the first connection to close", func() bool { return ts.h.Sessions() == 2 })
-	if _, got := dialRawHeader(t, ts.url, http.Header{wsmcp.SessionIDHeader: {id}}); got != id {
-		t.Fatalf("the id of a closed connection was not adopted again: got %q", got)
+	for _, o := range []*websocket.DialOptions{
+		{Subprotocols: []string{"mcp"}, HTTPHeader: http.Header{wsmcp.RouteHeader: {key}}},
+		{Subprotocols: []string{"mcp", "mcp.route." + key}},
+	} {
+		ws, resp, err := websocket.Dial(ctx, ts.url, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws.CloseNow()
+		id := resp.Header.Get(wsmcp.SessionIDHeader)
+		if got := resp.Header.Get(wsmcp.RouteHeader); got != key || id == key || len(id) < 16 || ws.Subprotocol() != "mcp" {
+			t.Errorf("route %q, session id %q, subprotocol %q; want the key answered, a fresh id and mcp", got, id, ws.Subprotocol())
+		}
 	}
 }
 
-// A reconnecting client sends one routing key in Mcp-Session-Id at every
-// dial, the first included, and the server's id is that key; a client that
+// A reconnecting client sends one routing key in Mcp-Route at every dial,
+// the first included, and the session id is not that key; a client that
 // does not reconnect sends none.
 func TestClientSendsRoutingKey(t *testing.T) {
 	var mu sync.Mutex
@@ -109,7 +102,7 @@ func TestClientSendsRoutingKey(t *testing.T) {
 	record := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
-			seen = append(seen, r.Header.Get(wsmcp.SessionIDHeader))
+			seen = append(seen, r.Header.Get(wsmcp.RouteHeader))
 			mu.Unlock()
 			next.ServeHTTP(w, r)
 		})
@@ -145,8 +138,8 @@ func TestClientSendsRoutingKey(t *testing.T) {
 			if len(k) != 2 || k[0] == "" || k[1] != k[0] {
 				t.Fatalf("routing keys sent = %q, want one key twice", k)
 			}
-			if version == "2025-11-25" && cs.ID() != k[0] {
-				t.Errorf("session id %q, want the proposed key %q", cs.ID(), k[0])
+			if version == "2025-11-25" && (cs.ID() == k[0] || cs.ID() == "") {
+				t.Errorf("session id %q with routing key %q; want a server-minted id", cs.ID(), k[0])
 			}
 		})
 	}
@@ -156,5 +149,56 @@ func TestClientSendsRoutingKey(t *testing.T) {
 	connect(t, ts.url, mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil), "")
 	if k := keys(); len(k) != 1 || k[0] != "" {
 		t.Errorf("a client without Reconnect sent %q", k)
+	}
+}
+
+// A client cannot name its session: whatever id it proposes, in the
+// Mcp-Session-Id header or an mcp.session entry (the forms of earlier
+// versions), on the replica that holds that session or on another, it gets
+// a fresh id: the same answer for a live id as for an unknown one. So
+// another identity cannot squat a live session's id on a second replica:
+// the victim's stored state stays its own, and the victim resumes there
+// when its replica is gone.
+func TestSessionIDNeverProposed(t *testing.T) {
+	for _, form := range []struct {
+		name    string
+		propose func(id string) (http.Header, []string)
+	}{
+		{"header", func(id string) (http.Header, []string) { return http.Header{wsmcp.SessionIDHeader: {id}}, nil }},
+		{"subprotocol entry", func(id string) (http.Header, []string) { return nil, []string{"mcp.session." + id} }},
+	} {
+		t.Run(form.name, func(t *testing.T) {
+			store := newMemStore()
+			a, b := newPeer(t, store), newPeer(t, store)
+			victim, id := a.dialAs(t, "alice", nil)
+			secret := grantedSession(t, victim)
+			waitFor(t, "the victim's state in the store", func() bool { return store.get(id) != nil })
+			stored := store.get(id)
+
+			// The same answer for a live id, on its replica and on another,
+			// and for an unknown one: a fresh id every time.
+			for _, try := range []struct {
+				r  *peer
+				id string
+			}{{a, id}, {b, id}, {b, "unknown-session-id-000001"}} {
+				h, entries := form.propose(try.id)
+				c, got := try.r.dialAs(t, "mallory", h, entries...)
+				if got == try.id || len(got) < 16 {
+					t.Fatalf("proposed %q, got session id %q; want a fresh one", try.id, got)
+				}
+				grantedSession(t, c)
+				waitFor(t, "the squatter's state in the store", func() bool { return store.get(got) != nil })
+			}
+			if !bytes.Equal(store.get(id), stored) {
+				t.Fatalf("the victim's stored state changed:\n%s\nwas\n%s", store.get(id), stored)
+			}
+			// The victim's replica is gone; it resumes on the other one.
+			_ = victim.ws.CloseNow()
+			a.h.Shutdown(context.Background())
+			reply, code := b.resumeOn(t, "alice", id, secret)
+			if errorCode(reply) != 0 {
+				t.Fatalf("the victim's resume on the other replica: %v, close %d", reply, code)
+			}
+		})
 	}
 }

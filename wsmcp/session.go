@@ -568,7 +568,7 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 	h.mu.Lock()
 	s := h.sessions[m.SessionID]
 	h.mu.Unlock()
-	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidSessionID(m.SessionID) {
+	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidKey(m.SessionID) {
 		if h.restore(c, req, m, serve) {
 			return true
 		}

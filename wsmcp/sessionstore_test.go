@@ -87,6 +87,83 @@ func (m *memStore) get(id string) []byte {
 	return b
 }
 
+// peer is one of several Handlers sharing a SessionStore, as the replicas
+// of an endpoint share Redis; the X-User request header stands in for a
+// verified token.
+type peer struct {
+	h   *wsmcp.Handler
+	url string
+}
+
+func newPeer(t *testing.T, store wsmcp.SessionStore) *peer {
+	t.Helper()
+	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+		&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user := r.Header.Get("X-User")
+		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
+	}))
+	t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
+	return &peer{h: h, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+}
+
+// dialAs opens a raw connection to r as user, with extra request headers
+// and subprotocol entries besides "mcp"; it returns the session id the
+// server answered.
+func (r *peer) dialAs(t *testing.T, user string, header http.Header, entries ...string) (*rawConn, string) {
+	t.Helper()
+	h := http.Header{"X-User": {user}}
+	for k, v := range header {
+		h[k] = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, resp, err := websocket.Dial(ctx, r.url, &websocket.DialOptions{HTTPHeader: h, Subprotocols: append([]string{"mcp"}, entries...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.CloseNow() })
+	return &rawConn{t: t, ws: ws}, resp.Header.Get(wsmcp.SessionIDHeader)
+}
+
+// grantedSession initializes c offering resumption and returns the secret
+// of the grant.
+func grantedSession(t *testing.T, c *rawConn) string {
+	t.Helper()
+	c.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
+	var grant struct {
+		Result struct {
+			Meta map[string]struct {
+				Secret string `json:"secret"`
+			} `json:"_meta"`
+		} `json:"result"`
+	}
+	b, _ := json.Marshal(c.recv())
+	json.Unmarshal(b, &grant)
+	secret := grant.Result.Meta[metaResume].Secret
+	if secret == "" {
+		t.Fatalf("no grant in %s", b)
+	}
+	return secret
+}
+
+// resumeOn sends, on a new connection to r as user, the resume request for
+// session id with secret; it returns the reply and, for a refusal, the
+// close code.
+func (r *peer) resumeOn(t *testing.T, user, id, secret string) (map[string]any, websocket.StatusCode) {
+	t.Helper()
+	c, _ := r.dialAs(t, user, nil)
+	req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
+		"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
+			"_meta": map[string]any{metaResume: map[string]any{"sessionId": id, "secret": secret, "received": 0}}}})
+	c.send(string(req))
+	reply := c.recv()
+	if errorCode(reply) == 0 {
+		return reply, 0
+	}
+	return reply, c.closeCode()
+}
+
 // subscribableServer is newMCPServer with a resource that clients may
 // subscribe to, a tool that logs at debug level, and a tool, "hold", that
 // counts its runs in runs and waits until its context ends.
@@ -213,60 +290,20 @@ func TestSessionMovesToAnotherServer(t *testing.T) {
 // then takes it over, once.
 func TestStoredSessionRefused(t *testing.T) {
 	store := newMemStore()
-	newServer := func() (*wsmcp.Handler, string) {
-		t.Helper()
-		h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
-			&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
-		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			user := r.Header.Get("X-User") // stands in for a verified token
-			h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
-		}))
-		t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
-		return h, "ws" + strings.TrimPrefix(ts.URL, "http")
-	}
-	_, urlA := newServer()
-	_, urlB := newServer()
-	dial := func(url, user string) (*rawConn, string) {
-		return dialRawHeader(t, url, http.Header{"X-User": {user}})
-	}
-	alice, id := dial(urlA, "alice")
-	alice.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)
-	var grant struct {
-		Result struct {
-			Meta map[string]struct {
-				Secret string `json:"secret"`
-			} `json:"_meta"`
-		} `json:"result"`
-	}
-	b, _ := json.Marshal(alice.recv())
-	json.Unmarshal(b, &grant)
-	secret := grant.Result.Meta[metaResume].Secret
-	if secret == "" || id == "" {
-		t.Fatalf("no grant (session %q)", id)
-	}
+	a, b := newPeer(t, store), newPeer(t, store)
+	alice, id := a.dialAs(t, "alice", nil)
+	secret := grantedSession(t, alice)
 	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
 	if strings.Contains(string(store.get(id)), secret) || strings.Contains(string(store.get(id)), "alice") {
 		t.Fatalf("the stored state holds the secret or the subject in clear: %s", store.get(id))
 	}
 
-	resume := func(user, session, secret string) (map[string]any, websocket.StatusCode) {
-		c, _ := dial(urlB, user)
-		req, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": "io.mcpws/resume", "method": "initialize",
-			"params": map[string]any{"protocolVersion": "2025-11-25", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "x", "version": "1"},
-				"_meta": map[string]any{metaResume: map[string]any{"sessionId": session, "secret": secret, "received": 0}}}})
-		c.send(string(req))
-		reply := c.recv()
-		if errorCode(reply) == 0 {
-			return reply, 0
-		}
-		return reply, c.closeCode()
-	}
 	for _, tt := range []struct{ name, user, session, secret string }{
 		{"unknown session", "alice", "NO-SUCH-SESSION", secret},
 		{"wrong secret", "alice", id, "wrong"},
 		{"other identity", "mallory", id, secret},
 	} {
-		reply, code := resume(tt.user, tt.session, tt.secret)
+		reply, code := b.resumeOn(t, tt.user, tt.session, tt.secret)
 		if errorCode(reply) != wsmcp.CodeNotResumable || code != websocket.StatusPolicyViolation {
 			t.Errorf("%s: reply %v, close %d; want code %d and 1008", tt.name, reply, code, wsmcp.CodeNotResumable)
 		}
@@ -274,7 +311,7 @@ func TestStoredSessionRefused(t *testing.T) {
 			t.Fatalf("%s: the stored state is gone", tt.name)
 		}
 	}
-	reply, _ := resume("alice", id, secret)
+	reply, _ := b.resumeOn(t, "alice", id, secret)
 	res, _ := reply["result"].(map[string]any)
 	meta, _ := res["_meta"].(map[string]any)
 	m, _ := meta[metaResume].(map[string]any)
@@ -283,7 +320,7 @@ func TestStoredSessionRefused(t *testing.T) {
 	}
 	// The state now belongs to B: saved again, under the new secret.
 	waitFor(t, "B's save", func() bool { return store.get(id) != nil })
-	reply, code := resume("alice", id, secret+"x")
+	reply, code := b.resumeOn(t, "alice", id, secret+"x")
 	if errorCode(reply) != wsmcp.CodeNotResumable || code != websocket.StatusPolicyViolation {
 		t.Errorf("a wrong secret after the move: %v, close %d", reply, code)
 	}

@@ -1,7 +1,7 @@
 // Package subprotocol parses the Sec-WebSocket-Protocol entries of the MCP
 // WebSocket binding (SEP-1288): "mcp", "mcp.auth.<token>" and
-// "mcp.version.<protocolVersion>", and mcpws's routing hint
-// "mcp.session.<id>". The transport and the authentication middleware both
+// "mcp.version.<protocolVersion>", and mcpws's routing key
+// "mcp.route.<key>". The transport and the authentication middleware both
 // read them.
 package subprotocol
 
@@ -22,20 +22,20 @@ const (
 	// VersionPrefix starts an entry that hints the MCP protocol
 	// version the client intends to speak.
 	VersionPrefix = "mcp.version."
-	// SessionPrefix starts an entry that names the session a browser
-	// reconnects to, so that an ingress can route on it (hash on the
-	// Sec-WebSocket-Protocol header) before the upgrade. It is a hint: the
-	// server never selects it, and it is never a credential (resuming a
-	// session takes its secret, inside the stream).
-	SessionPrefix = "mcp.session."
+	// RoutePrefix starts an entry that carries a browser's routing key,
+	// the same at every dial, so that an ingress can route on it (hash on
+	// the Sec-WebSocket-Protocol header) before the upgrade. It steers
+	// routing and nothing else: the server never selects it, never makes
+	// it a session id, and it is never a credential.
+	RoutePrefix = "mcp.route."
 )
 
-// Bounds of a session id in an mcp.session entry (and in the
-// Mcp-Session-Id request header): long enough to be unguessable when
-// random, short enough to be cheap to log and hash.
+// Bounds of a routing key (in an mcp.route entry or the Mcp-Route
+// header) and of a session id in a resume request: long enough to be
+// unguessable when random, short enough to be cheap to log and hash.
 const (
-	MinSessionLen = 16
-	MaxSessionLen = 128
+	MinKeyLen = 16
+	MaxKeyLen = 128
 )
 
 // Errors from [Parse].
@@ -47,8 +47,8 @@ var (
 	ErrAuthWithoutMCP  = errors.New(`subprotocol: an mcp.auth entry is only valid alongside "mcp"`)
 	ErrUnknownVersion  = errors.New("subprotocol: the mcp.version subprotocol names a protocol version this server does not speak")
 	ErrBadSubprotocols = errors.New("subprotocol: malformed Sec-WebSocket-Protocol header")
-	ErrDuplicateSess   = errors.New("subprotocol: more than one mcp.session subprotocol entry")
-	ErrBadSession      = errors.New("subprotocol: an mcp.session id must be 16 to 128 letters, digits, '-' or '_'")
+	ErrDuplicateRoute  = errors.New("subprotocol: more than one mcp.route subprotocol entry")
+	ErrBadRoute        = errors.New("subprotocol: an mcp.route key must be 16 to 128 letters, digits, '-' or '_'")
 )
 
 // Offer is what a client offered in its Sec-WebSocket-Protocol header.
@@ -60,16 +60,16 @@ type Offer struct {
 	// Token is the value of an mcp.auth entry, or "". It is a credential:
 	// never log it.
 	Token string
-	// Session is the value of an mcp.session entry, or "": a routing hint,
-	// not a credential.
-	Session string
+	// Route is the value of an mcp.route entry, or "": a routing key,
+	// neither a session id nor a credential.
+	Route string
 }
 
 // Parse reads the Sec-WebSocket-Protocol entries of an upgrade
 // request. It does not require "mcp" to be present (the Handler decides that)
 // but refuses an mcp.auth entry without it, repeated mcp.auth, mcp.version
-// or mcp.session entries, an empty token, a session id that fails
-// [ValidSessionID], and entries that are not RFC 9110 tokens.
+// or mcp.route entries, an empty token, a routing key that fails
+// [ValidKey], and entries that are not RFC 9110 tokens.
 func Parse(h http.Header) (Offer, error) {
 	var s Offer
 	for _, line := range h.Values("Sec-WebSocket-Protocol") {
@@ -93,13 +93,13 @@ func Parse(h http.Header) (Offer, error) {
 					return Offer{}, ErrDuplicateVer
 				}
 				s.Version = entry[len(VersionPrefix):]
-			case strings.HasPrefix(entry, SessionPrefix):
-				if s.Session != "" {
-					return Offer{}, ErrDuplicateSess
+			case strings.HasPrefix(entry, RoutePrefix):
+				if s.Route != "" {
+					return Offer{}, ErrDuplicateRoute
 				}
-				s.Session = entry[len(SessionPrefix):]
-				if !ValidSessionID(s.Session) {
-					return Offer{}, ErrBadSession
+				s.Route = entry[len(RoutePrefix):]
+				if !ValidKey(s.Route) {
+					return Offer{}, ErrBadRoute
 				}
 			}
 		}
@@ -110,16 +110,16 @@ func Parse(h http.Header) (Offer, error) {
 	return s, nil
 }
 
-// ValidSessionID reports whether id may name a session in an mcp.session
-// entry or an Mcp-Session-Id request header: MinSessionLen to MaxSessionLen
-// ASCII letters, digits, '-' and '_' (what crypto/rand.Text and nginx's
-// $request_id produce), nothing that could split a log line or a header.
-func ValidSessionID(id string) bool {
-	if len(id) < MinSessionLen || len(id) > MaxSessionLen {
+// ValidKey reports whether k is a well-formed routing key or session id:
+// MinKeyLen to MaxKeyLen ASCII letters, digits, '-' and '_' (what
+// crypto/rand.Text and nginx's $request_id produce), nothing that could
+// split a log line or a header.
+func ValidKey(k string) bool {
+	if len(k) < MinKeyLen || len(k) > MaxKeyLen {
 		return false
 	}
-	for i := 0; i < len(id); i++ {
-		b := id[i]
+	for i := 0; i < len(k); i++ {
+		b := k[i]
 		switch {
 		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '-', b == '_':
 		default:

@@ -7,8 +7,8 @@ import (
 )
 
 // Parse never panics, a token it returns is exactly one trimmed mcp.auth
-// entry of the header, offered alongside "mcp", and a session hint it
-// returns is exactly one valid mcp.session entry.
+// entry of the header, offered alongside "mcp", and a routing key it
+// returns is exactly one valid mcp.route entry.
 func FuzzParseSubprotocols(f *testing.F) {
 	for _, seed := range []string{
 		"mcp",
@@ -19,9 +19,9 @@ func FuzzParseSubprotocols(f *testing.F) {
 		"mcp,,mcp",
 		" mcp ,\tmcp.auth.t ",
 		"mcp, mcp.auth.",
-		"mcp, mcp.session.ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-		"mcp, mcp.session.a, mcp.session.b",
-		"mcp.session.0123456789abcdef0123456789abcdef, mcp.auth.t, mcp",
+		"mcp, mcp.route.ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+		"mcp, mcp.route.a, mcp.route.b",
+		"mcp.route.0123456789abcdef0123456789abcdef, mcp.auth.t, mcp",
 	} {
 		f.Add(seed)
 	}
@@ -33,15 +33,15 @@ func FuzzParseSubprotocols(f *testing.F) {
 			}
 			return
 		}
-		if s.Session != "" {
+		if s.Route != "" {
 			found := 0
 			for entry := range strings.SplitSeq(line, ",") {
-				if strings.TrimSpace(entry) == SessionPrefix+s.Session {
+				if strings.TrimSpace(entry) == RoutePrefix+s.Route {
 					found++
 				}
 			}
-			if found != 1 || !ValidSessionID(s.Session) {
-				t.Fatalf("session %q is not one valid entry of %q", s.Session, line)
+			if found != 1 || !ValidKey(s.Route) {
+				t.Fatalf("route %q is not one valid entry of %q", s.Route, line)
 			}
 		}
 		if s.Token == "" {

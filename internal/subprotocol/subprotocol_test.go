@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// The mcp.session entry is read as a routing hint, once, with a bounded
+// The mcp.route entry is read as a routing key, once, with a bounded
 // alphabet; every bad form is refused with its own error.
-func TestParseSession(t *testing.T) {
+func TestParseRoute(t *testing.T) {
 	id := "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	tests := []struct {
 		name string
@@ -17,21 +17,21 @@ func TestParseSession(t *testing.T) {
 		want Offer
 		err  error
 	}{
-		{"hint beside mcp", "mcp, mcp.session." + id, Offer{MCP: true, Session: id}, nil},
-		{"hint with token and version", "mcp, mcp.auth.t, mcp.version.2025-11-25, mcp.session." + id,
-			Offer{MCP: true, Token: "t", Version: "2025-11-25", Session: id}, nil},
-		{"nginx request id", "mcp, mcp.session.0123456789abcdef0123456789abcdef",
-			Offer{MCP: true, Session: "0123456789abcdef0123456789abcdef"}, nil},
-		{"dash and underscore", "mcp, mcp.session.abc-def_ghi-jkl_mn", Offer{MCP: true, Session: "abc-def_ghi-jkl_mn"}, nil},
-		{"longest", "mcp, mcp.session." + strings.Repeat("a", MaxSessionLen), Offer{MCP: true, Session: strings.Repeat("a", MaxSessionLen)}, nil},
-		{"empty", "mcp, mcp.session.", Offer{}, ErrBadSession},
-		{"too short", "mcp, mcp.session.abc", Offer{}, ErrBadSession},
-		{"too long", "mcp, mcp.session." + strings.Repeat("a", MaxSessionLen+1), Offer{}, ErrBadSession},
-		{"dot inside", "mcp, mcp.session.abcdefgh.ijklmnopq", Offer{}, ErrBadSession},
-		{"token character outside the alphabet", "mcp, mcp.session.abcdefgh*ijklmnopq", Offer{}, ErrBadSession},
-		{"two hints", "mcp, mcp.session." + id + ", mcp.session." + id, Offer{}, ErrDuplicateSess},
-		{"two hints on two lines", "mcp, mcp.session." + id + "\x00mcp.session." + id, Offer{}, ErrDuplicateSess},
-		{"not a token", "mcp, mcp.session.abc def ghi jkl mno", Offer{}, ErrBadSubprotocols},
+		{"hint beside mcp", "mcp, mcp.route." + id, Offer{MCP: true, Route: id}, nil},
+		{"hint with token and version", "mcp, mcp.auth.t, mcp.version.2025-11-25, mcp.route." + id,
+			Offer{MCP: true, Token: "t", Version: "2025-11-25", Route: id}, nil},
+		{"nginx request id", "mcp, mcp.route.0123456789abcdef0123456789abcdef",
+			Offer{MCP: true, Route: "0123456789abcdef0123456789abcdef"}, nil},
+		{"dash and underscore", "mcp, mcp.route.abc-def_ghi-jkl_mn", Offer{MCP: true, Route: "abc-def_ghi-jkl_mn"}, nil},
+		{"longest", "mcp, mcp.route." + strings.Repeat("a", MaxKeyLen), Offer{MCP: true, Route: strings.Repeat("a", MaxKeyLen)}, nil},
+		{"empty", "mcp, mcp.route.", Offer{}, ErrBadRoute},
+		{"too short", "mcp, mcp.route.abc", Offer{}, ErrBadRoute},
+		{"too long", "mcp, mcp.route." + strings.Repeat("a", MaxKeyLen+1), Offer{}, ErrBadRoute},
+		{"dot inside", "mcp, mcp.route.abcdefgh.ijklmnopq", Offer{}, ErrBadRoute},
+		{"token character outside the alphabet", "mcp, mcp.route.abcdefgh*ijklmnopq", Offer{}, ErrBadRoute},
+		{"two hints", "mcp, mcp.route." + id + ", mcp.route." + id, Offer{}, ErrDuplicateRoute},
+		{"two hints on two lines", "mcp, mcp.route." + id + "\x00mcp.route." + id, Offer{}, ErrDuplicateRoute},
+		{"not a token", "mcp, mcp.route.abc def ghi jkl mno", Offer{}, ErrBadSubprotocols},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
