@@ -3,6 +3,7 @@ package redismcpws
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -12,13 +13,19 @@ import (
 
 // Sessions returns the store of resumable sessions, for
 // wsmcp.ResumptionOptions.Store: one string key per session (under
-// Prefix + "session:"), written with its TTL when the session is granted,
-// resumes, subscribes or sets its log level; renewed for all the sessions
-// of a replica by one pipeline every third of the grace period; read and
-// deleted when a client resumes on a replica that does not hold it. States
-// that Redis lost (a restart without persistence) are put again by the
-// next renewal.
+// Prefix + "session:"), holding its owner token, a newline and its state,
+// with the session's TTL. It is created when the session is granted (SET
+// NX), replaced when it resumes, subscribes or sets its log level, renewed
+// for all the sessions of a replica by one pipeline every third of the
+// grace period, and taken over by a replica that re-creates the session;
+// every write but the create compares the owner first, in one Lua script,
+// so that a replica cut off from its clients and Redis cannot overwrite,
+// renew or delete a session that moved on. An ended session leaves a mark
+// (its owner and the newline) for its TTL, so that no stale copy puts it
+// back. States that Redis lost (a restart without persistence) are created
+// again by the next renewal.
 //
+// Each call touches one key, so the store runs unchanged on Redis Cluster.
 // While Redis is unreachable, sessions carry on within their replica and
 // resume there as usual; only a resume on another replica fails (the
 // client gets wsmcp.ErrSessionLost, as without a store).
@@ -28,39 +35,126 @@ type sessionStore struct{ s *Store }
 
 func (st sessionStore) key(id string) string { return st.s.key("session", id) }
 
-func (st sessionStore) Put(ctx context.Context, id string, state []byte, ttl time.Duration) error {
-	return st.s.rdb.Set(ctx, st.key(id), state, ttl).Err()
+// The owner token leads the value: GETRANGE reads it without copying the
+// state into the script. A state is never empty, so a value that is the
+// owner and the newline alone marks an ended session.
+
+// casScript replaces the state of a session if its owner is ARGV[1].
+//
+//	KEYS[1] the session, ARGV owner expected, new value, TTL ms
+var casScript = redis.NewScript(`
+local own = ARGV[1] .. '\n'
+if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`)
+
+// touchScript extends the TTL of a session's state if its owner is ARGV[1].
+//
+//	KEYS[1] the session, ARGV owner, TTL ms
+var touchScript = redis.NewScript(`
+local own = ARGV[1] .. '\n'
+if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// deleteScript ends a session whose owner is ARGV[1]: its state becomes
+// the mark of an ended session, for the TTL.
+//
+//	KEYS[1] the session, ARGV owner, TTL ms
+var deleteScript = redis.NewScript(`
+local own = ARGV[1] .. '\n'
+if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+redis.call('SET', KEYS[1], own, 'PX', ARGV[2])
+return 1
+`)
+
+var errBadOwner = errors.New("redismcpws: an owner token must be non-empty and have no newline")
+
+func checkOwner(owner string) error {
+	if owner == "" || strings.ContainsRune(owner, '\n') {
+		return errBadOwner
+	}
+	return nil
 }
 
-func (st sessionStore) Touch(ctx context.Context, ids []string, ttl time.Duration) ([]string, error) {
-	cmds := make([]*redis.BoolCmd, len(ids))
-	_, err := st.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.PExpire(ctx, st.key(id), ttl)
-		}
-		return nil
-	})
+func (st sessionStore) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
+	if err := checkOwner(owner); err != nil {
+		return false, err
+	}
+	value := make([]byte, 0, len(owner)+1+len(state))
+	value = append(append(append(value, owner...), '\n'), state...)
+	if prev == "" {
+		return st.s.rdb.SetNX(ctx, st.key(id), value, ttl).Result()
+	}
+	n, err := casScript.Run(ctx, st.s.rdb, []string{st.key(id)}, prev, value, ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+func (st sessionStore) Get(ctx context.Context, id string) ([]byte, string, error) {
+	b, err := st.s.rdb.Get(ctx, st.key(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	owner, state, ok := strings.Cut(string(b), "\n")
+	if !ok {
+		return nil, "", nil // not ours: no state
+	}
+	if state == "" {
+		return nil, owner, nil
+	}
+	return []byte(state), owner, nil
+}
+
+func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl time.Duration) ([]string, error) {
+	if len(owners) == 0 {
+		return nil, nil
+	}
+	// One script call per key (each may live on another Cluster shard),
+	// by hash in one pipeline; scripts Redis lost are loaded again.
+	ids := make([]string, 0, len(owners))
+	for id := range owners {
+		ids = append(ids, id)
+	}
+	run := func(byHash bool) ([]*redis.Cmd, error) {
+		cmds := make([]*redis.Cmd, len(ids))
+		_, err := st.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				keys, args := []string{st.key(id)}, []any{owners[id], ttl.Milliseconds()}
+				if byHash {
+					cmds[i] = touchScript.EvalSha(ctx, p, keys, args...)
+				} else {
+					cmds[i] = touchScript.Eval(ctx, p, keys, args...)
+				}
+			}
+			return nil
+		})
+		return cmds, err
+	}
+	cmds, err := run(true)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		cmds, err = run(false)
+	}
 	if err != nil {
 		return nil, err
 	}
-	var missing []string
+	var stale []string
 	for i, c := range cmds {
-		if !c.Val() {
-			missing = append(missing, ids[i])
+		if n, _ := c.Int(); n != 1 {
+			stale = append(stale, ids[i])
 		}
 	}
-	return missing, nil
+	return stale, nil
 }
 
-func (st sessionStore) Get(ctx context.Context, id string) ([]byte, error) {
-	b, err := st.s.rdb.Get(ctx, st.key(id)).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+func (st sessionStore) Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
+	if err := checkOwner(owner); err != nil {
+		return false, err
 	}
-	return b, err
-}
-
-func (st sessionStore) Delete(ctx context.Context, id string) (bool, error) {
-	n, err := st.s.rdb.Del(ctx, st.key(id)).Result()
+	n, err := deleteScript.Run(ctx, st.s.rdb, []string{st.key(id)}, owner, ttl.Milliseconds()).Int()
 	return n == 1, err
 }

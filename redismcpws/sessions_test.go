@@ -1,64 +1,65 @@
 package redismcpws_test
 
 import (
-	"bytes"
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpws/mcpws/internal/redistest"
+	"github.com/mcpws/mcpws/internal/storetest"
 	"github.com/mcpws/mcpws/redismcpws"
+	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// The session store against a real redis-server: what is put is got back;
-// Touch extends only what exists; of two deletes only one wins; a state
-// that is not touched lapses with its TTL.
-func TestSessions(t *testing.T) {
+// The session store on a real redis-server keeps the SessionStore
+// contract: create only once, compare-and-set and compare-and-delete on
+// the owner, renewals that report what is not the caller's, and the mark
+// of an ended session.
+func TestSessionsContract(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { rdb.Close() })
+	n := 0
+	storetest.Run(t, func(*testing.T) wsmcp.SessionStore {
+		n++ // a prefix per check: fresh ids on one server
+		return redismcpws.New(rdb, &redismcpws.Options{Prefix: fmt.Sprintf("test%d:", n)}).Sessions()
+	})
+}
+
+// The state lives under Prefix + "session:" with the TTL of the last
+// write or renewal, and renewals work again after Redis lost its scripts
+// (a restart, SCRIPT FLUSH).
+func TestSessionsKeyAndScripts(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
 	st := redismcpws.New(rdb, &redismcpws.Options{Prefix: "test:"}).Sessions()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-
-	if b, err := st.Get(ctx, "none"); err != nil || b != nil {
-		t.Fatalf("Get of a missing session = %q, %v; want nil, nil", b, err)
+	if ok, err := st.Put(ctx, "s1", "", "A", []byte(`{"a":1}`), 300*time.Millisecond); !ok || err != nil {
+		t.Fatal(ok, err)
 	}
-	if err := st.Put(ctx, "s1", []byte(`{"a":1}`), 300*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Put(ctx, "s2", []byte(`{"b":2}`), 300*time.Millisecond); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := st.Get(ctx, "s1"); err != nil || !bytes.Equal(b, []byte(`{"a":1}`)) {
-		t.Fatalf("Get = %q, %v", b, err)
+	if v := rdb.Get(ctx, "test:session:s1").Val(); v != "A\n{\"a\":1}" {
+		t.Fatalf("value = %q", v)
 	}
 	if ttl := rdb.PTTL(ctx, "test:session:s1").Val(); ttl <= 0 || ttl > 300*time.Millisecond {
 		t.Fatalf("TTL after Put = %v", ttl)
 	}
-	// Touch s1 (and a missing one, which must not appear); s2 lapses.
-	missing, err := st.Touch(ctx, []string{"s1", "missing"}, 10*time.Second)
-	if err != nil || len(missing) != 1 || missing[0] != "missing" {
-		t.Fatalf("Touch = %v, %v; want [missing]", missing, err)
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
 	}
-	if n := rdb.Exists(ctx, "test:session:missing").Val(); n != 0 {
-		t.Fatal("Touch created a state")
+	if stale, err := st.Touch(ctx, map[string]string{"s1": "A"}, 10*time.Second); err != nil || len(stale) != 0 {
+		t.Fatalf("Touch after SCRIPT FLUSH = %v, %v", stale, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for rdb.Exists(ctx, "test:session:s2").Val() == 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("s2 did not lapse")
+	if ttl := rdb.PTTL(ctx, "test:session:s1").Val(); ttl <= time.Second {
+		t.Fatalf("TTL after Touch = %v", ttl)
+	}
+	for _, owner := range []string{"", "a\nb"} {
+		if _, err := st.Put(ctx, "s2", "", owner, []byte(`{}`), time.Second); err == nil {
+			t.Errorf("Put with owner %q: no error", owner)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	if b, _ := st.Get(ctx, "s1"); b == nil {
-		t.Fatal("the touched state lapsed")
-	}
-	won1, err1 := st.Delete(ctx, "s1")
-	won2, err2 := st.Delete(ctx, "s1")
-	if err1 != nil || err2 != nil || !won1 || won2 {
-		t.Fatalf("two deletes = (%v, %v), (%v, %v); want exactly the first to win", won1, err1, won2, err2)
 	}
 }

@@ -2,6 +2,7 @@ package wsmcp
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
@@ -45,4 +46,8 @@ var (
 	errTooManyFlights = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many requests in flight on this connection"}
 	errTooManyBytes   = &jsonrpc.Error{Code: CodeTooManyInFlight, Message: "too many bytes of requests in flight for this caller; retry when a call has finished"}
 	errRateLimited    = &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limited: too many requests on this connection, slow down"}
+	errInitTooBig     = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
+		"invalid params: a resumable session keeps its initialize params in the session store, at most %d bytes of them; send fewer, or do not offer resumption", maxStoredInit)}
+	errStoreFull = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf(
+		"invalid params: a resumable session keeps its subscriptions in the session store, at most %d of them, %d bytes of URIs in all and %d per URI; unsubscribe first", maxStoredSubscriptions, maxStoredSubBytes, maxStoredURI)}
 )

@@ -249,6 +249,9 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 			return true
 		}
 		key := idKey(m.ID)
+		if c.screened(m, key) {
+			return false
+		}
 		c.mu.Lock()
 		if c.closed {
 			// Sealed by a resume, or closing: no answer could go out here.
@@ -301,6 +304,27 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 		return true
 	}
 	return false
+}
+
+// screened reports whether call m, with id key, was refused by the
+// session's screen (and answered). Only the methods the screen looks at
+// get to it, and never a call whose id is in use, which admit answers.
+func (c *conn) screened(m *jsonrpc.Request, key any) bool {
+	fn := c.screen.Load()
+	if fn == nil || m.Method != "initialize" && m.Method != "resources/subscribe" {
+		return false
+	}
+	c.mu.Lock()
+	_, dup := c.inCalls[key]
+	c.mu.Unlock()
+	if dup {
+		return false
+	}
+	e := (*fn)(m)
+	if e != nil {
+		c.replyError(key, e, true)
+	}
+	return e != nil
 }
 
 // releaseCancelled ends the bookkeeping of the peer's call that a

@@ -53,6 +53,9 @@ type resumeState struct {
 	heard atomic.Bool
 	// onHeard, if set, runs when heard is first set (session.heard).
 	onHeard atomic.Pointer[func()]
+	// screen, if set, may refuse a call before the SDK sees it, with the
+	// error it returns (session.screen).
+	screen atomic.Pointer[func(*jsonrpc.Request) *jsonrpc.Error]
 }
 
 // countReceived counts one incoming message of a resumable session, of size

@@ -169,7 +169,7 @@ func TestSessionIDNeverProposed(t *testing.T) {
 	} {
 		t.Run(form.name, func(t *testing.T) {
 			store := newMemStore()
-			a, b := newPeer(t, store), newPeer(t, store)
+			a, b := newPeer(t, wsmcp.ResumptionOptions{Store: store}), newPeer(t, wsmcp.ResumptionOptions{Store: store})
 			victim, id := a.dialAs(t, "alice", nil)
 			secret := grantedSession(t, victim)
 			waitFor(t, "the victim's state in the store", func() bool { return store.get(id) != nil })

@@ -98,6 +98,9 @@ type session struct {
 	// heardFn runs when the client is first heard on a socket that a
 	// resume attached (conn.onHeard).
 	heardFn func()
+	// screenFn refuses what the Store could not keep (conn.screen); nil
+	// without a Store.
+	screenFn *func(*jsonrpc.Request) *jsonrpc.Error
 	// nPendingSubs counts the subscribe and unsubscribe requests whose
 	// answers are awaited, to keep the successful ones in the Store.
 	nPendingSubs atomic.Int32
@@ -115,7 +118,12 @@ type session struct {
 	// unconfirmed is true from a re-creation here until the client is
 	// heard: until then it may not have got the answer (attach).
 	unconfirmed bool
-	unstorable  bool               // too large to keep in the Store
+	unstorable  bool // too large to keep in the Store
+	// owner is this copy's owner token in the Store (SessionStore), minted
+	// at the grant and at a take-over from another replica; created is true
+	// once the state is in the Store under it.
+	owner       string
+	created     bool
 	pendingSubs map[any]subRequest // by request id (sessionsave.go)
 	secret      string             // set once granted
 	// prevSecret is the secret before the last resume. It stays valid until
@@ -153,6 +161,11 @@ func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc
 	}
 	s.pol = s
 	s.heardFn = s.heard
+	if opts.Store != nil {
+		fn := s.screen
+		s.screenFn = &fn
+		c.screen.Store(s.screenFn)
+	}
 	c.keepFlights = true
 	c.rlog.Store(s.log)
 	s.watching.Store(true)
@@ -332,6 +345,7 @@ func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 		return msg, false
 	}
 	s.secret = secret
+	s.owner = rand.Text()
 	s.initResult = resp.Result
 	return &jsonrpc.Response{ID: resp.ID, Result: result}, true
 }
@@ -470,6 +484,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 	}
 	s.secret = secret
 	c.onHeard.Store(&s.heardFn)
+	c.screen.Store(s.screenFn)
 	s.saveLocked()
 	encoded, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
 	replay := s.log.since(received)

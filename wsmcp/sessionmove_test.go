@@ -150,7 +150,8 @@ func TestRefusedSubscriptionsNotStored(t *testing.T) {
 	}
 }
 
-// slowStore pauses the first Delete, after deleting, until released.
+// slowStore pauses the first take-over (a Put from one owner to another),
+// after it is done, until released.
 type slowStore struct {
 	*memStore
 	armed   atomic.Bool
@@ -158,9 +159,9 @@ type slowStore struct {
 	release chan struct{}
 }
 
-func (s *slowStore) Delete(ctx context.Context, id string) (bool, error) {
-	ok, err := s.memStore.Delete(ctx, id)
-	if s.armed.CompareAndSwap(true, false) {
+func (s *slowStore) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
+	ok, err := s.memStore.Put(ctx, id, prev, owner, state, ttl)
+	if prev != "" && prev != owner && s.armed.CompareAndSwap(true, false) {
 		close(s.inside)
 		<-s.release
 	}

@@ -1,10 +1,10 @@
 package wsmcp
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"time"
 
@@ -24,7 +24,8 @@ type subRequest struct {
 
 // track notes the requests of a granted session's client that change the
 // state kept in the Store: subscriptions (kept once the SDK accepts them)
-// and log level. Every other message costs a string comparison.
+// and log level. Every other message costs a string comparison. What
+// would pass the Store's bounds was refused before (screen).
 func (s *session) track(req *jsonrpc.Request) {
 	switch req.Method {
 	case "resources/subscribe", "resources/unsubscribe", "logging/setLevel":
@@ -55,6 +56,55 @@ func (s *session) track(req *jsonrpc.Request) {
 	}
 	s.pendingSubs[idKey(req.ID)] = subRequest{unsubscribe: req.Method == "resources/unsubscribe", uri: p.URI}
 	s.nPendingSubs.Add(1)
+}
+
+// screen refuses, before the SDK sees it, a request that would make the
+// session's stored state pass its bounds: an initialize that offers
+// resumption with params over maxStoredInit, and a subscription past
+// maxStoredSubscriptions or maxStoredSubBytes (subscriptions awaiting
+// their answer included), or to a URI over maxStoredURI. It runs only
+// while a Store keeps the session (conn.screen), on the reader.
+func (s *session) screen(req *jsonrpc.Request) *jsonrpc.Error {
+	switch req.Method {
+	case "initialize":
+		if len(req.Params) > maxStoredInit {
+			if _, offered := metaOf(req.Params); offered {
+				return errInitTooBig
+			}
+		}
+	case "resources/subscribe":
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(req.Params, &p) != nil || p.URI == "" {
+			return nil // the SDK answers it with an error
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if slices.Contains(s.subs, p.URI) {
+			return nil
+		}
+		n, size := len(s.subs), storedSize(s.subs)
+		for _, sub := range s.pendingSubs {
+			if !sub.unsubscribe {
+				n, size = n+1, size+len(sub.uri)+3
+			}
+		}
+		if len(p.URI) > maxStoredURI || n >= maxStoredSubscriptions || size+len(p.URI)+3 > maxStoredSubBytes {
+			return errStoreFull
+		}
+	}
+	return nil
+}
+
+// storedSize is the size of uris in the stored JSON: each quoted, and a
+// comma.
+func storedSize(uris []string) int {
+	n := 0
+	for _, u := range uris {
+		n += len(u) + 3
+	}
+	return n
 }
 
 // answered applies a subscribe or unsubscribe request that the SDK
@@ -99,15 +149,7 @@ func (s *session) heard() {
 // saveLocked stores the session's state in the background. Saves run one
 // at a time per session, and the last state wins.
 func (s *session) saveLocked() {
-	if s.opts.Store == nil || s.secret == "" || s.final != nil {
-		return
-	}
-	if !s.unstorable && len(s.initParams)+len(s.initResult) > maxStoredInit {
-		s.unstorable = true
-		s.h.lim.logger.Info("wsmcp: session too large to store; it resumes on this replica only", "session", s.id,
-			"bytes", len(s.initParams)+len(s.initResult))
-	}
-	if s.unstorable {
+	if s.opts.Store == nil || s.secret == "" || s.final != nil || s.unstorable {
 		return
 	}
 	s.dirty = true
@@ -118,33 +160,87 @@ func (s *session) saveLocked() {
 }
 
 // flush saves until the state stops changing; if the session ended
-// meanwhile, it deletes the state last.
+// meanwhile, it deletes the state last. The first save creates the state;
+// the others replace it only while this copy of the session owns it. A
+// state the store lost is created again; one that another replica took
+// over (or ended) is never written again, and this copy ends (lost).
 func (s *session) flush() {
-	for {
+	for tries := 0; ; {
 		s.mu.Lock()
 		if !s.dirty || s.deleteDone {
 			s.saving = false
 			del := s.deleteDone
-			secret := s.secret
 			s.mu.Unlock()
 			if del {
-				s.deleteStored(secret)
+				s.deleteStored()
 			}
 			return
 		}
 		s.dirty = false
-		data, err := json.Marshal(s.storedLocked())
+		st := s.storedLocked()
+		prev := ""
+		if s.created {
+			prev = s.owner
+		}
 		s.mu.Unlock()
+		data, err := json.Marshal(st)
 		if err != nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		err = s.opts.Store.Put(ctx, s.id, data, s.opts.GracePeriod)
-		cancel()
-		if err != nil {
+		if len(data) > maxStoredState {
+			s.mu.Lock()
+			s.unstorable = true
+			s.mu.Unlock()
+			s.h.lim.logger.Warn("wsmcp: session state too large to store; it resumes on this replica only", "session", s.id, "bytes", len(data))
+			continue
+		}
+		switch ok, owner, err := s.put(prev, data); {
+		case err != nil:
 			s.h.lim.logger.Warn("wsmcp: saving session state", "session", s.id, "error", err.Error())
+		case ok:
+			s.mu.Lock()
+			s.created = true
+			s.mu.Unlock()
+		case owner == "" && tries < 1:
+			// Gone from the store (it restarted, say): create it again.
+			tries++
+			s.mu.Lock()
+			s.created, s.dirty = false, true
+			s.mu.Unlock()
+		case owner == "":
+			s.h.lim.logger.Warn("wsmcp: saving session state: the store keeps losing it", "session", s.id)
+		default:
+			s.lost()
+			return
 		}
 	}
+}
+
+// put writes data as the session's state, owned by s.owner, where prev
+// owns it (or nobody, for a create). When the store refuses, it tells who
+// owns the state instead: s.owner (a create whose answer was lost, which
+// counts as done), "" (no state at all), or another.
+func (s *session) put(prev string, data []byte) (ok bool, owner string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	ok, err = s.opts.Store.Put(ctx, s.id, prev, s.owner, data, s.opts.GracePeriod)
+	if err != nil || ok {
+		return ok, s.owner, err
+	}
+	_, owner, err = s.opts.Store.Get(ctx, s.id)
+	return err == nil && owner == s.owner, owner, err
+}
+
+// lost ends a session that another replica took over (or ended): this copy
+// is stale, and nothing it does may reach the client or the Store again.
+func (s *session) lost() {
+	s.mu.Lock()
+	s.saving = false
+	s.deleteDone = false
+	s.created = false // never delete what is another's
+	s.mu.Unlock()
+	s.h.lim.logger.Warn("wsmcp: session taken over by another replica; ending this copy", "session", s.id)
+	s.end(fmt.Errorf("%w: the session moved to another replica", ErrSessionLost))
 }
 
 // storedLocked is the session's state as the Store keeps it.
@@ -171,30 +267,21 @@ func (s *session) storedLocked() *storedSession {
 // handler is draining: then the session's client resumes on another
 // replica, which re-creates it from the Store.
 func (s *session) forgetStoredLocked() {
-	if s.opts.Store == nil || s.secret == "" || s.unstorable || s.h.isDraining() {
+	if s.opts.Store == nil || !s.created || s.h.isDraining() {
 		return
 	}
 	if s.saving {
 		s.deleteDone = true // flush deletes after its save
 		return
 	}
-	go s.deleteStored(s.secret)
+	go s.deleteStored()
 }
 
-// deleteStored deletes the session's state, unless it is no longer this
-// replica's (its secret is another's: the session moved on).
-func (s *session) deleteStored(secret string) {
+// deleteStored deletes the session's state, if this copy still owns it.
+func (s *session) deleteStored() {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	data, err := s.opts.Store.Get(ctx, s.id)
-	if err == nil && data != nil {
-		var st storedSession
-		if json.Unmarshal(data, &st) == nil && !bytes.Equal(st.Secret, hashOf(secret)) {
-			return
-		}
-		_, err = s.opts.Store.Delete(ctx, s.id)
-	}
-	if err != nil {
+	if _, err := s.opts.Store.Delete(ctx, s.id, s.owner, s.opts.GracePeriod); err != nil {
 		s.h.lim.logger.Warn("wsmcp: deleting session state", "session", s.id, "error", err.Error())
 	}
 }
@@ -211,16 +298,24 @@ func (h *Handler) scheduleRenewLocked(o ResumptionOptions) {
 
 func (h *Handler) renewStored(o ResumptionOptions) {
 	h.mu.Lock()
-	ids := make([]string, 0, len(h.sessions))
-	for id := range h.sessions {
-		ids = append(ids, id)
+	owners := make(map[string]string, len(h.sessions))
+	held := make(map[string]*session, len(h.sessions))
+	for id, s := range h.sessions {
+		held[id] = s
 	}
-	if len(ids) == 0 {
+	if len(held) == 0 {
 		h.renew = nil
 		h.mu.Unlock()
 		return
 	}
 	h.mu.Unlock()
+	for id, s := range held {
+		s.mu.Lock()
+		if s.created {
+			owners[id] = s.owner
+		}
+		s.mu.Unlock()
+	}
 	// The next renewal is scheduled once this one is done: renewals never
 	// overlap, however slow the store.
 	defer func() {
@@ -228,20 +323,22 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 		h.renew.Reset(o.GracePeriod / 3)
 		h.mu.Unlock()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-	defer cancel()
-	missing, err := o.Store.Touch(ctx, ids, o.GracePeriod)
-	if err != nil {
-		h.lim.logger.Warn("wsmcp: renewing session states", "sessions", len(ids), "error", err.Error())
+	if len(owners) == 0 {
 		return
 	}
-	// States the store lost are put again.
-	for _, id := range missing {
-		h.mu.Lock()
-		s := h.sessions[id]
-		h.mu.Unlock()
-		if s != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	stale, err := o.Store.Touch(ctx, owners, o.GracePeriod)
+	if err != nil {
+		h.lim.logger.Warn("wsmcp: renewing session states", "sessions", len(owners), "error", err.Error())
+		return
+	}
+	// A state the store lost is created again; one that another replica
+	// took over is not, and that session ends here (flush).
+	for _, id := range stale {
+		if s := held[id]; s != nil {
 			s.mu.Lock()
+			s.created = false
 			s.saveLocked()
 			s.mu.Unlock()
 		}
@@ -263,7 +360,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	o := h.opts.Resumption.resolve()
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
-	data, err := o.Store.Get(ctx, m.SessionID)
+	data, prev, err := o.Store.Get(ctx, m.SessionID)
 	if err != nil {
 		h.lim.logger.Warn("wsmcp: reading session state", "session", m.SessionID, "error", err.Error())
 		return false
@@ -276,9 +373,12 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	if err != nil {
 		return false
 	}
-	// Of replicas racing to re-create the session, the one that deletes
-	// its state does.
-	if won, err := o.Store.Delete(ctx, m.SessionID); err != nil || !won {
+	// Of replicas racing to take the session over, the one whose
+	// compare-and-set succeeds does. The copy it takes over from, if it is
+	// alive (cut off rather than dead), is refused at its next save,
+	// renewal or delete, and ends (flush).
+	owner := rand.Text()
+	if won, err := o.Store.Put(ctx, m.SessionID, prev, owner, data, o.GracePeriod); err != nil || !won {
 		return false
 	}
 	secret := rand.Text()
@@ -292,6 +392,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	}
 
 	s := newSessionID(h, c, c.extra.TokenInfo, serve, m.SessionID)
+	s.owner, s.created = owner, true
 	s.restored = state
 	s.watching.Store(false)
 	s.secret, s.prevSecret, s.unconfirmed = secret, m.Secret, true

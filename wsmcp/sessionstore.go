@@ -21,36 +21,55 @@ import (
 // The state is opaque to the store. It never holds a credential: the
 // session's identity and resume secret are kept as SHA-256 hashes. What a
 // session re-created from it keeps and loses is in docs/resumption.md.
+//
+// Every state has an owner: a token, minted by the replica that holds the
+// session, that changes when another replica takes the session over. Every
+// write names the owner it expects, and the store applies it atomically
+// only if that is still the owner (compare-and-set), so that two live
+// copies of one session (a replica that was cut off, not dead) are fenced:
+// the stale copy's writes, renewals and deletes are refused, and it ends.
+// Owners are never empty and never contain a newline.
 type SessionStore interface {
-	// Put stores state under id for ttl, replacing what was there.
-	Put(ctx context.Context, id string, state []byte, ttl time.Duration) error
-	// Touch extends to ttl the life of the states of ids, and returns those
-	// of ids that have no state (the store lost it: Redis restarted, say),
-	// which the replica then puts again. A replica touches the sessions it
-	// holds every third of ttl, so that the states of a replica that died
-	// lapse within ttl.
-	Touch(ctx context.Context, ids []string, ttl time.Duration) (missing []string, err error)
-	// Get returns the state stored under id, or nil if there is none.
-	Get(ctx context.Context, id string) ([]byte, error)
-	// Delete removes the state of id and reports whether there was one. Of
-	// replicas racing to re-create a session, the one whose Delete
-	// reports true does.
-	Delete(ctx context.Context, id string) (bool, error)
+	// Put stores state under id for ttl, owned by owner, if the state
+	// under id is owned by prev, and reports whether it did. An empty prev
+	// creates: Put stores only if id has no state at all, not even the mark
+	// of an ended session (see Delete).
+	Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error)
+	// Get returns the state stored under id and its owner, or a nil state
+	// if there is none or the session ended.
+	Get(ctx context.Context, id string) (state []byte, owner string, err error)
+	// Touch extends to ttl the life of the states of owners' sessions (id
+	// to owner) that are still owned so, and returns the ids of the others:
+	// those the store lost (Redis restarted, say), which their replica puts
+	// again (create only), and those another replica took over, which their
+	// replica ends. A replica touches the sessions it holds every third of
+	// ttl, so that the states of a replica that died lapse within ttl.
+	Touch(ctx context.Context, owners map[string]string, ttl time.Duration) (stale []string, err error)
+	// Delete ends session id if owner owns it, and reports whether it did.
+	// The state is replaced by a mark, kept for ttl, that no Put replaces:
+	// a stale copy of the session elsewhere can neither resume it nor put
+	// it back.
+	Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error)
 }
 
 // storeTimeout bounds each call to a SessionStore: a resume waits at most
 // this long for the store before it is refused.
 const storeTimeout = 2 * time.Second
 
-// Bounds of what a client can make the Store hold for its session. A
-// session whose initialize request and result exceed maxStoredInit is not
-// stored (it resumes only on its own replica); subscriptions beyond
-// maxStoredSubscriptions, or to URIs longer than maxStoredURI, are not
-// carried to another replica.
+// Bounds of what a client can make the Store hold for its session
+// (docs/security.md, "Resource budget"). An initialize request that offers
+// resumption with params over maxStoredInit, and a subscription past
+// maxStoredSubscriptions or maxStoredSubBytes in all, or to a URI over
+// maxStoredURI, are refused with errStoreFull; the server's own initialize
+// result comes on top. A state over maxStoredState in all (a server with a
+// huge initialize result) is not stored: such sessions resume on their own
+// replica only.
 const (
-	maxStoredInit          = 64 << 10
+	maxStoredInit          = 4 << 10
 	maxStoredSubscriptions = 100
+	maxStoredSubBytes      = 8 << 10
 	maxStoredURI           = 2 << 10
+	maxStoredState         = 16 << 10
 )
 
 // storedSession is what a SessionStore keeps of a session: enough to

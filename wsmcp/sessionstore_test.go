@@ -1,6 +1,7 @@
 package wsmcp_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/storetest"
+	"github.com/mcpws/mcpws/internal/testlog"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -24,38 +27,56 @@ import (
 // as Redis is by replicas.
 type memStore struct {
 	mu      sync.Mutex
-	states  map[string][]byte
-	expiry  map[string]time.Time
+	states  map[string]memState
 	puts    atomic.Int32
 	touches atomic.Int32
 }
 
-func newMemStore() *memStore {
-	return &memStore{states: map[string][]byte{}, expiry: map[string]time.Time{}}
+// memState is a state and its owner; a nil data marks an ended session.
+type memState struct {
+	owner  string
+	data   []byte
+	expiry time.Time
 }
 
-func (m *memStore) Put(_ context.Context, id string, state []byte, ttl time.Duration) error {
+func newMemStore() *memStore { return &memStore{states: map[string]memState{}} }
+
+// liveLocked returns the state under id, unless it lapsed.
+func (m *memStore) liveLocked(id string) (memState, bool) {
+	st, ok := m.states[id]
+	if ok && time.Now().After(st.expiry) {
+		delete(m.states, id)
+		return memState{}, false
+	}
+	return st, ok
+}
+
+func (m *memStore) Put(_ context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.states[id] = state
-	m.expiry[id] = time.Now().Add(ttl)
 	m.puts.Add(1)
-	return nil
+	cur, ok := m.liveLocked(id)
+	if prev == "" && ok || prev != "" && (!ok || cur.data == nil || cur.owner != prev) {
+		return false, nil
+	}
+	m.states[id] = memState{owner: owner, data: bytes.Clone(state), expiry: time.Now().Add(ttl)}
+	return true, nil
 }
 
-func (m *memStore) Touch(_ context.Context, ids []string, ttl time.Duration) ([]string, error) {
+func (m *memStore) Touch(_ context.Context, owners map[string]string, ttl time.Duration) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.touches.Add(1)
-	var missing []string
-	for _, id := range ids {
-		if _, ok := m.states[id]; ok {
-			m.expiry[id] = time.Now().Add(ttl)
+	var stale []string
+	for id, owner := range owners {
+		if cur, ok := m.liveLocked(id); ok && cur.data != nil && cur.owner == owner {
+			cur.expiry = time.Now().Add(ttl)
+			m.states[id] = cur
 		} else {
-			missing = append(missing, id)
+			stale = append(stale, id)
 		}
 	}
-	return missing, nil
+	return stale, nil
 }
 
 // wipe forgets every state, as a Redis restart without persistence does.
@@ -65,26 +86,33 @@ func (m *memStore) wipe() {
 	clear(m.states)
 }
 
-func (m *memStore) Get(_ context.Context, id string) ([]byte, error) {
+func (m *memStore) Get(_ context.Context, id string) ([]byte, string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if time.Now().After(m.expiry[id]) {
-		delete(m.states, id)
+	cur, _ := m.liveLocked(id)
+	return cur.data, cur.owner, nil
+}
+
+func (m *memStore) Delete(_ context.Context, id, owner string, ttl time.Duration) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.liveLocked(id)
+	if !ok || cur.data == nil || cur.owner != owner {
+		return false, nil
 	}
-	return m.states[id], nil
+	m.states[id] = memState{owner: owner, expiry: time.Now().Add(ttl)}
+	return true, nil
 }
 
-func (m *memStore) Delete(_ context.Context, id string) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_, ok := m.states[id]
-	delete(m.states, id)
-	return ok, nil
-}
-
+// get returns the state under id, or nil.
 func (m *memStore) get(id string) []byte {
-	b, _ := m.Get(context.Background(), id)
+	b, _, _ := m.Get(context.Background(), id)
 	return b
+}
+
+// The in-memory store of these tests keeps the SessionStore contract.
+func TestMemStoreContract(t *testing.T) {
+	storetest.Run(t, func(*testing.T) wsmcp.SessionStore { return newMemStore() })
 }
 
 // peer is one of several Handlers sharing a SessionStore, as the replicas
@@ -93,18 +121,22 @@ func (m *memStore) get(id string) []byte {
 type peer struct {
 	h   *wsmcp.Handler
 	url string
+	log *testlog.Buffer
 }
 
-func newPeer(t *testing.T, store wsmcp.SessionStore) *peer {
+// newPeer serves newMCPServer with resumption ro (its Store shared).
+func newPeer(t *testing.T, ro wsmcp.ResumptionOptions) *peer {
 	t.Helper()
-	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
-		&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
+	p := &peer{log: &testlog.Buffer{}}
+	p.h = wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+		&wsmcp.HandlerOptions{Resumption: &ro, Logger: p.log.Logger()})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := r.Header.Get("X-User")
-		h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
+		p.h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))
 	}))
-	t.Cleanup(func() { h.Shutdown(context.Background()); ts.Close() })
-	return &peer{h: h, url: "ws" + strings.TrimPrefix(ts.URL, "http")}
+	t.Cleanup(func() { p.h.Shutdown(context.Background()); ts.Close() })
+	p.url = "ws" + strings.TrimPrefix(ts.URL, "http")
+	return p
 }
 
 // dialAs opens a raw connection to r as user, with extra request headers
@@ -290,7 +322,7 @@ func TestSessionMovesToAnotherServer(t *testing.T) {
 // then takes it over, once.
 func TestStoredSessionRefused(t *testing.T) {
 	store := newMemStore()
-	a, b := newPeer(t, store), newPeer(t, store)
+	a, b := newPeer(t, wsmcp.ResumptionOptions{Store: store}), newPeer(t, wsmcp.ResumptionOptions{Store: store})
 	alice, id := a.dialAs(t, "alice", nil)
 	secret := grantedSession(t, alice)
 	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })

@@ -1,0 +1,124 @@
+package wsmcp_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// gatedStore holds the first Delete of its replica, before it reaches the
+// store, until released; it records the owner that Delete named.
+type gatedStore struct {
+	*memStore
+	armed   atomic.Bool
+	owner   atomic.Value
+	inside  chan struct{}
+	release chan struct{}
+	done    chan bool
+}
+
+func (g *gatedStore) Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
+	if !g.armed.CompareAndSwap(true, false) {
+		return g.memStore.Delete(ctx, id, owner, ttl)
+	}
+	g.owner.Store(owner)
+	close(g.inside)
+	<-g.release
+	ok, err := g.memStore.Delete(ctx, id, owner, ttl)
+	g.done <- ok
+	return ok, err
+}
+
+// The grace timer of a replica ends a parked session and deletes its state
+// while another replica takes the session over: whichever order the store
+// sees them in, the taken-over state stays. Here the delete is held until
+// the take-over is done, the order that lost the state before deletes were
+// compare-and-delete on the owner.
+func TestGraceDeleteRacesTakeOver(t *testing.T) {
+	store := newMemStore()
+	gate := &gatedStore{memStore: store, inside: make(chan struct{}), release: make(chan struct{}), done: make(chan bool, 1)}
+	a := newPeer(t, wsmcp.ResumptionOptions{Store: gate, GracePeriod: 2 * time.Second})
+	b := newPeer(t, wsmcp.ResumptionOptions{Store: store, GracePeriod: 2 * time.Second})
+	alice, id := a.dialAs(t, "alice", nil)
+	secret := grantedSession(t, alice)
+	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+	gate.armed.Store(true)
+	_ = alice.ws.CloseNow() // A parks the session; its grace ends in 2 s
+
+	select {
+	case <-gate.inside:
+	case <-time.After(10 * time.Second):
+		t.Fatal("A's grace timer never deleted the state")
+	}
+	reply, code := b.resumeOn(t, "alice", id, secret)
+	if errorCode(reply) != 0 {
+		t.Fatalf("take-over on B: %v, close %d", reply, code)
+	}
+	close(gate.release)
+	if deleted := <-gate.done; deleted {
+		t.Error("A's delete succeeded after B took the session over")
+	}
+	state, owner, _ := store.Get(context.Background(), id)
+	if state == nil || owner == gate.owner.Load().(string) {
+		t.Fatalf("after the race the store holds %q owned by %q (A was %q); want B's state", state, owner, gate.owner.Load())
+	}
+}
+
+// A replica that is alive but was cut off while another took its parked
+// session over (a partition, not a crash) is fenced: at its next renewal it
+// finds the session is not its own, ends its copy with one log line, and
+// neither overwrites the state that moved nor puts back one that ended.
+func TestStaleCopyFenced(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		ended bool // the session ends on B before A comes back
+	}{
+		{"moved", false},
+		{"moved and ended", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := newMemStore()
+			// Renewals every 2 s; a parked session's grace ends after 6 s.
+			ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 6 * time.Second}
+			a, b := newPeer(t, ro), newPeer(t, ro)
+			alice, id := a.dialAs(t, "alice", nil)
+			secret := grantedSession(t, alice)
+			waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+			before := store.get(id)
+			_ = alice.ws.CloseNow()
+			waitFor(t, "A to park the session", func() bool { return strings.Contains(a.log.String(), "session parked") })
+
+			c, _ := b.dialAs(t, "alice", nil)
+			c.send(`{"jsonrpc":"2.0","id":"io.mcpws/resume","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"},"_meta":{"io.mcpws/resume":{"sessionId":"` + id + `","secret":"` + secret + `","received":0}}}}`)
+			if reply := c.recv(); errorCode(reply) != 0 {
+				t.Fatalf("take-over on B: %v", reply)
+			}
+			waitFor(t, "B's save", func() bool { s := store.get(id); return s != nil && !bytes.Equal(s, before) })
+			if tt.ended {
+				_ = c.ws.Close(websocket.StatusNormalClosure, "")
+				waitFor(t, "B to end the session", func() bool { return store.get(id) == nil })
+			}
+			moved := store.get(id)
+
+			waitFor(t, "A to find its copy taken over", func() bool {
+				return strings.Contains(a.log.String(), "session taken over by another replica; ending this copy")
+			})
+			if strings.Contains(a.log.String(), "parked session expired") {
+				t.Fatal("A's grace ended before its renewal: the test proves nothing")
+			}
+			if got := store.get(id); !bytes.Equal(got, moved) {
+				t.Fatalf("A changed the stored state:\n%s\nwant\n%s", got, moved)
+			}
+			if n := strings.Count(a.log.String(), "taken over by another replica"); n != 1 {
+				t.Errorf("logged %d times, want once", n)
+			}
+		})
+	}
+}
