@@ -40,6 +40,10 @@ type conn struct {
 	waiters  int            // goroutines waiting on progress
 	progress chan struct{}  // closed and replaced when the writer makes progress
 	outCalls map[any]string // method of each request we sent, by id
+	// failed holds the ids of requests that failLost answered with
+	// CodeConnectionLost as the socket died (reconnect.go): one whose Write
+	// was still waiting to queue it is never sent again.
+	failed map[any]bool
 	inCalls  map[any]inCall // requests the peer sent, by id
 	handedTo *conn          // the socket a resume moved inCalls to
 	draining bool

@@ -543,6 +543,10 @@ func (r *redialer) failLost(c *conn) {
 		if listens[key] {
 			continue
 		}
+		if c.failed == nil {
+			c.failed = map[any]bool{}
+		}
+		c.failed[key] = true
 		lost = append(lost, &jsonrpc.Response{ID: idFromKey(key), Error: &jsonrpc.Error{
 			Code:    CodeConnectionLost,
 			Message: "connection lost before the response arrived; the request may or may not have run",

@@ -32,9 +32,17 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	resp, _ := msg.(*jsonrpc.Response)
 	if err := c.enqueue(ctx, data, resp); err != nil {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
+			key := idKey(req.ID)
 			c.mu.Lock()
-			delete(c.outCalls, idKey(req.ID))
+			delete(c.outCalls, key)
+			answered := c.failed[key]
 			c.mu.Unlock()
+			if answered {
+				// The socket died while this waited to be queued, and the
+				// call was answered for it (failLost): sending it again on
+				// the next socket would answer it twice.
+				return nil
+			}
 		}
 		return err
 	}

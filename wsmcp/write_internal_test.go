@@ -114,3 +114,36 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// A request whose Write is still waiting to be queued when its socket dies
+// is answered once: failLost makes up CodeConnectionLost for it, and the
+// Write then reports it done instead of failing, so that the reconnecting
+// client does not send it again on the next socket, whose server would
+// answer it a second time.
+func TestLostCallAnsweredOnce(t *testing.T) {
+	lim := limits{pingInterval: -1, writeTimeout: time.Minute, maxQueueBytes: 10}.resolved(DefaultClientReadLimit)
+	c := serverConn(t, &lim)
+	// Stand in for a writer that makes no progress, with a full queue.
+	c.mu.Lock()
+	c.writing, c.queued = true, 10
+	c.mu.Unlock()
+	id, _ := jsonrpc.MakeID("lost")
+	written := make(chan error, 1)
+	go func() { written <- c.Write(context.Background(), &jsonrpc.Request{ID: id, Method: "tools/call"}) }()
+	waitUntil(t, "the call to wait for room", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		_, ok := c.outCalls[idKey(id)]
+		return ok
+	})
+	// The socket dies: its reader answers the calls it sent, then closes.
+	r := &redialer{}
+	r.failLost(c)
+	c.shutdown(websocket.StatusAbnormalClosure, "", false, nil)
+	if err := <-written; err != nil {
+		t.Fatalf("Write = %v; the call was answered, and must not be sent again", err)
+	}
+	if n := len(r.pending); n != 1 {
+		t.Fatalf("%d responses made up, want 1", n)
+	}
+}
