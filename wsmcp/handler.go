@@ -247,6 +247,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The protocol version the client named in an mcp.version entry.
 		attrs = append(attrs, "version", sp.Version)
 	}
+	if route != "" {
+		attrs = append(attrs, "route", route)
+	}
 	if rid := middleware.GetReqID(r.Context()); rid != "" {
 		attrs = append(attrs, "request_id", rid)
 	}

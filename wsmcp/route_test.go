@@ -90,6 +90,14 @@ func TestRouteAnswered(t *testing.T) {
 		if got := resp.Header.Get(wsmcp.RouteHeader); got != key || id == key || len(id) < 16 || ws.Subprotocol() != "mcp" {
 			t.Errorf("route %q, session id %q, subprotocol %q; want the key answered, a fresh id and mcp", got, id, ws.Subprotocol())
 		}
+		waitFor(t, "the connection's log line with its route", func() bool {
+			for line := range strings.Lines(ts.log.String()) {
+				if strings.Contains(line, "connection opened") && strings.Contains(line, "session="+id) && strings.Contains(line, "route="+key) {
+					return true
+				}
+			}
+			return false
+		})
 	}
 }
 
