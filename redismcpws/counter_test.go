@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws/internal/redistest"
@@ -18,7 +17,7 @@ import (
 
 // limited is one replica's per-identity upgrade rate on l.
 func limited(l *redismcpws.Limits, n int, window time.Duration) http.Handler {
-	return middleware.RateLimitByIdentity(n, window, httprate.WithLimitCounter(l.LimitCounter("identity")))(
+	return middleware.RateLimitByIdentity(n, window, middleware.WithRateCounter(l.RateCounter("identity")))(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 }
 

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpws/mcpws/middleware"
@@ -131,9 +130,10 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 // Leases returns the connection leases, for middleware.ConnectionLimit.
 func (l *Limits) Leases() middleware.Leases { return leases{l} }
 
-// LimitCounter returns a new rate counter for the upgrade rate named name,
-// for httprate.WithLimitCounter.
-func (l *Limits) LimitCounter(name string) httprate.LimitCounter { return newCounter(l, name) }
+// RateCounter returns a new counter for the upgrade rate named name, for
+// middleware.WithRateCounter: its counts in Redis are apart from those of
+// every other name.
+func (l *Limits) RateCounter(name string) middleware.RateCounter { return newCounter(l, name) }
 
 // Close stops the heartbeat and removes this replica from the live set.
 // Leases still held lapse within the TTL.

@@ -82,14 +82,14 @@ return {redis.call('ZCARD', KEYS[1]), epoch}
 //	KEYS[1] current window's count, KEYS[2] previous window's count
 //	ARGV    limit, weight of the previous window (0..1), key TTL ms
 //
-// It returns {1, rate} when counted, {0, rate} when over the limit, the
-// rate rounded as httprate rounds it, before this request.
+// It returns {1, cur, prev} when counted, {0, cur, prev} when over the
+// limit: the counts of both windows before this request.
 var rateScript = redis.NewScript(`
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 local prev = tonumber(redis.call('GET', KEYS[2]) or '0')
 local rate = math.floor(prev * tonumber(ARGV[2]) + cur + 0.5)
-if rate + 1 > tonumber(ARGV[1]) then return {0, rate} end
+if rate + 1 > tonumber(ARGV[1]) then return {0, cur, prev} end
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {1, rate}
+return {1, cur, prev}
 `)
