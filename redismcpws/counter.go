@@ -49,11 +49,7 @@ func (c *counter) redis(ctx context.Context, key string, rate middleware.Rate) (
 	weight := 1 - float64(now.Sub(cur))/float64(rate.Window)
 	ctx, cancel := context.WithTimeout(ctx, c.l.opts.Timeout)
 	defer cancel()
-	keys := []string{
-		c.l.store.slotKey("rate:"+c.name+":"+key, strconv.FormatInt(cur.UnixMilli(), 36)),
-		c.l.store.slotKey("rate:"+c.name+":"+key, strconv.FormatInt(cur.Add(-rate.Window).UnixMilli(), 36)),
-	}
-	res, err := rateScript.Run(ctx, c.l.store.rdb, keys, rate.Requests, strconv.FormatFloat(weight, 'f', 6, 64), (2*rate.Window + time.Second).Milliseconds()).Int64Slice()
+	res, err := rateScript.Run(ctx, c.l.store.rdb, c.keys(key, cur, rate.Window), rate.Requests, strconv.FormatFloat(weight, 'f', 6, 64), (2*rate.Window + time.Second).Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, 0, err
 	}
@@ -61,4 +57,16 @@ func (c *counter) redis(ctx context.Context, key string, rate middleware.Rate) (
 		return true, 0, nil
 	}
 	return false, rate.RetryAfter(int(res[1]), int(res[2]), now), nil
+}
+
+// keys names the counts of key's window that starts at cur and of the one
+// before: "{<prefix>rate:<name>:<key>}:<window start>". Both share the
+// hash tag of (rate, key), hence one Redis Cluster slot, since the script
+// reads them together; other keys and rates spread over the slots.
+func (c *counter) keys(key string, cur time.Time, window time.Duration) []string {
+	tag := "rate:" + c.name + ":" + key
+	return []string{
+		c.l.store.slotKey(tag, strconv.FormatInt(cur.UnixMilli(), 36)),
+		c.l.store.slotKey(tag, strconv.FormatInt(cur.Add(-window).UnixMilli(), 36)),
+	}
 }

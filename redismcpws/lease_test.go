@@ -169,7 +169,7 @@ func TestLeasesSurviveRedisRestart(t *testing.T) {
 	rdb := client(t, srv)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n, _ := rdb.ZCard(context.Background(), "mcpws:{lease}:id:ada").Result()
+		n, _ := rdb.ZCard(context.Background(), "{mcpws:lease:id:ada}").Result()
 		if n == 4 {
 			break
 		}
