@@ -168,6 +168,17 @@ func TestRedisCluster(t *testing.T) {
 		for _, c := range open[1:] {
 			c.CloseNow()
 		}
+		// Subjects are the client's to choose: braces in them, which end a
+		// hash tag, still leave every script's keys in one slot.
+		for _, sub := range []string{"a}b", "{x}y", "}{"} {
+			for _, r := range rs {
+				c, code := upgrade(t, r.url, sub)
+				if code != http.StatusSwitchingProtocols {
+					t.Fatalf("subject %q on replica %s: %d, want 101", sub, r.name, code)
+				}
+				c.CloseNow()
+			}
+		}
 	})
 
 	t.Run("bus", func(t *testing.T) {

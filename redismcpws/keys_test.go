@@ -72,6 +72,14 @@ func TestKeySlots(t *testing.T) {
 		rateSlots[slot(k[0])] = true
 		prefixes[slot(limitsOn(t, "app"+strconv.Itoa(i)+":").key("all"))] = true
 	}
+	// A subject is the client's to choose: braces in it may shorten a tag,
+	// never split the keys of one script over two slots.
+	for _, who := range []string{"iss\x00a}b", "iss\x00{x}y", "}", "{", "{}", "iss\x00}{"} {
+		k := rates.keys(who, cur, time.Minute)
+		if slot(k[0]) != slot(k[1]) {
+			t.Errorf("the two windows of %q are in slots %d and %d", who, slot(k[0]), slot(k[1]))
+		}
+	}
 	for _, tt := range []struct {
 		what  string
 		slots map[int]bool
