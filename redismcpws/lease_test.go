@@ -21,9 +21,13 @@ import (
 var _ mcpws.SharedLimits = (*redismcpws.Limits)(nil)
 
 // client returns a go-redis client of srv that honours context deadlines.
+// Its pool is larger than any burst the tests send: once as many dials as
+// the pool size have failed (a burst while Redis is down), go-redis
+// starts a goroutine that redials every second and ends up to a second
+// after Close, which goleak would report.
 func client(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 256})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
