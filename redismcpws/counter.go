@@ -47,7 +47,9 @@ func (c *counter) redis(ctx context.Context, key string, rate middleware.Rate) (
 	now := time.Now()
 	cur := now.Truncate(rate.Window)
 	weight := 1 - float64(now.Sub(cur))/float64(rate.Window)
-	ctx, cancel := context.WithTimeout(ctx, c.l.opts.Timeout)
+	// A client that goes away mid-check does not cut the call (go-redis
+	// would drop the pool connection), nor make the replica probe Redis.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.l.opts.Timeout)
 	defer cancel()
 	res, err := rateScript.Run(ctx, c.l.store.rdb, c.keys(key, cur, rate.Window), rate.Requests, strconv.FormatFloat(weight, 'f', 6, 64), (2*rate.Window + time.Second).Milliseconds()).Int64Slice()
 	if err != nil {
