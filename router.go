@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -96,10 +95,9 @@ type Options struct {
 type SharedLimits interface {
 	// Leases returns the connection leases for the caps.
 	Leases() middleware.Leases
-	// LimitCounter returns a new counter for the upgrade rate named name
-	// ("ip" or "identity"): each rate needs one of its own, since
-	// httprate configures a counter for one limit.
-	LimitCounter(name string) httprate.LimitCounter
+	// RateCounter returns the counter for the upgrade rate named name
+	// ("ip" or "identity"); each rate has one of its own.
+	RateCounter(name string) middleware.RateCounter
 }
 
 // Server is the assembled endpoint: an http.Handler for the MCP route,
@@ -178,11 +176,11 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		PerIdentity: bound.Resolve(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
 		Total:       bound.Resolve(o.MaxConns, DefaultMaxConns),
 	}
-	counter := func(string) []httprate.Option { return nil }
+	counter := func(string) []middleware.RateOption { return nil }
 	if o.SharedLimits != nil {
 		caps.Leases = o.SharedLimits.Leases()
-		counter = func(name string) []httprate.Option {
-			return []httprate.Option{httprate.WithLimitCounter(o.SharedLimits.LimitCounter(name))}
+		counter = func(name string) []middleware.RateOption {
+			return []middleware.RateOption{middleware.WithRateCounter(o.SharedLimits.RateCounter(name))}
 		}
 	}
 	h = middleware.ConnectionLimit(caps)(h)

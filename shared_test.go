@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/httprate"
-
 	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/middleware"
 )
@@ -34,41 +32,29 @@ func (r *recordingLimits) Acquire(ctx context.Context, req middleware.LeaseReque
 	return r.leases.Acquire(ctx, req)
 }
 
-func (r *recordingLimits) LimitCounter(name string) httprate.LimitCounter {
+func (r *recordingLimits) RateCounter(name string) middleware.RateCounter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counters = append(r.counters, name)
-	return &switchCounter{r: r, local: httprate.NewLocalLimitCounter(time.Minute)}
+	return &switchCounter{r: r, local: middleware.NewLocalRateCounter()}
 }
 
 // switchCounter counts locally, or fails while r.down.
 type switchCounter struct {
 	r     *recordingLimits
-	local httprate.LimitCounter
+	local middleware.RateCounter
 }
 
 var errStoreDown = errors.New("store down")
 
-func (c *switchCounter) err() error {
+func (c *switchCounter) Allow(ctx context.Context, key string, rate middleware.Rate) (bool, time.Duration, error) {
 	c.r.mu.Lock()
-	defer c.r.mu.Unlock()
-	if c.r.down {
-		return errStoreDown
+	down := c.r.down
+	c.r.mu.Unlock()
+	if down {
+		return false, 0, errStoreDown
 	}
-	return nil
-}
-func (c *switchCounter) Config(n int, w time.Duration) { c.local.Config(n, w) }
-func (c *switchCounter) Increment(k string, w time.Time) error {
-	return errors.Join(c.err(), c.local.Increment(k, w))
-}
-func (c *switchCounter) IncrementBy(k string, w time.Time, n int) error {
-	return errors.Join(c.err(), c.local.IncrementBy(k, w, n))
-}
-func (c *switchCounter) Get(k string, cur, prev time.Time) (int, int, error) {
-	if err := c.err(); err != nil {
-		return 0, 0, err
-	}
-	return c.local.Get(k, cur, prev)
+	return c.local.Allow(ctx, key, rate)
 }
 
 // Options.SharedLimits plugs one counter into each upgrade rate and its

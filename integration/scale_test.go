@@ -264,7 +264,7 @@ func TestScaleRedisRestart(t *testing.T) {
 			}
 			rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 			defer rdb.Close()
-			n, err := rdb.ZCard(context.Background(), "mcpws:{lease}:id:\x00full").Result()
+			n, err := rdb.ZCard(context.Background(), "{mcpws:lease:id:\x00full}").Result()
 			if err != nil || int(n) != 10+over {
 				t.Fatalf("leases of the capped identity in Redis after the restart: %d (%v), want %d", n, err, 10+over)
 			}

@@ -7,7 +7,8 @@
 //   - [Authenticate]: bearer token from the Authorization header or an
 //     mcp.auth subprotocol entry, checked by a TokenVerifier such as
 //     [NewJWTVerifier]; the identity reaches every MCP request.
-//   - [RateLimitByIP] and [RateLimitByIdentity]: upgrade rates.
+//   - [RateLimitByIP] and [RateLimitByIdentity]: upgrade rates, counted by a
+//     [RateCounter] (in this process, or shared by replicas).
 //   - [ConnectionLimit]: concurrent connections per identity and in total.
 //
 // The root package mcpws assembles them in the safe order.

@@ -138,6 +138,22 @@ func ExampleRateLimitByIdentity() {
 	// Output: 200 429 200 200
 }
 
+// Count with a RateCounter of your choosing: here the local one, spelled
+// out; a shared one (redismcpws.Limits.RateCounter) holds the rate across
+// replicas. Refusals carry Retry-After: the seconds until a request fits.
+func ExampleWithRateCounter() {
+	h := middleware.RateLimitByIP(1, time.Minute, middleware.WithRateCounter(middleware.NewLocalRateCounter()))(ok)
+	for range 2 {
+		r := httptest.NewRequest("GET", "/mcp", nil)
+		r.RemoteAddr = "192.0.2.1:1234"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		fmt.Print(rec.Code, " ", rec.Header().Get("Retry-After") != "", " ")
+	}
+	fmt.Println()
+	// Output: 200 false 429 true
+}
+
 // Cap open connections: one per identity, a thousand in all. In front of
 // a wsmcp.Handler a connection counts until its socket closes; in front
 // of a plain handler, until the request ends.

@@ -1,9 +1,10 @@
 package middleware
 
 import (
-	"context"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	chimw "github.com/go-chi/chi/v5/middleware"
@@ -13,6 +14,21 @@ import (
 	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/wsmcp"
 )
+
+// RateOption configures [RateLimitByIP] and [RateLimitByIdentity].
+type RateOption func(*rateOptions)
+
+type rateOptions struct {
+	counter RateCounter
+}
+
+// WithRateCounter counts with c instead of a counter of the limit's own
+// in this process: behind N replicas, each admits the rate, N times it
+// in all, unless they share one (package redismcpws). Give each limit a
+// counter of its own.
+func WithRateCounter(c RateCounter) RateOption {
+	return func(o *rateOptions) { o.counter = c }
+}
 
 // RateLimitByIP limits upgrade requests per client IP, with 429 and
 // Retry-After. Run it before authentication: it also shields signature
@@ -32,15 +48,12 @@ import (
 // With nginx, set "proxy_set_header X-Forwarded-For
 // $proxy_add_x_forwarded_for" (docs/deploy.md).
 //
-// options follow httprate's own and override them. The counts live in
-// this process unless one is httprate.WithLimitCounter: behind N
-// replicas, each admits the rate, N times it in all, unless they share a
-// counter (package redismcpws). A counter that fails refuses the upgrade
-// with 503 (reason "rate.unavailable"), never lets it through uncounted.
-func RateLimitByIP(requests int, window time.Duration, options ...httprate.Option) func(http.Handler) http.Handler {
-	return limitOnce(httprate.Limit(requests, window, append([]httprate.Option{httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
-		return clientIP(r), nil
-	}), httprate.WithLimitHandler(tooMany("rate.ip")), httprate.WithErrorHandler(unavailable("rate.unavailable"))}, options...)...))
+// The counts live in this process (see [NewLocalRateCounter]) unless
+// [WithRateCounter] names another counter. A counter that fails refuses
+// the upgrade with 503 (reason "rate.unavailable"), never lets it
+// through uncounted.
+func RateLimitByIP(requests int, window time.Duration, opts ...RateOption) func(http.Handler) http.Handler {
+	return rateLimit(Rate{requests, window}, clientIP, "rate.ip", opts)
 }
 
 // clientIP returns the canonical client IP of r: chi's trusted-proxy
@@ -61,13 +74,9 @@ func clientIP(r *http.Request) string {
 // (issuer and subject), with 429 and Retry-After. Run it after
 // [Authenticate]; requests without an identity pass (they are not pooled
 // into one shared bucket), so it is no substitute for [RateLimitByIP].
-// options are as for [RateLimitByIP]: pass httprate.WithLimitCounter to
-// share the counts between replicas.
-func RateLimitByIdentity(requests int, window time.Duration, options ...httprate.Option) func(http.Handler) http.Handler {
-	limit := httprate.Limit(requests, window, append([]httprate.Option{httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
-		return IdentityKey(r), nil
-	}), httprate.WithLimitHandler(tooMany("rate.identity")), httprate.WithErrorHandler(unavailable("rate.unavailable"))}, options...)...)
-	limit = limitOnce(limit)
+// opts are as for [RateLimitByIP].
+func RateLimitByIdentity(requests int, window time.Duration, opts ...RateOption) func(http.Handler) http.Handler {
+	limit := rateLimit(Rate{requests, window}, IdentityKey, "rate.identity", opts)
 	return func(next http.Handler) http.Handler {
 		limited := limit(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,44 +95,30 @@ func IdentityKey(r *http.Request) string {
 	return identity.Key(wsmcp.TokenInfoFromContext(r.Context()))
 }
 
-// tooMany answers an upgrade over the rate, recording reason.
-func tooMany(reason string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if answered(r) {
-			return
-		}
-		refusal.Write(w, r, refusal.Refusal{Status: http.StatusTooManyRequests, Reason: reason}, "Too Many Requests: upgrade rate exceeded")
+// rateLimit counts each request under keyOf(r) against rate, with no
+// lock of its own: requests wait only for the counter, and requests under
+// different keys need not wait for one another. A refusal records reason.
+func rateLimit(rate Rate, keyOf func(*http.Request) string, reason string, opts []RateOption) func(http.Handler) http.Handler {
+	var o rateOptions
+	for _, opt := range opts {
+		opt(&o)
 	}
-}
-
-// unavailable answers an upgrade whose rate could not be counted (a
-// shared counter that failed), recording reason: 503, never admitted
-// uncounted.
-func unavailable(reason string) func(http.ResponseWriter, *http.Request, error) {
-	return func(w http.ResponseWriter, r *http.Request, err error) {
-		if p, ok := r.Context().Value(answeredKey{}).(*bool); ok {
-			*p = true
-		}
-		refusal.Write(w, r, refusal.Refusal{Status: http.StatusServiceUnavailable, Reason: reason, Detail: err.Error()}, "Service Unavailable: upgrade rate cannot be checked")
+	if o.counter == nil {
+		o.counter = NewLocalRateCounter()
 	}
-}
-
-// httprate calls the limit handler after the error handler when a counter
-// fails; limitOnce marks the request so that the first answer is the only
-// one.
-type answeredKey struct{}
-
-func limitOnce(limit func(http.Handler) http.Handler) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
-		limited := limit(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			limited.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), answeredKey{}, new(bool))))
+			ok, retry, err := o.counter.Allow(r.Context(), keyOf(r), rate)
+			switch {
+			case err != nil:
+				refusal.Write(w, r, refusal.Refusal{Status: http.StatusServiceUnavailable, Reason: "rate.unavailable", Detail: err.Error()}, "Service Unavailable: upgrade rate cannot be checked")
+			case !ok:
+				// RFC 9110 §10.2.3: whole seconds, rounded up.
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
+				refusal.Write(w, r, refusal.Refusal{Status: http.StatusTooManyRequests, Reason: reason}, "Too Many Requests: upgrade rate exceeded")
+			default:
+				next.ServeHTTP(w, r)
+			}
 		})
 	}
-}
-
-// answered reports whether the error handler already answered r.
-func answered(r *http.Request) bool {
-	p, ok := r.Context().Value(answeredKey{}).(*bool)
-	return ok && *p
 }

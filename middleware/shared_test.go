@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws/middleware"
@@ -96,25 +95,23 @@ func TestLocalLeases(t *testing.T) {
 	}
 }
 
-// errCounter is an httprate.LimitCounter whose store is down.
+// errCounter is a RateCounter whose store is down.
 type errCounter struct{}
 
 var errDown = errors.New("redis: connection refused")
 
-func (errCounter) Config(int, time.Duration)                          {}
-func (errCounter) Increment(string, time.Time) error                  { return errDown }
-func (errCounter) IncrementBy(string, time.Time, int) error           { return errDown }
-func (errCounter) Get(string, time.Time, time.Time) (int, int, error) { return 0, 0, errDown }
+func (errCounter) Allow(context.Context, string, middleware.Rate) (bool, time.Duration, error) {
+	return false, 0, errDown
+}
 
-// A rate counter that fails refuses the upgrade 503, not 428 with the
-// store's error in the body (httprate's default), and never admits it.
+// A rate counter that fails refuses the upgrade 503 and never admits it.
 func TestRateLimitCounterDown(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		mw   func(http.Handler) http.Handler
 	}{
-		{"per IP", middleware.RateLimitByIP(10, time.Minute, httprate.WithLimitCounter(errCounter{}))},
-		{"per identity", middleware.RateLimitByIdentity(10, time.Minute, httprate.WithLimitCounter(errCounter{}))},
+		{"per IP", middleware.RateLimitByIP(10, time.Minute, middleware.WithRateCounter(errCounter{}))},
+		{"per identity", middleware.RateLimitByIdentity(10, time.Minute, middleware.WithRateCounter(errCounter{}))},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			reached := false

@@ -1,13 +1,13 @@
 package redismcpws_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws/internal/redistest"
@@ -18,7 +18,7 @@ import (
 
 // limited is one replica's per-identity upgrade rate on l.
 func limited(l *redismcpws.Limits, n int, window time.Duration) http.Handler {
-	return middleware.RateLimitByIdentity(n, window, httprate.WithLimitCounter(l.LimitCounter("identity")))(
+	return middleware.RateLimitByIdentity(n, window, middleware.WithRateCounter(l.RateCounter("identity")))(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 }
 
@@ -88,5 +88,22 @@ func TestCounterRedisDown(t *testing.T) {
 				t.Fatalf("%v, want %v", codes, tt.want)
 			}
 		})
+	}
+}
+
+// A client that has gone away by the time its upgrade is checked does not
+// turn the check into a Redis failure (503, and a probe of Redis): the
+// request is counted like any other.
+func TestCounterCancelledRequest(t *testing.T) {
+	ls := replicas(t, redistest.Start(t), 1, loaded)
+	c := ls[0].RateCounter("ip")
+	rate := middleware.Rate{Requests: 1, Window: 24 * time.Hour}
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	if ok, _, err := c.Allow(gone, "192.0.2.1", rate); !ok || err != nil {
+		t.Fatalf("cancelled request: %v, %v; want counted", ok, err)
+	}
+	if ok, retry, err := c.Allow(context.Background(), "192.0.2.1", rate); ok || err != nil || retry <= 0 {
+		t.Fatalf("next request: %v, %v, %v; want refused with a Retry-After, the first one counted", ok, retry, err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpws/mcpws/middleware"
@@ -131,9 +130,10 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 // Leases returns the connection leases, for middleware.ConnectionLimit.
 func (l *Limits) Leases() middleware.Leases { return leases{l} }
 
-// LimitCounter returns a new rate counter for the upgrade rate named name,
-// for httprate.WithLimitCounter.
-func (l *Limits) LimitCounter(name string) httprate.LimitCounter { return newCounter(l, name) }
+// RateCounter returns a new counter for the upgrade rate named name, for
+// middleware.WithRateCounter: its counts in Redis are apart from those of
+// every other name.
+func (l *Limits) RateCounter(name string) middleware.RateCounter { return newCounter(l, name) }
 
 // Close stops the heartbeat and removes this replica from the live set.
 // Leases still held lapse within the TTL.
@@ -195,14 +195,50 @@ func (ls leases) Acquire(ctx context.Context, req middleware.LeaseRequest) (func
 	return func() { l.release(id, req.Identity) }, nil
 }
 
+// acquireRedis takes the lease in the endpoint's set and, with an
+// identity, in the identity's set, both in one pipeline; each cap is
+// checked and the lease added in one atomic script. When one set refuses,
+// the lease the other took is given back. (Meanwhile, another acquire may
+// count it and be refused: a refusal too many under contention, never an
+// admission too many.)
 func (l *Limits) acquireRedis(ctx context.Context, id string, req middleware.LeaseRequest) (int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.opts.Timeout)
 	defer cancel()
-	keys := []string{l.key("replicas"), l.key("all")}
+	ttl := l.opts.LeaseTTL.Milliseconds()
+	calls := []scriptCall{{acquireScript, []string{l.key("replicas"), l.key("all")}, []any{id, ttl, req.Total, l.replica}}}
 	if req.Identity != "" {
-		keys = append(keys, l.key("id", req.Identity))
+		calls = append(calls, scriptCall{acquireIDScript, []string{l.idKey(req.Identity)}, []any{id, ttl, req.PerIdentity}})
 	}
-	return acquireScript.Run(ctx, l.store.rdb, keys, id, l.opts.LeaseTTL.Milliseconds(), req.Total, req.PerIdentity, l.replica).Int64()
+	cmds, err := runScripts(ctx, l.store.rdb, calls)
+	if err != nil {
+		return 0, err // what was taken lapses within the TTL: nothing renews it
+	}
+	code, err := cmds[0].Int64()
+	if err != nil {
+		return 0, err
+	}
+	var idCode int64
+	if len(cmds) > 1 {
+		if idCode, err = cmds[1].Int64(); err != nil {
+			return 0, err
+		}
+	}
+	// A give-back that fails leaves a lease that lapses within the TTL;
+	// the decision stands.
+	switch {
+	case code == 0 && idCode == 0:
+		return 0, nil
+	case code == 0:
+		if l.store.rdb.ZRem(ctx, l.key("all"), id).Err() != nil {
+			l.suspect()
+		}
+		return idCode, nil
+	case idCode == 0 && req.Identity != "":
+		if l.store.rdb.ZRem(ctx, l.idKey(req.Identity), id).Err() != nil {
+			l.suspect()
+		}
+	}
+	return code, nil
 }
 
 // acquireLocal decides while Redis is unreachable: refuse (fail closed),
@@ -273,7 +309,7 @@ func (l *Limits) release(id, identity string) {
 	_, err := l.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, l.key("all"), id)
 		if identity != "" {
-			p.ZRem(ctx, l.key("id", identity), id)
+			p.ZRem(ctx, l.idKey(identity), id)
 		}
 		return nil
 	})
@@ -282,10 +318,16 @@ func (l *Limits) release(id, identity string) {
 	}
 }
 
-// key names a lease key; all share the hash tag {lease} (one Cluster slot).
-func (l *Limits) key(parts ...string) string {
-	return l.store.key(append([]string{"{lease}"}, parts...)...)
-}
+// key names one of the endpoint's lease keys (name is "replicas", "all"
+// or "epoch"): "{<prefix>lease}:<name>". They share one hash tag, hence
+// one Redis Cluster slot, since a script touches them together.
+func (l *Limits) key(name string) string { return l.store.slotKey("lease", name) }
+
+// idKey names an identity's lease set: "{<prefix>lease:id:<identity>}".
+// Its hash tag is its own, so that identities spread over the slots of a
+// Redis Cluster. (A "}" in the identity ends the tag early: identities
+// that agree up to it share a slot, nothing more.)
+func (l *Limits) idKey(identity string) string { return l.store.slotKey("lease:id:" + identity) }
 
 // suspect has the heartbeat probe Redis now, after a call failed: a
 // single call that timed out (a burst that queued for the pool) decides

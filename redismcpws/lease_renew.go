@@ -64,25 +64,39 @@ func (l *Limits) renew() error {
 	l.mu.Unlock()
 
 	ttl := l.opts.LeaseTTL.Milliseconds()
+	timeout := max(l.opts.Timeout, l.opts.LeaseTTL/6)
 	for start := 0; start == 0 || start < len(ids); start += renewBatch {
 		end := min(start+renewBatch, len(ids))
-		keys := []string{l.key("replicas"), l.key("all"), l.key("epoch")}
-		index := map[string]int{}
-		args := make([]any, 0, 3+2*(end-start))
+		args := make([]any, 0, 3+end-start)
 		args = append(args, ttl, l.replica, randomID())
-		for i := start; i < end; i++ {
-			k := 0
-			if ident := idents[i]; ident != "" {
-				if k = index[ident]; k == 0 {
-					keys = append(keys, l.key("id", ident))
-					k = len(keys) // Lua's KEYS are 1-based
-					index[ident] = k
-				}
-			}
-			args = append(args, ids[i], k)
+		for _, id := range ids[start:end] {
+			args = append(args, id)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), max(l.opts.Timeout, l.opts.LeaseTTL/6))
-		err := l.heartbeat(ctx, keys, args)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := l.heartbeat(ctx, []string{l.key("replicas"), l.key("all"), l.key("epoch")}, args)
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	// Each identity's set, in its own slot: one script per identity,
+	// renewBatch scripts per pipeline.
+	byIdent := map[string][]any{}
+	for i, ident := range idents {
+		if ident != "" {
+			if byIdent[ident] == nil {
+				byIdent[ident] = []any{ttl}
+			}
+			byIdent[ident] = append(byIdent[ident], ids[i])
+		}
+	}
+	calls := make([]scriptCall, 0, len(byIdent))
+	for ident, args := range byIdent {
+		calls = append(calls, scriptCall{renewIDScript, []string{l.idKey(ident)}, args})
+	}
+	for start := 0; start < len(calls); start += renewBatch {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		_, err := runScripts(ctx, l.store.rdb, calls[start:min(start+renewBatch, len(calls))])
 		cancel()
 		if err != nil {
 			return err

@@ -21,9 +21,13 @@ import (
 var _ mcpws.SharedLimits = (*redismcpws.Limits)(nil)
 
 // client returns a go-redis client of srv that honours context deadlines.
+// Its pool is larger than any burst the tests send: once as many dials as
+// the pool size have failed (a burst while Redis is down), go-redis
+// starts a goroutine that redials every second and ends up to a second
+// after Close, which goleak would report.
 func client(t *testing.T, srv *redistest.Server) *redis.Client {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1})
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 256})
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
@@ -169,7 +173,7 @@ func TestLeasesSurviveRedisRestart(t *testing.T) {
 	rdb := client(t, srv)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		n, _ := rdb.ZCard(context.Background(), "mcpws:{lease}:id:ada").Result()
+		n, _ := rdb.ZCard(context.Background(), "{mcpws:lease:id:ada}").Result()
 		if n == 4 {
 			break
 		}
@@ -312,5 +316,35 @@ func TestLeasesStalledRedis(t *testing.T) {
 			t.Fatalf("Redis answers again, acquire still fails: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The endpoint's set and the identity's are taken apart (each may sit in
+// its own Cluster slot); when one refuses, the lease the other took is
+// given back at once, so a refusal leaves no trace in either count.
+func TestLeasesGiveBack(t *testing.T) {
+	srv := redistest.Start(t)
+	ls := replicas(t, srv, 1, loaded)
+	rdb := client(t, srv)
+	ctx := context.Background()
+	count := func(key string) int64 { return rdb.ZCard(ctx, key).Val() }
+	for i, tt := range []struct {
+		id        string
+		want      error
+		all, mine int64 // the endpoint's count and the identity's, after
+	}{
+		{"ada", nil, 1, 1},
+		{"ada", middleware.ErrIdentityCap, 1, 1},
+		{"grace", nil, 2, 1},
+		{"linus", nil, 3, 1},
+		{"bob", middleware.ErrTotalCap, 3, 0},
+	} {
+		_, err := acquire(ls[0], tt.id, 1, 3)
+		if !errors.Is(err, tt.want) {
+			t.Fatalf("step %d (%s): %v, want %v", i, tt.id, err, tt.want)
+		}
+		if all, mine := count("{mcpws:lease}:all"), count("{mcpws:lease:id:"+tt.id+"}"); all != tt.all || mine != tt.mine {
+			t.Fatalf("step %d (%s): %d leases in all and %d of %s, want %d and %d", i, tt.id, all, mine, tt.id, tt.all, tt.mine)
+		}
 	}
 }

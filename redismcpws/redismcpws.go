@@ -56,3 +56,15 @@ func (s *Store) key(parts ...string) string {
 	}
 	return string(b)
 }
+
+// slotKey returns "{<prefix><tag>}:<rest>": a key whose Redis Cluster
+// hash slot is that of the prefix and tag alone, so that the keys one
+// script touches together share a slot (they share tag), and keys of
+// different tags spread over the cluster.
+func (s *Store) slotKey(tag string, rest ...string) string {
+	k := "{" + s.prefix + tag + "}"
+	for _, p := range rest {
+		k += ":" + p
+	}
+	return k
+}

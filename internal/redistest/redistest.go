@@ -26,6 +26,7 @@ type Server struct {
 	Addr string
 	port int
 	dir  string
+	args []string // beyond the defaults: cluster mode
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -37,31 +38,49 @@ type Server struct {
 // unless CI is set: then it fails.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	if _, err := os.Stat(Bin); err != nil {
-		msg := fmt.Sprintf("redis-server is not installed (%s); install it with: make system-deps (apt-get install redis-server)", Bin)
-		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // redis-server binds it next; a race with another process is unlikely on loopback
-	r := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: t.TempDir()}
+	need(t, Bin)
+	return startServer(t, freePort(t))
+}
+
+// startServer runs redis-server on port with args beyond the defaults.
+func startServer(t testing.TB, port int, args ...string) *Server {
+	t.Helper()
+	r := &Server{Addr: fmt.Sprintf("127.0.0.1:%d", port), port: port, dir: t.TempDir(), args: args}
 	r.start(t)
 	t.Cleanup(r.Stop)
 	return r
 }
 
+// need skips the test without bin, naming the command that installs it,
+// unless CI is set: then it fails.
+func need(t testing.TB, bin string) {
+	t.Helper()
+	if _, err := os.Stat(bin); err != nil {
+		msg := fmt.Sprintf("%s is not installed; install it with: make system-deps (apt-get install redis-server)", bin)
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close() // redis-server binds it next; a race with another process is unlikely on loopback
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 func (r *Server) start(t testing.TB) {
 	t.Helper()
-	cmd := exec.Command(Bin,
+	cmd := exec.Command(Bin, append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--save", "", "--appendonly", "no", "--dir", r.dir,
-		"--protected-mode", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--loglevel", "warning"}, r.args...)...)
 	var stderr strings.Builder
 	cmd.Stdout = &stderr
 	cmd.Stderr = &stderr
