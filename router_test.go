@@ -249,7 +249,11 @@ func TestTokenExpiresMidSocket(t *testing.T) {
 
 // One identity cannot open more than its cap; closing frees a slot.
 func TestConnectionStormFromOneIdentity(t *testing.T) {
-	s := newStack(t, func(o *mcpws.Options) { o.MaxConnsPerIdentity = 2 })
+	s := newStack(t, func(o *mcpws.Options) {
+		o.MaxConnsPerIdentity = 2
+		// No upgrade rates: the polling below must not run into them.
+		o.UpgradesPerIdentity, o.UpgradesPerIP = -1, -1
+	})
 	tok := s.token(t, nil)
 	var conns []*websocket.Conn
 	for range 2 {
