@@ -243,7 +243,9 @@ func TestJWKSBadRefresh(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newIDP(t, serve(jwksBody(t, 0, k1)), tt.refresh)
-			verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, MinRefresh: time.Millisecond})
+			// k2 waits for the refresh to end, however long it takes.
+			verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+				MinRefresh: time.Millisecond, UnknownKeyWait: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +267,10 @@ func TestJWKSBadRefresh(t *testing.T) {
 func TestJWKSRefreshRateLimited(t *testing.T) {
 	k1 := newSigningKey(t, "k1")
 	p := newIDP(t, serve(jwksBody(t, 0, k1)))
-	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, MinRefresh: time.Hour})
+	// Each made-up kid waits for the refresh (or is refused at once, once
+	// it is over): none gives up before the fetch has reached the provider.
+	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+		MinRefresh: time.Hour, UnknownKeyWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
