@@ -102,6 +102,11 @@ func TestHostileCallsInFlight(t *testing.T) {
 	)
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		ReadLimit: 2 * mib, MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
+		// No pings: the attackers stop reading after their sync, and on a
+		// machine slow enough for the test to outlast a ping and its pong
+		// timeout (35 s), the first socket would be dropped and its bytes
+		// handed to the last one.
+		PingInterval: -1,
 	})
 	base := runtime.NumGoroutine()
 	before := heapInUse()

@@ -258,7 +258,13 @@ func TestShutdownDeadlineNonReading(t *testing.T) {
 			if tt.stall != "" {
 				// 50 messages of 64 KiB per client: past the socket buffers, into the
 				// 4 MiB queue.
-				waitFor(t, "the floods to fill the queues", func() bool { return progress.Load() >= clients*50 })
+				// Megabytes of JSON encoded under -race: allow a machine many
+				// times slower than waitFor's 5 s does.
+				for deadline := time.Now().Add(time.Minute); progress.Load() < clients*50; time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("the floods wrote %d messages in a minute, want %d", progress.Load(), clients*50)
+					}
+				}
 			}
 			const deadline = time.Second
 			ctx, cancel := context.WithTimeout(context.Background(), deadline)
