@@ -49,7 +49,7 @@ type Options struct {
 	Verifier auth.TokenVerifier
 	// Resource is this endpoint's resource identifier, the audience that
 	// tokens must carry, e.g. "https://mcp.example.com/mcp", published in
-	// the protected resource metadata and in every 401 challenge. Required
+	// the protected resource metadata (whose URL every 401 names). Required
 	// with a Verifier: New never calls the Verifier to learn it, since a
 	// verifier may read the request or make a network call. With
 	// middleware.NewJWTVerifier, set it to the same value as
