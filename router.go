@@ -2,7 +2,6 @@ package mcpws
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -49,9 +48,11 @@ type Options struct {
 	Verifier auth.TokenVerifier
 	// Resource is this endpoint's resource identifier, the audience that
 	// tokens must carry, e.g. "https://mcp.example.com/mcp", published in
-	// the protected resource metadata. With a verifier from
-	// middleware.NewJWTVerifier it defaults to that verifier's Audience (and
-	// New panics if the two differ); any other Verifier requires it.
+	// the protected resource metadata (whose URL every 401 names). Required
+	// with a Verifier: New never calls the Verifier to learn it, since a
+	// verifier may read the request or make a network call. With
+	// middleware.NewJWTVerifier, set it to the same value as
+	// JWTOptions.Audience.
 	Resource string
 	// AuthorizationServers and Scopes are published in the protected
 	// resource metadata; Scopes are also required of every token.
@@ -116,8 +117,8 @@ type Server struct {
 // New assembles the stack around a wsmcp.Handler serving getServer, in this
 // order: Origin → upgrade rate per IP → authentication → upgrade rate per
 // identity → connection caps → transport. It panics on impossible
-// configuration: a Verifier without a Resource, or a JWT verifier whose
-// Audience is not the Resource.
+// configuration: a Verifier without a Resource. It never calls the
+// Verifier.
 func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
@@ -137,6 +138,10 @@ func NewConnServer(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), op
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) })
 }
 
+// noResourcePanic is what New panics with for a Verifier without a Resource.
+const noResourcePanic = "mcpws.New: Options.Verifier needs Options.Resource, the resource identifier " +
+	"that tokens must be issued for (the verifier's audience, e.g. \"https://mcp.example.com/mcp\")"
+
 // assemble builds the stack of New around the transport that newHandler
 // returns for the resolved handler options.
 func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler) *Server {
@@ -144,17 +149,8 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	if opts != nil {
 		o = *opts
 	}
-	if o.Verifier != nil {
-		aud, known := middleware.VerifierAudience(o.Verifier)
-		switch {
-		case known && o.Resource == "":
-			o.Resource = aud
-		case known && aud != o.Resource:
-			panic(fmt.Sprintf("mcpws.New: the verifier checks audience %q but Options.Resource is %q: "+
-				"tokens would be issued for one and published for the other; set one of them", aud, o.Resource))
-		case o.Resource == "":
-			panic("mcpws.New: a Verifier needs the Resource identifier that tokens must be issued for")
-		}
+	if o.Verifier != nil && o.Resource == "" {
+		panic(noResourcePanic)
 	}
 	var hopts wsmcp.HandlerOptions
 	if o.Handler != nil {

@@ -8,13 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,7 +249,11 @@ func TestTokenExpiresMidSocket(t *testing.T) {
 
 // One identity cannot open more than its cap; closing frees a slot.
 func TestConnectionStormFromOneIdentity(t *testing.T) {
-	s := newStack(t, func(o *mcpws.Options) { o.MaxConnsPerIdentity = 2 })
+	s := newStack(t, func(o *mcpws.Options) {
+		o.MaxConnsPerIdentity = 2
+		// No upgrade rates: the polling below must not run into them.
+		o.UpgradesPerIdentity, o.UpgradesPerIP = -1, -1
+	})
 	tok := s.token(t, nil)
 	var conns []*websocket.Conn
 	for range 2 {
@@ -313,14 +317,78 @@ func TestProtectedResourceMetadata(t *testing.T) {
 	}
 }
 
-// Auth without a resource identifier is refused at construction.
+// A Verifier without a resource identifier is refused at construction,
+// whatever its kind, with a message that names the option to set.
 func TestNewPanicsWithoutResource(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("no panic")
+	jwtVerifier, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience: resource, Algorithm: jwa.HS256, Key: []byte("0123456789abcdef0123456789abcdef"),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]auth.TokenVerifier{
+		"jwt": jwtVerifier,
+		"foreign": func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
+			return nil, auth.ErrInvalidToken
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.Contains(msg, "Options.Verifier needs Options.Resource") {
+					t.Errorf("panic %q, want one naming Options.Resource", msg)
+				}
+			}()
+			mcpws.New(func(*http.Request) *mcp.Server { return nil }, &mcpws.Options{Verifier: v})
+		})
+	}
+}
+
+// New never calls the Verifier: one that reads the request (there is none
+// at construction) or asks an introspection endpoint must not run before a
+// client presents a token. The metadata and the 401 challenge name the
+// Resource all the same.
+func TestNewNeverCallsVerifier(t *testing.T) {
+	var calls, nilRequests atomic.Int32
+	introspect := func(_ context.Context, token string, r *http.Request) (*auth.TokenInfo, error) {
+		calls.Add(1)
+		if r == nil {
+			nilRequests.Add(1)
+			return nil, auth.ErrInvalidToken
 		}
-	}()
-	mcpws.New(func(*http.Request) *mcp.Server { return nil }, &mcpws.Options{Verifier: func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return nil, nil }})
+		if token != "good" || r.Header.Get("Sec-WebSocket-Key") == "" {
+			return nil, auth.ErrInvalidToken
+		}
+		return &auth.TokenInfo{UserID: "ada", Expiration: time.Now().Add(time.Hour)}, nil
+	}
+	s := mcpws.New(func(*http.Request) *mcp.Server { return whoamiServer() }, &mcpws.Options{Verifier: introspect, Resource: resource})
+	defer s.Shutdown(context.Background())
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("New called the verifier %d times (%d with a nil request), want 0", n, nilRequests.Load())
+	}
+
+	rec := httptest.NewRecorder()
+	s.Metadata().ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource/mcp", nil))
+	if !strings.Contains(rec.Body.String(), `"resource":"`+resource+`"`) {
+		t.Errorf("metadata: %s, want resource %s", rec.Body.String(), resource)
+	}
+	mux := http.NewServeMux()
+	s.Mount(mux, "/mcp")
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	code, h, _ := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/mcp", bearer("bad"))
+	want := `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`
+	if code != http.StatusUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), want) {
+		t.Errorf("bad token: %d %q, want 401 with %s", code, h.Get("WWW-Authenticate"), want)
+	}
+	code, _, ws := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/mcp", bearer("good"))
+	if code != http.StatusSwitchingProtocols {
+		t.Fatalf("good token: %d, want 101", code)
+	}
+	ws.Close(websocket.StatusNormalClosure, "")
+	if n, nils := calls.Load(), nilRequests.Load(); n != 2 || nils != 0 {
+		t.Errorf("verifier called %d times (%d with a nil request), want once per upgrade (2), never without a request", n, nils)
+	}
 }
 
 // The readiness probe answers 200 while serving and 503 once Shutdown has
@@ -388,41 +456,5 @@ func TestDefaultMessageRate(t *testing.T) {
 	t.Logf("%d of %d invalid messages answered", answered, n)
 	if answered >= n {
 		t.Errorf("all %d messages were answered: no default rate", n)
-	}
-}
-
-// The audience is configured once: a JWT verifier's Audience becomes the
-// Resource, and a different Resource is refused at New.
-func TestOneAudienceSetting(t *testing.T) {
-	v, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
-		Audience: resource, Algorithm: jwa.HS256, Key: []byte("0123456789abcdef0123456789abcdef"),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if aud, ok := middleware.VerifierAudience(v); !ok || aud != resource {
-		t.Fatalf("VerifierAudience = %q, %v", aud, ok)
-	}
-	s := mcpws.New(func(*http.Request) *mcp.Server { return whoamiServer() }, &mcpws.Options{Verifier: v})
-	defer s.Shutdown(context.Background())
-	rec := httptest.NewRecorder()
-	s.Metadata().ServeHTTP(rec, httptest.NewRequest("GET", "/.well-known/oauth-protected-resource/mcp", nil))
-	if !strings.Contains(rec.Body.String(), `"resource":"`+resource+`"`) {
-		t.Errorf("metadata without a Resource set: %s", rec.Body.String())
-	}
-
-	func() {
-		defer func() {
-			if msg := fmt.Sprint(recover()); !strings.Contains(msg, "audience") || !strings.Contains(msg, "https://other.example.com/mcp") {
-				t.Errorf("mismatch: panic %q, want one naming both", msg)
-			}
-		}()
-		mcpws.New(func(*http.Request) *mcp.Server { return nil }, &mcpws.Options{Verifier: v, Resource: "https://other.example.com/mcp"})
-	}()
-	// A verifier of another kind is never probed with a token.
-	if _, ok := middleware.VerifierAudience(func(context.Context, string, *http.Request) (*auth.TokenInfo, error) {
-		return nil, errors.New("no")
-	}); ok {
-		t.Error("a foreign verifier reported an audience")
 	}
 }

@@ -69,7 +69,10 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 }
 
 // chaosClient connects through the proxy with reconnection and short
-// keepalive, so that a half-open connection is found quickly.
+// keepalive, so that a half-open connection is found within about a second
+// and a half. The pong timeout is hundreds of times a pong's round trip
+// through the proxy, so that the chaos makes the reconnects, not a busy
+// machine.
 func chaosClient(t *testing.T, proxy *chaos.Proxy, version string, reconnects *atomic.Int64) *mcp.ClientSession {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -77,7 +80,7 @@ func chaosClient(t *testing.T, proxy *chaos.Proxy, version string, reconnects *a
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "chaos", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{
 		URL:          "ws://" + proxy.Addr() + "/mcp",
 		PingInterval: 200 * time.Millisecond,
-		PongTimeout:  300 * time.Millisecond,
+		PongTimeout:  time.Second,
 		Reconnect: &wsmcp.ReconnectOptions{
 			MinDelay: 5 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxAttempts: 100,
 			Connected: func(n int) {
@@ -109,7 +112,7 @@ func increment(ctx context.Context, cs *mcp.ClientSession, key string) (int, err
 // delays lose nothing and run nothing twice: each client's counter, bumped
 // by a tool that is not idempotent, reads 1, 2, 3, … with no gap.
 func TestChaosResumption(t *testing.T) {
-	p := startEverything(t, "-debug-addr", "127.0.0.1:0", "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms", "-upgrades-per-ip", "-1")
+	p := startEverything(t, "-debug-addr", "127.0.0.1:0", "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "1s", "-upgrades-per-ip", "-1")
 	proxy := startProxy(t, p.addr)
 	g0, heap0 := serverStats(t, p)
 
@@ -313,7 +316,7 @@ func TestConnectCycles(t *testing.T) {
 // A path that dies silently (no FIN, no RST) is found by the heartbeat:
 // the client redials and resumes, and the call made meanwhile completes.
 func TestChaosHalfOpen(t *testing.T) {
-	p := startEverything(t, "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "300ms")
+	p := startEverything(t, "-resume", "30s", "-ping-interval", "200ms", "-pong-timeout", "1s")
 	proxy := startProxy(t, p.addr)
 	var reconnects atomic.Int64
 	cs := chaosClient(t, proxy, "2025-11-25", &reconnects)
@@ -328,8 +331,10 @@ func TestChaosHalfOpen(t *testing.T) {
 	if err != nil || v != 2 {
 		t.Fatalf("call across the silent stall: %d, %v", v, err)
 	}
-	if reconnects.Load() != 1 {
-		t.Errorf("%d reconnects, want 1", reconnects.Load())
+	// The call completing with 2 is the resumption: a lost session would
+	// have failed it, a repeated call made it 3.
+	if reconnects.Load() < 1 {
+		t.Errorf("%d reconnects: the silent path was never left", reconnects.Load())
 	}
-	t.Logf("half-open path found and the session resumed in %v", time.Since(start).Round(time.Millisecond))
+	t.Logf("half-open path found and the session resumed in %v (%d reconnects)", time.Since(start).Round(time.Millisecond), reconnects.Load())
 }

@@ -255,10 +255,12 @@ func TestSIGTERMReadiness(t *testing.T) {
 
 			start := time.Now()
 			exit := sigterm(t, p)
-			// The signal is handled asynchronously: wait (bounded) for it to
-			// turn readiness off, then check the listener is still serving.
+			// The signal is handled asynchronously: poll until readiness
+			// turns off. A 503 is the listener still serving: once the
+			// delay is over it accepts nothing (0). The delay is hundreds of
+			// times what handling the signal and a probe take.
 			code := ready()
-			for code == http.StatusOK && time.Since(start) < delay/2 {
+			for deadline := time.Now().Add(delay + 10*time.Second); code == http.StatusOK && time.Now().Before(deadline); {
 				time.Sleep(10 * time.Millisecond)
 				code = ready()
 			}
@@ -266,9 +268,6 @@ func TestSIGTERMReadiness(t *testing.T) {
 				t.Fatalf("/readyz after SIGTERM = %d, want 503 during the drain delay", code)
 			}
 			t.Logf("/readyz answered 503 %v after SIGTERM", time.Since(start).Round(time.Millisecond))
-			if code := ready(); code != http.StatusServiceUnavailable || time.Since(start) >= delay {
-				t.Errorf("/readyz = %d %v after SIGTERM, want 503 within the %v delay", code, time.Since(start), delay)
-			}
 			if tt.example == "everything" {
 				if m, err := s.read(); err != nil || m.ID != 2 || !strings.HasPrefix(m.String(), "slept") {
 					t.Fatalf("the call in flight got %+v (%v), want its result", m, err)
@@ -286,8 +285,8 @@ func TestSIGTERMReadiness(t *testing.T) {
 }
 
 // A call that outlives -drain-timeout is cut at the deadline: the socket
-// closes, the process exits (status 1, the drain was not clean) within the
-// deadline plus a short slack, and says why.
+// closes, the process exits (status 1, the drain was not clean) no sooner
+// than the deadline and within 5 s of it, and says why.
 func TestSIGTERMDeadline(t *testing.T) {
 	const timeout = time.Second
 	p := startEverything(t, "-drain-timeout", timeout.String())
@@ -311,10 +310,12 @@ func TestSIGTERMDeadline(t *testing.T) {
 	case <-time.After(timeout + 5*time.Second):
 		t.Fatal("still running 5s past the drain deadline")
 	}
+	// Never before the deadline; after it, the bounded wait above allows
+	// 5 s, over ten times the CloseGrace the drain may overrun by.
 	took := time.Since(start)
 	t.Logf("exit %v after SIGTERM with a %v drain timeout", took.Round(time.Millisecond), timeout)
-	if took < timeout || took > timeout+2*time.Second {
-		t.Errorf("exited %v after SIGTERM, want the %v deadline plus a short slack", took, timeout)
+	if took < timeout {
+		t.Errorf("exited %v after SIGTERM, before the %v deadline", took, timeout)
 	}
 	if logs := p.Logs(); !strings.Contains(logs, "deadline exceeded") {
 		t.Errorf("the cut drain is not logged:\n%s", logs)

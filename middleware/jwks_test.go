@@ -7,8 +7,10 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -129,43 +131,38 @@ func (p *idp) waitFetch(t *testing.T, n int) {
 	}
 }
 
-// verifyWithin runs verify and fails the test if it takes longer than
-// limit; it returns the error and how long the call took.
-func verifyWithin(t *testing.T, verify auth.TokenVerifier, token string, limit time.Duration) (error, time.Duration) {
+// verifyWithin runs verify and fails the test if it has not returned
+// within bound, a bound far over what the call should take: it is there so
+// that a call that waits when it should not fails the test instead of
+// hanging it.
+func verifyWithin(t *testing.T, verify auth.TokenVerifier, token string, bound time.Duration) error {
 	t.Helper()
-	type result struct {
-		err error
-		d   time.Duration
-	}
-	done := make(chan result, 1)
-	start := time.Now()
+	done := make(chan error, 1)
 	go func() {
 		_, err := verify(context.Background(), token, nil)
-		done <- result{err, time.Since(start)}
+		done <- err
 	}()
 	select {
-	case res := <-done:
-		if res.d > limit {
-			t.Errorf("verification took %v, want under %v", res.d, limit)
-		}
-		return res.err, res.d
-	case <-time.After(limit + 5*time.Second):
-		t.Fatalf("verification still blocked after %v (limit %v)", limit+5*time.Second, limit)
-		return nil, 0
+	case err := <-done:
+		return err
+	case <-time.After(bound):
+		t.Fatalf("verification still blocked after %v", bound)
+		return nil
 	}
 }
 
 // While the identity provider stalls on a refresh (triggered by a token
-// with an unknown kid), tokens with known keys verify at once, and the
-// unknown kid is refused as a bad signature within the documented wait.
-func TestJWKSStalledProvider(t *testing.T) {
+// with an unknown kid), tokens with known keys verify without waiting for
+// it: with an UnknownKeyWait of an hour, any wait would hold them an hour.
+func TestJWKSStalledProviderKnownKeys(t *testing.T) {
 	k1, k2 := newSigningKey(t, "k1"), newSigningKey(t, "k2")
 	release := make(chan struct{})
 	defer close(release)
 	p := newIDP(t, serve(jwksBody(t, 0, k1)), stall(release))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	verify, err := middleware.NewJWTVerifier(ctx, middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, MinRefresh: time.Millisecond})
+	verify, err := middleware.NewJWTVerifier(ctx, middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+		MinRefresh: time.Millisecond, UnknownKeyWait: time.Hour, FetchTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,24 +175,50 @@ func TestJWKSStalledProvider(t *testing.T) {
 	p.waitFetch(t, 2) // the refresh for k2 is now stalled at the provider
 
 	for i := range 5 {
-		if err, d := verifyWithin(t, verify, k1.token(t), 500*time.Millisecond); err != nil {
-			t.Fatalf("known key, call %d (%v): %v", i, d, err)
+		if err := verifyWithin(t, verify, k1.token(t), 10*time.Second); err != nil {
+			t.Fatalf("known key, call %d: %v", i, err)
 		}
 	}
+	select {
+	case err := <-unknown:
+		t.Fatalf("the unknown kid stopped waiting with the fetch still stalled: %v", err)
+	default:
+	}
+	cancel() // the verifier is done with: the waiting unknown kid is refused
 	select {
 	case err := <-unknown:
 		if middleware.Reason(err) != middleware.ReasonSignature {
 			t.Errorf("unknown kid: %v, want reason %s", err, middleware.ReasonSignature)
 		}
-	case <-time.After(middleware.DefaultUnknownKeyWait + 3*time.Second):
-		t.Fatalf("unknown kid still waiting after %v", middleware.DefaultUnknownKeyWait+3*time.Second)
+	case <-time.After(10 * time.Second):
+		t.Fatal("the unknown kid still waits 10s after the verifier's context ended")
 	}
-	// A second unknown-kid token while the fetch still stalls waits at
-	// most the documented bound too.
-	err, d := verifyWithin(t, verify, k2.token(t), middleware.DefaultUnknownKeyWait+2*time.Second)
-	if middleware.Reason(err) != middleware.ReasonSignature {
-		t.Errorf("second unknown kid (%v): %v, want reason %s", d, err, middleware.ReasonSignature)
+}
+
+// While the identity provider stalls on a refresh, a token with an unknown
+// kid is refused as a bad signature when UnknownKeyWait runs out (the
+// error says so), never later, when the fetch ends: here it never does.
+// A second one, with the fetch still in flight, starts no other fetch.
+func TestJWKSStalledProviderUnknownKey(t *testing.T) {
+	k1, k2 := newSigningKey(t, "k1"), newSigningKey(t, "k2")
+	release := make(chan struct{})
+	defer close(release)
+	p := newIDP(t, serve(jwksBody(t, 0, k1)), stall(release))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const wait = 100 * time.Millisecond
+	verify, err := middleware.NewJWTVerifier(ctx, middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+		MinRefresh: time.Millisecond, UnknownKeyWait: wait, FetchTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
 	}
+	for i := range 2 {
+		err := verifyWithin(t, verify, k2.token(t), 10*time.Second)
+		if middleware.Reason(err) != middleware.ReasonSignature || !strings.Contains(fmt.Sprint(err), "took longer than "+wait.String()) {
+			t.Errorf("unknown kid %d: %v, want reason %s after the %v wait", i, err, middleware.ReasonSignature, wait)
+		}
+	}
+	p.waitFetch(t, 2)
 	if n := p.fetches.Load(); n != 2 {
 		t.Errorf("%d fetches, want 2 (one at start, one refresh in flight at a time)", n)
 	}
@@ -220,7 +243,9 @@ func TestJWKSBadRefresh(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newIDP(t, serve(jwksBody(t, 0, k1)), tt.refresh)
-			verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, MinRefresh: time.Millisecond})
+			// k2 waits for the refresh to end, however long it takes.
+			verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+				MinRefresh: time.Millisecond, UnknownKeyWait: time.Minute})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -242,7 +267,10 @@ func TestJWKSBadRefresh(t *testing.T) {
 func TestJWKSRefreshRateLimited(t *testing.T) {
 	k1 := newSigningKey(t, "k1")
 	p := newIDP(t, serve(jwksBody(t, 0, k1)))
-	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL, MinRefresh: time.Hour})
+	// Each made-up kid waits for the refresh (or is refused at once, once
+	// it is over): none gives up before the fetch has reached the provider.
+	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: jwksAudience, JWKSURL: p.srv.URL,
+		MinRefresh: time.Hour, UnknownKeyWait: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}

