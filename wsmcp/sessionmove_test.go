@@ -63,22 +63,22 @@ func moveTo(t *testing.T, proxy *chaos.Proxy, b *testServer, restored *atomic.In
 
 // A re-created session keeps to the client's replay window: with a small
 // MaxReplayBytes, the server acknowledges before the client's log fills,
-// and calls do not stall on it.
+// and calls do not stall on it. A stall would hold the client's writer
+// past its write timeout (300 ms here) and drop the socket as a slow
+// consumer, which B would see and park the session for.
 func TestMovedSessionKeepsReplayWindow(t *testing.T) {
 	b, proxy, cs, restored := moveSetup(t, newMemStore(), newMCPServer(), newMCPServer(), nil, wsmcp.ReconnectOptions{MaxReplayBytes: 16 << 10})
 	moveTo(t, proxy, b, restored)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	big := strings.Repeat("x", 6<<10)
 	for i := range 20 {
-		start := time.Now()
 		if _, err := echoText(ctx, cs, big); err != nil {
 			t.Fatalf("echo %d after the move: %v", i, err)
 		}
-		// A stall waits for the client's write timeout (300 ms here).
-		if d := time.Since(start); d > 250*time.Millisecond {
-			t.Fatalf("echo %d took %v: stalled on the replay window", i, d)
-		}
+	}
+	if strings.Contains(b.log.String(), "session parked") {
+		t.Fatalf("the client's socket dropped after the move: stalled on the replay window\n%s", b.log.String())
 	}
 	if n := restored.Load(); n != 1 {
 		t.Errorf("Restored called %d times; the session should stay on B", n)

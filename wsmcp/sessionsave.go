@@ -177,13 +177,12 @@ func (s *session) flush() {
 			return
 		}
 		s.dirty = false
-		st := s.storedLocked()
+		data, err := json.Marshal(s.storedLocked()) // it shares s.subs
 		prev := ""
 		if s.created {
 			prev = s.owner
 		}
 		s.mu.Unlock()
-		data, err := json.Marshal(st)
 		if err != nil {
 			continue
 		}
