@@ -43,7 +43,7 @@ type conn struct {
 	// failed holds the ids of requests that failLost answered with
 	// CodeConnectionLost as the socket died (reconnect.go): one whose Write
 	// was still waiting to queue it is never sent again.
-	failed map[any]bool
+	failed   map[any]bool
 	inCalls  map[any]inCall // requests the peer sent, by id
 	handedTo *conn          // the socket a resume moved inCalls to
 	draining bool

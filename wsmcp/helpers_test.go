@@ -116,6 +116,21 @@ func newMCPServerWith(opts *mcp.ServerOptions) *mcp.Server {
 	return s
 }
 
+// toolStarts returns a channel that receives once each time server starts
+// to run the tool named name.
+func toolStarts(server *mcp.Server, name string) <-chan struct{} {
+	started := make(chan struct{}, 100)
+	server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if p, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok && p.Name == name {
+				started <- struct{}{}
+			}
+			return next(ctx, method, req)
+		}
+	})
+	return started
+}
+
 // rawConn is a test client that speaks JSON-RPC by hand.
 type rawConn struct {
 	t  *testing.T

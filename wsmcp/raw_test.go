@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/wsmcp"
@@ -139,9 +140,14 @@ func TestRawConnWriteInvalid(t *testing.T) {
 func TestRawConnLostCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	proxy, c := rawSession(t, ctx)
+	srv := newMCPServer()
+	started := toolStarts(srv, "sleep")
+	proxy, c := rawSessionWith(t, ctx, srv)
+	if err := c.Write(ctx, []byte(`{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`)); err != nil {
+		t.Fatal(err)
+	}
+	<-started // the call runs on the server when the connection is cut
 	for _, m := range []string{
-		`{"jsonrpc":"2.0","id":-0,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`,
 		`{"jsonrpc":"2.0","id":"c\u0061ncelled","method":"tools/call","params":{"name":"sleep","arguments":{"ms":10000}}}`,
 		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"cancelled"}}`,
 	} {
@@ -149,8 +155,6 @@ func TestRawConnLostCalls(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "the calls to reach the server", func() bool { return proxy.Conns() == 1 })
-	time.Sleep(50 * time.Millisecond) // let the calls cross the proxy; the outcome is the same either way
 	proxy.Cut()
 	data, id, e := readErrorAnswer(t, ctx, c)
 	if id != "-0" || e.Code != wsmcp.CodeConnectionLost || !strings.Contains(e.Message, "session lost") {
@@ -165,7 +169,13 @@ func TestRawConnLostCalls(t *testing.T) {
 // through a proxy that the test can cut, to a server without resumption.
 func rawSession(t *testing.T, ctx context.Context) (*chaos.Proxy, *wsmcp.RawConn) {
 	t.Helper()
-	_, proxy, url := chaosServer(t, nil)
+	return rawSessionWith(t, ctx, newMCPServer())
+}
+
+// rawSessionWith is rawSession with server.
+func rawSessionWith(t *testing.T, ctx context.Context, server *mcp.Server) (*chaos.Proxy, *wsmcp.RawConn) {
+	t.Helper()
+	_, proxy, url := chaosServerWith(t, server, nil)
 	c, err := (&wsmcp.ClientTransport{URL: url, Reconnect: &wsmcp.ReconnectOptions{}}).ConnectRaw(ctx)
 	if err != nil {
 		t.Fatal(err)

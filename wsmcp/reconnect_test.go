@@ -24,7 +24,13 @@ import (
 // chaosServer is a test server reached through a chaos proxy.
 func chaosServer(t *testing.T, opts *wsmcp.HandlerOptions) (*testServer, *chaos.Proxy, string) {
 	t.Helper()
-	ts := newTestServer(t, newMCPServer(), opts)
+	return chaosServerWith(t, newMCPServer(), opts)
+}
+
+// chaosServerWith is chaosServer for server.
+func chaosServerWith(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions) (*testServer, *chaos.Proxy, string) {
+	t.Helper()
+	ts := newTestServer(t, server, opts)
 	p, err := chaos.New(strings.TrimPrefix(ts.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
@@ -65,7 +71,9 @@ func echoText(ctx context.Context, cs *mcp.ClientSession, text string) (string, 
 // and later calls work; a call in flight during the cut fails with
 // CodeConnectionLost rather than hanging.
 func TestReconnectStateless(t *testing.T) {
-	_, proxy, url := chaosServer(t, nil)
+	srv := newMCPServer()
+	started := toolStarts(srv, "sleep")
+	_, proxy, url := chaosServerWith(t, srv, nil)
 	var ev events
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -87,8 +95,7 @@ func TestReconnectStateless(t *testing.T) {
 			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 5000}})
 			inflight <- err
 		}()
-		waitFor(t, "the sleep call to reach the server", func() bool { return proxy.Conns() == 1 })
-		time.Sleep(20 * time.Millisecond) // let the request cross the proxy; the outcome is asserted either way
+		<-started // the call runs on the server when the connection is cut
 		proxy.Cut()
 		err := <-inflight
 		var je *jsonrpc.Error
