@@ -216,6 +216,13 @@ func (n *Notifier) deliver(nt Notification) {
 	}
 }
 
+// fansOut reports whether the SDK sends notifications of method to every
+// session that asked for them, one after the other: those the transport
+// never waits for (Write).
+func fansOut(method string) bool {
+	return method == MethodResourceUpdated || isListChanged(method)
+}
+
 func isListChanged(method string) bool {
 	switch method {
 	case MethodToolListChanged, MethodPromptListChanged, MethodResourceListChanged:

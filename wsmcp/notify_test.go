@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/notifylag"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -195,3 +198,40 @@ func TestMemoryBusStop(t *testing.T) {
 	notifier.Close()
 	notifier.Close()
 }
+
+// A subscriber that stops reading does not hold up the notifications of
+// the others on its replica: with it, the victim's longest wait stays
+// within a small margin of the same rounds without it (docs/scaling.md has
+// the figures). The slow subscriber is dropped as a slow consumer the moment
+// a notification finds its queue full, and that is logged once, however
+// many notifications follow.
+func TestNotifySlowReaderMemoryBus(t *testing.T) {
+	res := notifylag.Run(t, new(wsmcp.MemoryBus), nil)
+	t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
+		res.Base, res.Slow, res.Delta(), res.Rounds)
+	if d := res.Delta(); d > slowReaderMargin {
+		t.Errorf("a subscriber that does not read delayed another's notifications by %v (over %v)", d, slowReaderMargin)
+	}
+	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
+		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
+	}
+	// More notifications for the closed subscriber change nothing.
+	for range 10 {
+		if err := res.Notifier.ResourceUpdated(context.Background(), notifylag.SlowURI); err != nil {
+			t.Fatal(err)
+		}
+	}
+	log := res.Log.String()
+	if n := strings.Count(log, "limit=slow_consumer"); n != 1 {
+		t.Errorf("%d slow-consumer log lines, want 1:\n%s", n, log)
+	}
+	if n := strings.Count(log, "session="+res.SlowID+" code=1006"); n != 1 {
+		t.Errorf("%d close lines for the slow subscriber, want 1:\n%s", n, log)
+	}
+}
+
+// slowReaderMargin is what the tests allow a slow reader to add to another
+// subscriber's longest wait. The figure is under 50 ms (docs/scaling.md);
+// the margin is wider for a busy machine under -race, and far below the
+// 10 s a full queue once cost.
+const slowReaderMargin = 500 * time.Millisecond
