@@ -281,4 +281,7 @@ func TestNotifySlowReaderRedisBus(t *testing.T) {
 	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
 		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
 	}
+	if n := res.Notifier.Errors(); n < 1 {
+		t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
+	}
 }

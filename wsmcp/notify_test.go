@@ -215,6 +215,10 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
 		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
 	}
+	// The notification that found no room counts as the Notifier's error.
+	if n := res.Notifier.Errors(); n < 1 {
+		t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
+	}
 	// More notifications for the closed subscriber change nothing.
 	for range 10 {
 		if err := res.Notifier.ResourceUpdated(context.Background(), notifylag.SlowURI); err != nil {
@@ -235,3 +239,69 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 // the margin is wider for a busy machine under -race, and far below the
 // 10 s a full queue once cost.
 const slowReaderMargin = 500 * time.Millisecond
+
+// stalledBus is a bus whose Publish never gets an answer.
+type stalledBus struct{ wsmcp.MemoryBus }
+
+func (*stalledBus) Publish(ctx context.Context, _ wsmcp.Notification) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The Notifier's own work is bounded by NotifierOptions.Timeout, and each
+// failure counts once in Errors: a publish refused or stalled (the caller
+// gets its error within the timeout), a delivery running past the timeout,
+// or with nowhere to go.
+func TestNotifierCountsErrors(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	waitCtx := func(ctx context.Context, _ string) { <-ctx.Done() }
+	tests := []struct {
+		name          string
+		bus           wsmcp.Bus
+		onListChanged func(context.Context, string)
+		raise         func(ctx context.Context, n *wsmcp.Notifier, bus wsmcp.Bus) error
+		wantErr       error
+		wantCount     int64
+	}{
+		{"delivered", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, nil, 0},
+		{"bus refuses", new(failingBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, errBusDown, 1},
+		{"bus stalls past the timeout", new(stalledBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, context.DeadlineExceeded, 1},
+		{"OnListChanged runs past the timeout", new(wsmcp.MemoryBus), waitCtx, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ListChanged(ctx, wsmcp.MethodToolListChanged)
+		}, nil, 1},
+		{"list change without OnListChanged", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ListChanged(ctx, wsmcp.MethodPromptListChanged)
+		}, nil, 1},
+		{"unknown method on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
+			return bus.Publish(ctx, wsmcp.Notification{Method: "notifications/message"})
+		}, nil, 1},
+		{"resource update without a URI on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
+			return bus.Publish(ctx, wsmcp.Notification{Method: wsmcp.MethodResourceUpdated})
+		}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "1"}, nil)
+			n := wsmcp.NewNotifier(server, tt.bus, &wsmcp.NotifierOptions{Timeout: timeout, OnListChanged: tt.onListChanged})
+			defer n.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := tt.raise(ctx, n, tt.bus)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error = %v, want %v", err, tt.wantErr)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the call outlived its 10 s context: the timeout did not bound it")
+			}
+			if got := n.Errors(); got != tt.wantCount {
+				t.Errorf("Errors() = %d, want %d", got, tt.wantCount)
+			}
+		})
+	}
+}
