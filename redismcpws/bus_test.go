@@ -272,7 +272,7 @@ func TestNotifySlowReaderRedisBus(t *testing.T) {
 	r := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	res := notifylag.Run(t, redismcpws.New(rdb, nil).Bus(nil), nil)
+	res := notifylag.Run(t, redismcpws.New(rdb, nil).Bus(nil), false)
 	t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
 		res.Base, res.Slow, res.Delta(), res.Rounds)
 	if d := res.Delta(); d > 500*time.Millisecond {

@@ -203,7 +203,8 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 
 // abort drops the socket without a close handshake and records why. The
 // peer sees no close frame, so code should be what it records:
-// StatusAbnormalClosure (1006).
+// StatusAbnormalClosure (1006), unless the code decides what becomes of a
+// resumable session (noRoom).
 func (c *conn) abort(code websocket.StatusCode, reason string, cause error) {
 	c.mu.Lock()
 	if c.status.code == 0 {

@@ -202,35 +202,53 @@ func TestMemoryBusStop(t *testing.T) {
 // A subscriber that stops reading does not hold up the notifications of
 // the others on its replica: with it, the victim's longest wait stays
 // within a small margin of the same rounds without it (docs/scaling.md has
-// the figures). The slow subscriber is dropped as a slow consumer the moment
-// a notification finds its queue full, and that is logged once, however
-// many notifications follow.
+// the figures). The slow subscriber is dropped the moment a notification
+// finds no room for it: as a slow consumer, or, resumable with its replay
+// log full, its session ended (it would park and keep the notification
+// waiting). That is logged once, however many notifications follow.
 func TestNotifySlowReaderMemoryBus(t *testing.T) {
-	res := notifylag.Run(t, new(wsmcp.MemoryBus), nil)
-	t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
-		res.Base, res.Slow, res.Delta(), res.Rounds)
-	if d := res.Delta(); d > slowReaderMargin {
-		t.Errorf("a subscriber that does not read delayed another's notifications by %v (over %v)", d, slowReaderMargin)
+	tests := []struct {
+		name      string
+		resumable bool
+		code      websocket.StatusCode
+		reason    string
+		limit     string
+	}{
+		{"2025-x session", false, websocket.StatusAbnormalClosure, wsmcp.ReasonSlowConsumer, wsmcp.LimitSlowConsumer},
+		{"resumable session", true, websocket.StatusPolicyViolation, wsmcp.ReasonNoAcks, wsmcp.LimitReplay},
 	}
-	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
-		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
-	}
-	// The notification that found no room counts as the Notifier's error.
-	if n := res.Notifier.Errors(); n < 1 {
-		t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
-	}
-	// More notifications for the closed subscriber change nothing.
-	for range 10 {
-		if err := res.Notifier.ResourceUpdated(context.Background(), notifylag.SlowURI); err != nil {
-			t.Fatal(err)
-		}
-	}
-	log := res.Log.String()
-	if n := strings.Count(log, "limit=slow_consumer"); n != 1 {
-		t.Errorf("%d slow-consumer log lines, want 1:\n%s", n, log)
-	}
-	if n := strings.Count(log, "session="+res.SlowID+" code=1006"); n != 1 {
-		t.Errorf("%d close lines for the slow subscriber, want 1:\n%s", n, log)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := notifylag.Run(t, new(wsmcp.MemoryBus), tt.resumable)
+			t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
+				res.Base, res.Slow, res.Delta(), res.Rounds)
+			if d := res.Delta(); d > slowReaderMargin {
+				t.Errorf("a subscriber that does not read delayed another's notifications by %v (over %v)", d, slowReaderMargin)
+			}
+			if res.Closed.Code != tt.code || res.Closed.Reason != tt.reason {
+				t.Errorf("slow subscriber closed with %d %q, want %d %q", res.Closed.Code, res.Closed.Reason, tt.code, tt.reason)
+			}
+			// The notification that found no room counts as the Notifier's error.
+			if n := res.Notifier.Errors(); n < 1 {
+				t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
+			}
+			// More notifications for the closed subscriber change nothing.
+			for range 10 {
+				if err := res.Notifier.ResourceUpdated(context.Background(), notifylag.SlowURI); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log := res.Log.String()
+			if n := strings.Count(log, "limit="+tt.limit); n != 1 {
+				t.Errorf("%d %s log lines, want 1:\n%s", n, tt.limit, log)
+			}
+			if n := strings.Count(log, fmt.Sprintf("session=%s code=%d", res.SlowID, tt.code)); n != 1 {
+				t.Errorf("%d close lines for the slow subscriber, want 1:\n%s", n, log)
+			}
+			if strings.Contains(log, "session parked") {
+				t.Errorf("the slow subscriber's session was parked:\n%s", log)
+			}
+		})
 	}
 }
 

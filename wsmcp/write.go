@@ -204,17 +204,8 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 			break
 		}
 		if mode == broadcast {
-			// Reported once, by the first notification to find no room.
-			first := c.status.code == 0
-			if first {
-				c.status = closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
-			}
 			c.mu.Unlock()
-			if first {
-				c.limited(LimitSlowConsumer)
-			}
-			c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, ErrSlowConsumer)
-			return ErrSlowConsumer
+			return c.noRoom(logFull)
 		}
 		if deadline == nil {
 			deadline = time.NewTimer(c.lim.writeTimeout)
@@ -268,6 +259,34 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 	// watchdog bounds how long it can block.
 	c.writeLoop(true)
 	return nil
+}
+
+// noRoom drops the socket for a fanned-out notification that found no room
+// (broadcast), and returns the error of its write. A full queue is a slow
+// consumer (1006): a resumable session parks and keeps the notification for
+// the client. A full replay log ends a resumable session (recorded as 1008
+// ReasonNoAcks, which does not park it; the peer sees the socket dropped):
+// parked with a full log, it would make the notification wait for room
+// that only the client can make. The first notification to find no room
+// reports it; the next ones find the socket closing.
+func (c *conn) noRoom(logFull bool) error {
+	st := closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
+	limit := LimitSlowConsumer
+	if logFull {
+		st = closeStatus{code: websocket.StatusPolicyViolation, reason: ReasonNoAcks, err: errReplayOverflow}
+		limit = LimitReplay
+	}
+	c.mu.Lock()
+	first := c.status.code == 0
+	if first {
+		c.status = st
+	}
+	c.mu.Unlock()
+	if first {
+		c.limited(limit)
+	}
+	c.abort(st.code, st.reason, st.err)
+	return st.err
 }
 
 // writeLoop sends queued messages until the queue is empty, then exits: an

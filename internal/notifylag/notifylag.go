@@ -68,9 +68,9 @@ const waitLimit = 30 * time.Second
 // and, at the same time, one for VictimURI, and measures how long the
 // victim waits for its own. It runs baseRounds rounds without a subscriber
 // to SlowURI, then connects one that subscribes and never reads again, and
-// runs rounds until that connection is closed. opts is for the Notifier
-// (nil: defaults).
-func Run(t testing.TB, bus wsmcp.Bus, opts *wsmcp.NotifierOptions) *Result {
+// runs rounds until that connection is closed. With resumable, the server
+// offers resumption and the slow subscriber takes it.
+func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
 	t.Helper()
 	res := &Result{Log: &testlog.Buffer{}}
 	server := mcp.NewServer(&mcp.Implementation{Name: "lag", Version: "1"}, &mcp.ServerOptions{
@@ -79,8 +79,13 @@ func Run(t testing.TB, bus wsmcp.Bus, opts *wsmcp.NotifierOptions) *Result {
 	})
 	var mu sync.Mutex
 	closed := make(chan struct{})
+	var resumption *wsmcp.ResumptionOptions
+	if resumable {
+		resumption = &wsmcp.ResumptionOptions{}
+	}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{
-		Logger: res.Log.Logger(),
+		Logger:     res.Log.Logger(),
+		Resumption: resumption,
 		Hooks: &wsmcp.Hooks{Closed: func(_ context.Context, c wsmcp.ConnInfo, s wsmcp.CloseInfo) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -98,7 +103,7 @@ func Run(t testing.TB, bus wsmcp.Bus, opts *wsmcp.NotifierOptions) *Result {
 		ts.Close()
 	})
 	url := "ws" + strings.TrimPrefix(ts.URL, "http")
-	res.Notifier = wsmcp.NewNotifier(server, bus, opts)
+	res.Notifier = wsmcp.NewNotifier(server, bus, nil)
 	t.Cleanup(res.Notifier.Close)
 
 	got := make(chan time.Time, 16)
@@ -157,7 +162,7 @@ func Run(t testing.TB, bus wsmcp.Bus, opts *wsmcp.NotifierOptions) *Result {
 		res.Base = max(res.Base, round())
 	}
 
-	id := subscribeSlow(t, ctx, url)
+	id := subscribeSlow(t, ctx, url, resumable)
 	mu.Lock()
 	res.SlowID = id
 	mu.Unlock()
@@ -178,7 +183,7 @@ func Run(t testing.TB, bus wsmcp.Bus, opts *wsmcp.NotifierOptions) *Result {
 // subscribeSlow connects a raw client, subscribes it to SlowURI and
 // returns its session id; the client never reads again, so the socket
 // buffers and the server's queue fill up.
-func subscribeSlow(t testing.TB, ctx context.Context, url string) string {
+func subscribeSlow(t testing.TB, ctx context.Context, url string, resumable bool) string {
 	t.Helper()
 	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}})
 	if err != nil {
@@ -205,7 +210,11 @@ func subscribeSlow(t testing.TB, ctx context.Context, url string) string {
 			t.Fatalf("slow subscriber: reply %.200s", data)
 		}
 	}
-	call(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"slow","version":"1"}}}`, "init")
+	offer := "" // docs/resumption.md
+	if resumable {
+		offer = `,"_meta":{"io.mcpws/resume":{}}`
+	}
+	call(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"slow","version":"1"}`+offer+`}}`, "init")
 	call(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, "")
 	call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"sub","method":"resources/subscribe","params":{"uri":%q}}`, SlowURI), "sub")
 	return resp.Header.Get(wsmcp.SessionIDHeader)
