@@ -141,7 +141,13 @@ func (c *conn) Close() error {
 
 // shutdown ends the connection once. With flush, it waits (bounded by the
 // write timeout) for the queue to drain and closes with a close handshake;
-// without, it drops the socket at once. Later calls wait for the first.
+// without, or when the socket was already dropped (abort), it drops the
+// socket at once. Later calls wait for the first.
+//
+// The SDK's jsonrpc2 connection calls Close from whichever goroutine finds
+// it idle after a failed write, such as one notifying every subscriber in
+// turn: a flush there, on a dropped socket whose writer is gone, would hold
+// that goroutine for the write timeout.
 func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, cause error) {
 	first := false
 	c.closeOnce.Do(func() {
@@ -150,10 +156,12 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		defer c.closeWG.Done()
 
 		c.mu.Lock()
-		if c.status.code == 0 {
+		dropped := c.status.code != 0 // only abort records a status first
+		if !dropped {
 			c.status = closeStatus{code: code, reason: reason, err: cause}
 		}
 		c.mu.Unlock()
+		flush = flush && !dropped
 		c.stopKeepalive()
 		if c.expiry != nil {
 			c.expiry.Stop()
