@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,12 +23,17 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// URIs of the run. A slow notification is 64 KiB, so that a few hundred
-// fill the socket buffers and the outbound queue of a peer that does not
-// read.
+// The run's resources, and its buffers. A notification for the slow
+// subscriber is 4 KiB; its socket buffers are 8 KiB each way (the kernel
+// doubles them) and its server queue and replay log 64 KiB, so that a few
+// dozen fill them all: the outbound queue is full the same way as with the
+// defaults, sooner, and each round's work is small enough to measure a
+// stall, not the cost of encoding big messages.
 const (
-	VictimURI = "test://victim"
-	slowPad   = 64 << 10
+	VictimURI   = "test://victim"
+	slowPad     = 4 << 10
+	socketBytes = 8 << 10
+	queueBytes  = 64 << 10
 )
 
 // SlowURI is the resource the non-reading subscriber watches.
@@ -81,11 +87,12 @@ func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
 	closed := make(chan struct{})
 	var resumption *wsmcp.ResumptionOptions
 	if resumable {
-		resumption = &wsmcp.ResumptionOptions{}
+		resumption = &wsmcp.ResumptionOptions{MaxBufferBytes: queueBytes}
 	}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{
-		Logger:     res.Log.Logger(),
-		Resumption: resumption,
+		Logger:        res.Log.Logger(),
+		MaxQueueBytes: queueBytes,
+		Resumption:    resumption,
 		Hooks: &wsmcp.Hooks{Closed: func(_ context.Context, c wsmcp.ConnInfo, s wsmcp.CloseInfo) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -95,7 +102,9 @@ func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
 			}
 		}},
 	})
-	ts := httptest.NewServer(h)
+	ts := httptest.NewUnstartedServer(h)
+	ts.Listener = smallBuffers{ts.Listener}
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -185,7 +194,17 @@ func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
 // buffers and the server's queue fill up.
 func subscribeSlow(t testing.TB, ctx context.Context, url string, resumable bool) string {
 	t.Helper()
-	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}})
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := new(net.Dialer).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(socketBytes)
+		}
+		return c, err
+	}
+	ws, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{
+		Subprotocols: []string{"mcp"},
+		HTTPClient:   &http.Client{Transport: &http.Transport{DialContext: dial}},
+	})
 	if err != nil {
 		t.Fatalf("slow subscriber: %v", err)
 	}
@@ -218,4 +237,16 @@ func subscribeSlow(t testing.TB, ctx context.Context, url string, resumable bool
 	call(`{"jsonrpc":"2.0","method":"notifications/initialized"}`, "")
 	call(fmt.Sprintf(`{"jsonrpc":"2.0","id":"sub","method":"resources/subscribe","params":{"uri":%q}}`, SlowURI), "sub")
 	return resp.Header.Get(wsmcp.SessionIDHeader)
+}
+
+// smallBuffers gives the server side of every connection a small send
+// buffer.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(socketBytes)
+	}
+	return c, err
 }
