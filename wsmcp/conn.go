@@ -156,7 +156,7 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		defer c.closeWG.Done()
 
 		c.mu.Lock()
-		dropped := c.status.code != 0 // only abort records a status first
+		dropped := c.status.code != 0 // recorded first only by abort (and noRoom, before it aborts)
 		if !dropped {
 			c.status = closeStatus{code: code, reason: reason, err: cause}
 		}
