@@ -11,10 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
+	"github.com/mcpws/mcpws/internal/notifylag"
+	"github.com/mcpws/mcpws/internal/redistest"
 	"github.com/mcpws/mcpws/redismcpws"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -259,5 +262,26 @@ func TestNotifierOnRedis(t *testing.T) {
 		}
 	case <-ctx.Done():
 		t.Fatal("the update raised on replica a never reached the session on replica b")
+	}
+}
+
+// On the Redis bus too, a subscriber that stops reading does not hold up
+// the notifications of the others on its replica, which all arrive through
+// the one goroutine that reads the bus (docs/scaling.md has the figures).
+func TestNotifySlowReaderRedisBus(t *testing.T) {
+	r := redistest.Start(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	res := notifylag.Run(t, redismcpws.New(rdb, nil).Bus(nil), false)
+	t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
+		res.Base, res.Slow, res.Delta(), res.Rounds)
+	if d := res.Delta(); d > 500*time.Millisecond {
+		t.Errorf("a subscriber that does not read delayed another's notifications by %v (over 500ms)", d)
+	}
+	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
+		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
+	}
+	if n := res.Notifier.Errors(); n < 1 {
+		t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
 	}
 }

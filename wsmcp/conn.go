@@ -145,7 +145,13 @@ func (c *conn) Close() error {
 
 // shutdown ends the connection once. With flush, it waits (bounded by the
 // write timeout) for the queue to drain and closes with a close handshake;
-// without, it drops the socket at once. Later calls wait for the first.
+// without, or when the socket was already dropped (abort), it drops the
+// socket at once. Later calls wait for the first.
+//
+// The SDK's jsonrpc2 connection calls Close from whichever goroutine finds
+// it idle after a failed write, such as one notifying every subscriber in
+// turn: a flush there, on a dropped socket whose writer is gone, would hold
+// that goroutine for the write timeout.
 func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, cause error) {
 	first := false
 	c.closeOnce.Do(func() {
@@ -154,10 +160,12 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		defer c.closeWG.Done()
 
 		c.mu.Lock()
-		if c.status.code == 0 {
+		dropped := c.status.code != 0 // recorded first only by abort (and noRoom, before it aborts)
+		if !dropped {
 			c.status = closeStatus{code: code, reason: reason, err: cause}
 		}
 		c.mu.Unlock()
+		flush = flush && !dropped
 		c.stopKeepalive()
 		if c.expiry != nil {
 			c.expiry.Stop()
@@ -207,7 +215,8 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 
 // abort drops the socket without a close handshake and records why. The
 // peer sees no close frame, so code should be what it records:
-// StatusAbnormalClosure (1006).
+// StatusAbnormalClosure (1006), unless the code decides what becomes of a
+// resumable session (noRoom).
 func (c *conn) abort(code websocket.StatusCode, reason string, cause error) {
 	c.mu.Lock()
 	if c.status.code == 0 {

@@ -29,8 +29,9 @@ var (
 	// ErrClosed reports that the connection was closed, by either side.
 	ErrClosed = errors.New("wsmcp: connection closed")
 	// ErrSlowConsumer reports that the peer did not read fast enough: the
-	// outbound queue stayed full for longer than the write timeout.
-	ErrSlowConsumer = errors.New("wsmcp: peer is not reading (outbound queue full past the write timeout)")
+	// outbound queue stayed full for longer than the write timeout, or was
+	// full when a notification for every subscriber arrived (Write).
+	ErrSlowConsumer = errors.New("wsmcp: peer is not reading (outbound queue full)")
 	// ErrPingTimeout reports that the peer did not answer a ping in time.
 	ErrPingTimeout = errors.New("wsmcp: peer did not answer ping")
 )

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -114,9 +116,18 @@ type NotifierOptions struct {
 	// only if their subscriptions/listen asked for it. Nil means
 	// list-changed notifications from the bus are dropped (and logged).
 	OnListChanged func(ctx context.Context, method string)
+	// Timeout bounds the work of one notification: a Publish (under the
+	// caller's context too), and the delivery of what arrives from the bus
+	// on this replica, whose context (passed to OnListChanged) ends with
+	// it. A delivery that runs past it counts as an error (Errors). Zero
+	// means DefaultNotifyTimeout.
+	Timeout time.Duration
 	// Logger receives delivery problems. Nil discards them.
 	Logger *slog.Logger
 }
+
+// DefaultNotifyTimeout is the default NotifierOptions.Timeout.
+const DefaultNotifyTimeout = 5 * time.Second
 
 // Notifier raises notifications for the sessions of every replica of an
 // endpoint, whatever raised them: a tool, a REST handler, a background
@@ -135,18 +146,25 @@ type NotifierOptions struct {
 // their subscription id), including those re-sent by a client that
 // reconnected to another replica. Nothing goes on the bus per message:
 // one publish per notification.
+//
+// A session that does not read holds up nobody: the transport never waits
+// for room in a session's queue for these notifications, and drops a
+// session whose queue is full as a slow consumer (docs/protocol.md).
 type Notifier struct {
-	server *mcp.Server
-	bus    Bus
-	opts   NotifierOptions
-	logger *slog.Logger
-	stop   func()
-	once   sync.Once
+	server  *mcp.Server
+	bus     Bus
+	opts    NotifierOptions
+	logger  *slog.Logger
+	timeout time.Duration
+	errors  atomic.Int64
+	stop    func()
+	once    sync.Once
 }
 
 // NewNotifier subscribes server to bus and returns the Notifier that
 // publishes on it. A nil bus means a MemoryBus: this process only. Call
-// Close when done.
+// Close when done. It adds a sending middleware to server, which counts
+// the sessions that could not take a notification (Errors).
 func NewNotifier(server *mcp.Server, bus Bus, opts *NotifierOptions) *Notifier {
 	if server == nil {
 		panic("wsmcp: NewNotifier needs a server")
@@ -162,6 +180,11 @@ func NewNotifier(server *mcp.Server, bus Bus, opts *NotifierOptions) *Notifier {
 	if n.logger == nil {
 		n.logger = slog.New(slog.DiscardHandler)
 	}
+	n.timeout = n.opts.Timeout
+	if n.timeout <= 0 {
+		n.timeout = DefaultNotifyTimeout
+	}
+	server.AddSendingMiddleware(n.countRefusals)
 	n.stop = bus.Subscribe(n.deliver)
 	return n
 }
@@ -189,11 +212,44 @@ func (n *Notifier) ListChanged(ctx context.Context, method string) error {
 }
 
 func (n *Notifier) publish(ctx context.Context, nt Notification) error {
-	if err := n.bus.Publish(ctx, nt); err != nil {
+	ctx, cancel := context.WithTimeout(ctx, n.timeout)
+	err := n.bus.Publish(ctx, nt)
+	cancel()
+	if err != nil {
+		err = fmt.Errorf("wsmcp: %s delivered on this replica only: %w", nt.Method, err)
+		n.failed(err)
 		n.deliver(nt)
-		return fmt.Errorf("wsmcp: %s delivered on this replica only: %w", nt.Method, err)
+		return err
 	}
 	return nil
+}
+
+// Errors returns how many times, since NewNotifier, a notification failed
+// to go where it should: a Publish that the bus refused or that ran past
+// Timeout; a delivery on this replica that ran past Timeout, or had
+// nowhere to go (a list change without OnListChanged, a method a Notifier
+// does not carry); a session of this replica that could not take a
+// resources/updated or list-changed notification (the transport dropped it
+// as a slow consumer, or it was closing). All but the last are also logged;
+// the transport logs a slow consumer's close.
+func (n *Notifier) Errors() int64 { return n.errors.Load() }
+
+// failed counts and logs err.
+func (n *Notifier) failed(err error) {
+	n.errors.Add(1)
+	n.logger.Warn("wsmcp: notification not delivered", "error", err.Error())
+}
+
+// countRefusals is the sending middleware that counts the sessions that
+// could not take a notification: the SDK only logs them.
+func (n *Notifier) countRefusals(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		res, err := next(ctx, method, req)
+		if err != nil && fansOut(method) {
+			n.errors.Add(1)
+		}
+		return res, err
+	}
 }
 
 // Close stops the delivery of what the bus carries to this replica.
@@ -201,19 +257,41 @@ func (n *Notifier) Close() {
 	n.once.Do(n.stop)
 }
 
-// deliver hands one notification from the bus to the local sessions.
+// Errors of deliver, for the log.
+var (
+	errNoOnListChanged = errors.New("wsmcp: list-changed notification dropped: no OnListChanged")
+	errUnknownOnBus    = errors.New("wsmcp: unknown notification on the bus")
+)
+
+// deliver hands one notification from the bus to the local sessions,
+// within the timeout. The SDK sends it to one session after another;
+// the transport never waits on a session's socket for it.
 func (n *Notifier) deliver(nt Notification) {
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), n.timeout)
+	defer cancel()
 	switch {
 	case nt.Method == MethodResourceUpdated && nt.URI != "":
+		// It always returns nil: countRefusals sees each session's error.
 		_ = n.server.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: nt.URI})
 	case isListChanged(nt.Method) && n.opts.OnListChanged != nil:
 		n.opts.OnListChanged(ctx, nt.Method)
 	case isListChanged(nt.Method):
-		n.logger.Warn("wsmcp: list-changed notification dropped: no OnListChanged", "method", nt.Method)
+		n.failed(fmt.Errorf("%w: %s", errNoOnListChanged, nt.Method))
+		return
 	default:
-		n.logger.Warn("wsmcp: unknown notification on the bus", "method", nt.Method)
+		n.failed(fmt.Errorf("%w: %q", errUnknownOnBus, nt.Method))
+		return
 	}
+	if ctx.Err() != nil {
+		n.failed(fmt.Errorf("wsmcp: delivering %s took longer than %v: %w", nt.Method, n.timeout, ctx.Err()))
+	}
+}
+
+// fansOut reports whether the SDK sends notifications of method to every
+// session that asked for them, one after the other: those the transport
+// never waits for (Write).
+func fansOut(method string) bool {
+	return method == MethodResourceUpdated || isListChanged(method)
 }
 
 func isListChanged(method string) bool {

@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/notifylag"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -194,4 +197,133 @@ func TestMemoryBusStop(t *testing.T) {
 	notifier := wsmcp.NewNotifier(mcp.NewServer(&mcp.Implementation{Name: "s", Version: "1"}, nil), &bus, nil)
 	notifier.Close()
 	notifier.Close()
+}
+
+// A subscriber that stops reading does not hold up the notifications of
+// the others on its replica: with it, the victim's longest wait stays
+// within a small margin of the same rounds without it (docs/scaling.md has
+// the figures). The slow subscriber is dropped the moment a notification
+// finds no room for it: as a slow consumer, or, resumable with its replay
+// log full, its session ended (it would park and keep the notification
+// waiting). That is logged once, however many notifications follow.
+func TestNotifySlowReaderMemoryBus(t *testing.T) {
+	tests := []struct {
+		name      string
+		resumable bool
+		code      websocket.StatusCode
+		reason    string
+		limit     string
+	}{
+		{"2025-x session", false, websocket.StatusAbnormalClosure, wsmcp.ReasonSlowConsumer, wsmcp.LimitSlowConsumer},
+		{"resumable session", true, websocket.StatusPolicyViolation, wsmcp.ReasonNoAcks, wsmcp.LimitReplay},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := notifylag.Run(t, new(wsmcp.MemoryBus), tt.resumable)
+			t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
+				res.Base, res.Slow, res.Delta(), res.Rounds)
+			if d := res.Delta(); d > slowReaderMargin {
+				t.Errorf("a subscriber that does not read delayed another's notifications by %v (over %v)", d, slowReaderMargin)
+			}
+			if res.Closed.Code != tt.code || res.Closed.Reason != tt.reason {
+				t.Errorf("slow subscriber closed with %d %q, want %d %q", res.Closed.Code, res.Closed.Reason, tt.code, tt.reason)
+			}
+			// The notification that found no room counts as the Notifier's error.
+			if n := res.Notifier.Errors(); n < 1 {
+				t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)
+			}
+			// More notifications for the closed subscriber change nothing.
+			for range 10 {
+				if err := res.Notifier.ResourceUpdated(context.Background(), notifylag.SlowURI); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log := res.Log.String()
+			if n := strings.Count(log, "limit="+tt.limit); n != 1 {
+				t.Errorf("%d %s log lines, want 1:\n%s", n, tt.limit, log)
+			}
+			if n := strings.Count(log, fmt.Sprintf("session=%s code=%d", res.SlowID, tt.code)); n != 1 {
+				t.Errorf("%d close lines for the slow subscriber, want 1:\n%s", n, log)
+			}
+			// Dropped at once: the log claims no wait that did not happen.
+			if strings.Contains(log, "past the write timeout") {
+				t.Errorf("the close line says the queue stayed full past the write timeout:\n%s", log)
+			}
+			if strings.Contains(log, "session parked") {
+				t.Errorf("the slow subscriber's session was parked:\n%s", log)
+			}
+		})
+	}
+}
+
+// slowReaderMargin is what the tests allow a slow reader to add to another
+// subscriber's longest wait. The figure is under 50 ms (docs/scaling.md);
+// the margin is wider for a busy machine under -race, and far below the
+// 10 s a full queue once cost.
+const slowReaderMargin = 500 * time.Millisecond
+
+// stalledBus is a bus whose Publish never gets an answer.
+type stalledBus struct{ wsmcp.MemoryBus }
+
+func (*stalledBus) Publish(ctx context.Context, _ wsmcp.Notification) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The Notifier's own work is bounded by NotifierOptions.Timeout, and each
+// failure counts once in Errors: a publish refused or stalled (the caller
+// gets its error within the timeout), a delivery running past the timeout,
+// or with nowhere to go.
+func TestNotifierCountsErrors(t *testing.T) {
+	const timeout = 50 * time.Millisecond
+	waitCtx := func(ctx context.Context, _ string) { <-ctx.Done() }
+	tests := []struct {
+		name          string
+		bus           wsmcp.Bus
+		onListChanged func(context.Context, string)
+		raise         func(ctx context.Context, n *wsmcp.Notifier, bus wsmcp.Bus) error
+		wantErr       error
+		wantCount     int64
+	}{
+		{"delivered", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, nil, 0},
+		{"bus refuses", new(failingBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, errBusDown, 1},
+		{"bus stalls past the timeout", new(stalledBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ResourceUpdated(ctx, "test://x")
+		}, context.DeadlineExceeded, 1},
+		{"OnListChanged runs past the timeout", new(wsmcp.MemoryBus), waitCtx, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ListChanged(ctx, wsmcp.MethodToolListChanged)
+		}, nil, 1},
+		{"list change without OnListChanged", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
+			return n.ListChanged(ctx, wsmcp.MethodPromptListChanged)
+		}, nil, 1},
+		{"unknown method on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
+			return bus.Publish(ctx, wsmcp.Notification{Method: "notifications/message"})
+		}, nil, 1},
+		{"resource update without a URI on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
+			return bus.Publish(ctx, wsmcp.Notification{Method: wsmcp.MethodResourceUpdated})
+		}, nil, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			server := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "1"}, nil)
+			n := wsmcp.NewNotifier(server, tt.bus, &wsmcp.NotifierOptions{Timeout: timeout, OnListChanged: tt.onListChanged})
+			defer n.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			err := tt.raise(ctx, n, tt.bus)
+			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
+				t.Errorf("error = %v, want %v", err, tt.wantErr)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("the call outlived its 10 s context: the timeout did not bound it")
+			}
+			if got := n.Errors(); got != tt.wantCount {
+				t.Errorf("Errors() = %d, want %d", got, tt.wantCount)
+			}
+		})
+	}
 }

@@ -22,6 +22,12 @@ const writeChunk = 32 << 10
 // the write timeout the peer is not reading, the socket is dropped and
 // ErrSlowConsumer returned.
 //
+// A notification that the server fans out to every subscriber
+// (resources/updated, list_changed) never waits: the SDK sends it to one
+// session after another, and one peer that does not read would hold up all
+// the others. If it finds the queue full, the socket is dropped at once as a
+// slow consumer; otherwise a writer goroutine sends it.
+//
 // ctx is the SDK's, which notifications/cancelled may cancel mid-write; it
 // is never passed to the socket, where it would close the connection.
 func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
@@ -30,7 +36,11 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		return err
 	}
 	resp, _ := msg.(*jsonrpc.Response)
-	if err := c.enqueue(ctx, data, resp); err != nil {
+	mode := numbered
+	if req, ok := msg.(*jsonrpc.Request); ok && !req.IsCall() && fansOut(req.Method) {
+		mode = broadcast
+	}
+	if err := c.enqueueMsg(ctx, data, mode, resp); err != nil {
 		if req, ok := msg.(*jsonrpc.Request); ok && req.IsCall() {
 			key := idKey(req.ID)
 			c.mu.Lock()
@@ -181,6 +191,7 @@ type enqueueMode int
 const (
 	numbered       enqueueMode = iota // part of the session: kept for replay, waits for room in the log
 	numberedReader                    // the same, from the reader, which must not wait for acks it alone reads
+	broadcast                         // numbered, never waits and never writes inline: no room drops the socket
 	raw                               // transport control: not numbered
 )
 
@@ -196,9 +207,13 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 		}
 		queueFull := c.queued > 0 && c.queued+len(data) > c.lim.maxQueueBytes
 		// Has the peer acknowledged enough to make room in the log?
-		logFull := mode == numbered && l != nil && !l.fits(len(data))
+		logFull := (mode == numbered || mode == broadcast) && l != nil && !l.fits(len(data))
 		if c.closed || !queueFull && !logFull {
 			break
+		}
+		if mode == broadcast {
+			c.mu.Unlock()
+			return c.noRoom(logFull)
 		}
 		if deadline == nil {
 			deadline = time.NewTimer(c.lim.writeTimeout)
@@ -240,12 +255,46 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 	if !inline {
 		return nil
 	}
+	if mode == broadcast {
+		// The caller is sending to every subscriber in turn: a write to a
+		// socket whose peer does not read must not hold it up.
+		go c.writeLoop(false)
+		return nil
+	}
 	// No writer is running: this goroutine writes the batch itself, which
 	// saves a goroutine and a wake-up per message on a quiet connection,
 	// and hands what piles up meanwhile to a writer goroutine. The write
 	// watchdog bounds how long it can block.
 	c.writeLoop(true)
 	return nil
+}
+
+// noRoom drops the socket for a fanned-out notification that found no room
+// (broadcast), and returns the error of its write. A full queue is a slow
+// consumer (1006): a resumable session parks and keeps the notification for
+// the client. A full replay log ends a resumable session (recorded as 1008
+// ReasonNoAcks, which does not park it; the peer sees the socket dropped):
+// parked with a full log, it would make the notification wait for room
+// that only the client can make. The first notification to find no room
+// reports it; the next ones find the socket closing.
+func (c *conn) noRoom(logFull bool) error {
+	st := closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
+	limit := LimitSlowConsumer
+	if logFull {
+		st = closeStatus{code: websocket.StatusPolicyViolation, reason: ReasonNoAcks, err: errReplayOverflow}
+		limit = LimitReplay
+	}
+	c.mu.Lock()
+	first := c.status.code == 0
+	if first {
+		c.status = st
+	}
+	c.mu.Unlock()
+	if first {
+		c.limited(limit)
+	}
+	c.abort(st.code, st.reason, st.err)
+	return st.err
 }
 
 // writeLoop sends queued messages until the queue is empty, then exits: an

@@ -147,3 +147,30 @@ func TestLostCallAnsweredOnce(t *testing.T) {
 		t.Fatalf("%d responses made up, want 1", n)
 	}
 }
+
+// Close on a socket that was dropped (abort) returns at once, even with
+// messages left in the queue and no writer: the SDK calls it from the
+// goroutine that found the connection idle after a failed write, which may
+// be notifying every subscriber of the server in turn.
+func TestCloseAfterDropDoesNotFlush(t *testing.T) {
+	lim := limits{pingInterval: -1, writeTimeout: time.Minute}.resolved(DefaultServerReadLimit)
+	c := serverConn(t, &lim)
+	// What abort leaves before its own shutdown runs: a status, a dropped
+	// socket, a queue that no writer will send.
+	c.mu.Lock()
+	c.status = closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
+	c.queue, c.queued = [][]byte{[]byte(`{}`)}, 2
+	c.mu.Unlock()
+	_ = c.ws.CloseNow()
+
+	closed := make(chan struct{})
+	go func() { _ = c.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close on a dropped socket waited to flush its queue (up to the 1 minute write timeout)")
+	}
+	if st := c.closeInfo(); st.Code != websocket.StatusAbnormalClosure || st.Reason != ReasonSlowConsumer {
+		t.Errorf("closed with %d %q, want the status recorded when the socket was dropped", st.Code, st.Reason)
+	}
+}
