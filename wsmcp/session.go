@@ -280,6 +280,15 @@ func (s *session) keep(w *seqWrite) (bool, error) {
 		w.data = data
 	}
 	if !s.log.fits(len(w.data)) {
+		if req, ok := w.msg.(*jsonrpc.Request); ok && !req.IsCall() && fansOut(req.Method) {
+			// A notification sent to every subscriber in turn must not
+			// wait for room that only the absent client can make: the
+			// session ends, as it does on a live socket (conn.noRoom).
+			s.endLocked(fmt.Errorf("%w: %w while the client was away", ErrSessionLost, errReplayOverflow))
+			s.mu.Unlock()
+			s.h.lim.logger.Info("wsmcp: parked session ended: its replay buffer is full", "session", s.id)
+			return true, errReplayOverflow
+		}
 		s.mu.Unlock()
 		if fresh {
 			holder.observeOut(w.msg, w.data)
