@@ -250,12 +250,21 @@ func (s *session) prepare(w *seqWrite) {
 		}
 	}
 	w.msg, w.granted = s.grant(w.msg)
+	if w.granted {
+		// Findable before the grant goes out: a client whose socket dies
+		// right after it arrives resumes at once.
+		s.registered()
+	}
 }
 
-// written implements seqPolicy: a granted session becomes findable.
+// written implements seqPolicy: once the grant is queued, acks flow.
 func (s *session) written(w *seqWrite) {
 	if w.granted {
-		s.registered()
+		s.mu.Lock()
+		if s.cur != nil && s.final == nil {
+			s.cur.granted.Store(true)
+		}
+		s.mu.Unlock()
 	}
 }
 
@@ -365,9 +374,6 @@ func (s *session) registered() {
 	defer s.mu.Unlock()
 	if s.final != nil {
 		return // ended meanwhile: never findable
-	}
-	if s.cur != nil {
-		s.cur.granted.Store(true)
 	}
 	s.h.mu.Lock()
 	if s.h.sessions == nil {
