@@ -112,8 +112,9 @@ func (g *gateway) admit(key string) error {
 	return nil
 }
 
-// take counts a child about to start, or reports false when a bound was
-// reached since admit (upgrades racing for the last places).
+// take counts a child about to start, against the total and its caller's
+// share, or reports false when a bound was reached since admit (upgrades
+// racing for the last places).
 func (g *gateway) take(key string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -126,14 +127,23 @@ func (g *gateway) take(key string) bool {
 	return true
 }
 
-// release uncounts a child that was reaped, or never started.
-func (g *gateway) release(key string) {
+// leave uncounts a session from its caller's share when it ends: a caller
+// is bounded by its live sessions, not by processes still on their way out
+// (which count against the total until release).
+func (g *gateway) leave(key string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.running--
 	if g.perID[key]--; g.perID[key] == 0 {
 		delete(g.perID, key)
 	}
+}
+
+// release uncounts a child from the total once it, and what it left
+// behind, is reaped, or when it never started.
+func (g *gateway) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
 	g.children.Done()
 }
 
@@ -210,7 +220,13 @@ type relay struct {
 	// stuck is set when the session was closed because the child did not
 	// read its input.
 	stuck atomic.Bool
+	// ended uncounts the session from its caller's share, once.
+	ended sync.Once
 }
+
+// end marks the session over for its caller's share; the process may
+// still be on its way out.
+func (s *relay) end() { s.ended.Do(func() { s.g.leave(s.key) }) }
 
 // run starts the child at the session's first message and copies the
 // client's messages to the child's stdin until the session ends.
@@ -230,7 +246,8 @@ func (s *relay) run(ctx context.Context) {
 	start := time.Now()
 	c, err := startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
 	if err != nil {
-		s.g.release(s.key)
+		s.end()
+		s.g.release()
 		s.g.metrics.spawnFailures.Add(1)
 		log.Error("mcpws serve: starting the MCP server process", "error", err.Error())
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
@@ -251,6 +268,7 @@ func (s *relay) run(ctx context.Context) {
 		data, err := jsonrpc.EncodeMessage(msg)
 		if err != nil {
 			log.Error("mcpws serve: encoding a message", "error", err.Error())
+			s.end()
 			in.close()
 			c.stop()
 			return
@@ -259,12 +277,14 @@ func (s *relay) run(ctx context.Context) {
 			log.Warn("mcpws serve: process is not reading its input; ending the session", "backlog", maxStdinBacklog)
 			s.stuck.Store(true)
 			_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildStuck)
+			s.end()
 			in.close()
 			c.stop()
 			return
 		}
 		if msg, err = s.conn.Read(ctx); err != nil {
 			s.clientGone.Store(true)
+			s.end()
 			in.close()
 			c.stop()
 			return
@@ -328,10 +348,11 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		// The child ended the session: tell the client, then reap.
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reason)
 	}
+	s.end()
 	c.stop()
 	how := c.wait()
 	s.g.reaped(c)
-	s.g.release(s.key)
+	s.g.release()
 	s.g.metrics.exited(ended)
 	if ended {
 		log.Warn("mcpws serve: process ended the session", "pid", c.cmd.Process.Pid, "how", how, "close", reason)

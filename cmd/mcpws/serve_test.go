@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ const (
 type gatewayProc struct {
 	addr string
 	log  *testlog.Buffer
+	stop func() // ends the gateway and checks how it exited; once
 }
 
 // startGateway runs "mcpws serve args..." on a free loopback port until
@@ -55,7 +57,7 @@ func startGateway(t *testing.T, args ...string) *gatewayProc {
 	}
 	go io.Copy(io.Discard, br)
 	g.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	t.Cleanup(func() {
+	g.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case c := <-code:
@@ -66,6 +68,7 @@ func startGateway(t *testing.T, args ...string) *gatewayProc {
 			t.Errorf("gateway did not exit\n%s", g.log)
 		}
 	})
+	t.Cleanup(g.stop)
 	return g
 }
 
