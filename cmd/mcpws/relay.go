@@ -49,6 +49,7 @@ type gateway struct {
 	limits  []string
 	metrics *metrics
 	lookup  func(string) (string, bool) // the gateway's environment
+	reaper  *reaper
 
 	mu       sync.Mutex
 	running  int
@@ -57,8 +58,8 @@ type gateway struct {
 	children sync.WaitGroup      // every child until it is reaped
 }
 
-func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, perID: map[string]int{}, live: map[*child]struct{}{}}
+func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics, r *reaper) (*gateway, error) {
+	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, reaper: r, perID: map[string]int{}, live: map[*child]struct{}{}}
 	if cfg.childMemory > 0 {
 		g.limits = append(g.limits, fmt.Sprintf("as=%d", cfg.childMemory))
 	}
@@ -105,7 +106,7 @@ func (g *gateway) admit(key string) error {
 	case g.perID[key] >= g.cfg.maxChildrenID:
 		g.metrics.refusedChildren.Add(1)
 		return &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: refusedChildrenID, Message: refusedChildIDMsg}
-	case g.running >= g.cfg.maxChildren:
+	case g.running+g.reaper.strayCount() >= g.cfg.maxChildren:
 		g.metrics.refusedChildren.Add(1)
 		return &wsmcp.Refusal{Status: http.StatusServiceUnavailable, Reason: refusedChildren, Message: refusedChildrenMsg}
 	}
@@ -118,7 +119,7 @@ func (g *gateway) admit(key string) error {
 func (g *gateway) take(key string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.running >= g.cfg.maxChildren || g.perID[key] >= g.cfg.maxChildrenID {
+	if g.running+g.reaper.strayCount() >= g.cfg.maxChildren || g.perID[key] >= g.cfg.maxChildrenID {
 		return false
 	}
 	g.running++
@@ -138,8 +139,8 @@ func (g *gateway) leave(key string) {
 	}
 }
 
-// release uncounts a child from the total once it, and what it left
-// behind, is reaped, or when it never started.
+// release uncounts a child from the total once it, and everything it
+// started, is reaped, or when it never started.
 func (g *gateway) release() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -161,29 +162,38 @@ func (g *gateway) reaped(c *child) {
 }
 
 // killAll sends SIGKILL to the process group of every child not reaped
-// yet: at exit, nothing the gateway started is left running.
+// yet, and to everything the sessions started: at exit, nothing the
+// gateway started is left running.
 func (g *gateway) killAll() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	live := make([]*child, 0, len(g.live))
 	for c := range g.live {
+		live = append(live, c)
+	}
+	g.mu.Unlock()
+	// Not under g.mu: a tree that empties gives its place back (release).
+	for _, c := range live {
 		c.signal(syscall.SIGKILL)
 	}
+	g.reaper.killAll()
 }
 
-// Running reports the children counted now.
+// Running reports the processes counted against -max-children now: the
+// sessions' (with what they left behind) and the strays.
 func (g *gateway) Running() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.running
+	return g.running + g.reaper.strayCount()
 }
 
-// wait waits for every child to be reaped, or ctx to end.
+// wait waits for every child, and everything the sessions started, to be
+// reaped, or ctx to end.
 func (g *gateway) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { g.children.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return g.reaper.idle(ctx)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -244,7 +254,15 @@ func (s *relay) run(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	c, err := startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
+	var c *child
+	tree, err := s.g.reaper.start(func() (int, error) {
+		var err error
+		c, err = startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
+		if err != nil {
+			return 0, err
+		}
+		return c.cmd.Process.Pid, nil
+	}, s.g.release) // the total's place is given back once all of it is gone
 	if err != nil {
 		s.end()
 		s.g.release()
@@ -253,6 +271,7 @@ func (s *relay) run(ctx context.Context) {
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
 		return
 	}
+	c.tree = tree
 	s.g.started(c)
 	s.g.metrics.spawned(time.Since(start))
 	log.Info("mcpws serve: process started", "pid", c.cmd.Process.Pid)
@@ -352,12 +371,17 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 	c.stop()
 	how := c.wait()
 	s.g.reaped(c)
-	s.g.release()
+	// What it started is being killed; the place in -max-children is
+	// given back once all of it is reaped.
+	attrs := []any{"pid", c.cmd.Process.Pid, "how", how}
+	if left := c.tree.wait(s.g.cfg.killGrace); left > 0 {
+		attrs = append(attrs, "left", left)
+	}
 	s.g.metrics.exited(ended)
 	if ended {
-		log.Warn("mcpws serve: process ended the session", "pid", c.cmd.Process.Pid, "how", how, "close", reason)
+		log.Warn("mcpws serve: process ended the session", append(attrs, "close", reason)...)
 	} else {
-		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
+		log.Info("mcpws serve: process stopped", attrs...)
 	}
 	s.conn.Close()
 }
