@@ -32,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(args) > 0 && args[0] == rlimitExecFlag {
 		return rlimitExec(args[1:], os.Environ(), stderr)
 	}
-	cfg, err := parseServe(args, os.Getenv, stderr)
+	cfg, err := parseServe(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}

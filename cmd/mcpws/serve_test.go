@@ -226,10 +226,20 @@ func TestServeBadFlags(t *testing.T) {
 		{"children zero", "", []string{"-max-children", "0", "--", "/bin/cat"}, "must be positive"},
 		{"secret without audience", testSecret, []string{"--", "/bin/cat"}, "-audience is required"},
 		{"no jwt-secret flag", "", []string{"-jwt-secret", "x", "--", "/bin/cat"}, "flag provided but not defined: -jwt-secret"},
+		{"secret set but empty", "set but empty", []string{"-audience", testAudience, "--", "/bin/cat"}, "JWT_SECRET is set but empty: give the secret, or unset it to serve without authentication"},
+		{"jwks url empty", "", []string{"-jwks-url", "", "-audience", testAudience, "--", "/bin/cat"}, "-jwks-url is empty: give the URL, or leave the flag out to serve without authentication"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("JWT_SECRET", tt.env)
+			// "" leaves JWT_SECRET unset; "set but empty" sets it to "".
+			t.Setenv("JWT_SECRET", "")
+			switch tt.env {
+			case "":
+				os.Unsetenv("JWT_SECRET")
+			case "set but empty":
+			default:
+				t.Setenv("JWT_SECRET", tt.env)
+			}
 			var out, errb strings.Builder
 			code := runServe(context.Background(), tt.args, &out, &errb)
 			if code != 2 {
