@@ -125,9 +125,15 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 		case len(bytes.TrimSpace(line)) == 0:
 		default:
 			err := conn.Write(ctx, line)
+			var ie *wsmcp.InvalidMessageError
 			var je *jsonrpc.Error
 			switch {
 			case err == nil:
+			case errors.As(err, &ie):
+				// Answered with its id as written (null if it has none):
+				// the host matches the answer, whatever number it used.
+				logger.Warn("mcpws connect: a line from stdin is not a JSON-RPC message; answered with an error, not sent", "error", err)
+				_ = out.message(errorReply(ie.ID, ie.Reply))
 			case errors.Is(err, wsmcp.ErrInvalidMessage) && errors.As(err, &je):
 				logger.Warn("mcpws connect: a line from stdin is not a JSON-RPC message; answered with an error, not sent", "error", err)
 				_ = out.message(nullIDError(je))
@@ -146,12 +152,20 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 }
 
 // nullIDError is a JSON-RPC error response with "id": null.
-func nullIDError(e *jsonrpc.Error) []byte {
+func nullIDError(e *jsonrpc.Error) []byte { return errorReply(nil, e) }
+
+// errorReply is a JSON-RPC error response whose id is the text id, as it
+// was written (json.RawMessage is copied as it is, so an integer beyond
+// 2⁵³ or 1e400 is not rounded), or null when id is nil.
+func errorReply(id json.RawMessage, e *jsonrpc.Error) []byte {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
 	data, _ := json.Marshal(struct {
-		JSONRPC string         `json:"jsonrpc"`
-		ID      any            `json:"id"`
-		Error   *jsonrpc.Error `json:"error"`
-	}{"2.0", nil, e})
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *jsonrpc.Error  `json:"error"`
+	}{"2.0", id, e})
 	return data
 }
 
