@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -69,13 +70,21 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		if errors.Is(err, errConnEnded) {
 			// Not the host's doing: the answers to the calls in flight,
 			// then why, as when the reader saw it first.
-			err := <-ended
+			var err error
+			select {
+			case err = <-ended:
+			case <-ctx.Done():
+				conn.Close()
+				waitEnded(nil, ended)
+				return 0
+			}
 			conn.Close()
 			fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
 			return 1
 		}
 		conn.Close()
-		<-ended
+		// The last answers go out, unless a signal ends it first.
+		waitEnded(ctx, ended)
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpws connect: reading stdin: %v\n", err)
 			return 1
@@ -84,8 +93,33 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		return 0
 	case <-ctx.Done():
 		conn.Close()
-		<-ended
+		// A signal: the reader may be stuck writing to a stdout that nobody
+		// reads. It is left there; the process exits.
+		waitEnded(nil, ended)
 		return 0
+	}
+}
+
+// stopGrace bounds the wait for the server-to-stdout reader once the
+// bridge is told to stop: a host that stopped reading stdout holds it in a
+// write forever.
+const stopGrace = time.Second
+
+// waitEnded waits for the reader to end, or ctx to end and then
+// stopGrace more (nil ctx: stopGrace only).
+func waitEnded(ctx context.Context, ended <-chan error) {
+	if ctx != nil {
+		select {
+		case <-ended:
+			return
+		case <-ctx.Done():
+		}
+	}
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case <-ended:
+	case <-t.C:
 	}
 }
 
