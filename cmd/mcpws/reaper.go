@@ -13,8 +13,11 @@ import (
 const (
 	reapScanIdle = time.Second
 	reapScanBusy = 20 * time.Millisecond
-	prSetSubreap = 36 // PR_SET_CHILD_SUBREAPER
-	stateZombie  = 'Z'
+)
+
+const (
+	prSetChildSubreaper = 36
+	stateZombie         = 'Z'
 )
 
 // reaper keeps every process a session starts within the gateway's reach,
@@ -61,7 +64,7 @@ type tree struct {
 
 // newReaper makes the gateway a child subreaper.
 func newReaper(log *slog.Logger) (*reaper, error) {
-	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetSubreap, 1, 0); e != 0 {
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 1, 0); e != 0 {
 		return nil, e
 	}
 	self, _ := readProc(syscall.Getpid())
@@ -71,7 +74,7 @@ func newReaper(log *slog.Logger) (*reaper, error) {
 // close stops the gateway being a subreaper (it matters only to a process
 // that goes on after serve, such as a test).
 func (r *reaper) close() {
-	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetSubreap, 0, 0)
+	_, _, _ = syscall.RawSyscall(syscall.SYS_PRCTL, prSetChildSubreaper, 0, 0)
 }
 
 // start runs spawn, which starts a session's process and returns its pid,
@@ -126,7 +129,7 @@ func (r *reaper) scan() (busy bool) {
 		r.mu.Unlock()
 		return false
 	}
-	emptied := r.scanLocked(nil)
+	emptied := r.scanLocked(treeSignal{})
 	for t := range r.trees {
 		busy = busy || t.ended
 	}
@@ -145,13 +148,16 @@ func notify(emptied []*tree) {
 	}
 }
 
+// treeSignal is a signal for what one tree holds.
+type treeSignal struct {
+	to  *tree
+	sig syscall.Signal // 0: none
+}
+
 // scanLocked ties every process to its tree, reaps adopted zombies, sends
-// SIGKILL to what ended trees hold (sig, when not nil, to only's), and
+// SIGKILL to what ended trees hold and sig.sig to what sig.to holds, and
 // returns the trees that became empty, removed.
-func (r *reaper) scanLocked(sig *struct {
-	only *tree
-	sig  syscall.Signal
-}) []*tree {
+func (r *reaper) scanLocked(sig treeSignal) []*tree {
 	ps := readProcs()
 	kids := map[int][]int{}
 	for _, p := range ps {
@@ -256,7 +262,7 @@ func (r *reaper) scanLocked(sig *struct {
 				if p.start == st {
 					_ = syscall.Kill(pid, syscall.SIGKILL)
 				}
-			case sig != nil && sig.only == t && sig.sig != 0:
+			case sig.to == t && sig.sig != 0:
 				_ = syscall.Kill(pid, sig.sig)
 			}
 		}
@@ -276,10 +282,7 @@ func (r *reaper) scanLocked(sig *struct {
 // that what the root started is tied to it while it still runs.
 func (t *tree) signal(sig syscall.Signal) {
 	t.r.mu.Lock()
-	emptied := t.r.scanLocked(&struct {
-		only *tree
-		sig  syscall.Signal
-	}{t, sig})
+	emptied := t.r.scanLocked(treeSignal{t, sig})
 	t.r.mu.Unlock()
 	notify(emptied)
 }
@@ -289,9 +292,9 @@ func (t *tree) signal(sig syscall.Signal) {
 // then killed.
 func (t *tree) exited() {
 	t.r.mu.Lock()
-	emptied := t.r.scanLocked(nil)
+	emptied := t.r.scanLocked(treeSignal{})
 	t.ended = true
-	emptied = append(emptied, t.r.scanLocked(nil)...)
+	emptied = append(emptied, t.r.scanLocked(treeSignal{})...)
 	t.r.mu.Unlock()
 	notify(emptied)
 	t.r.poke()
@@ -334,7 +337,7 @@ func (r *reaper) killAll() {
 	for t := range r.trees {
 		t.ended = true
 	}
-	emptied := r.scanLocked(nil)
+	emptied := r.scanLocked(treeSignal{})
 	r.mu.Unlock()
 	notify(emptied)
 	r.poke()
