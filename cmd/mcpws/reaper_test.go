@@ -83,3 +83,68 @@ func TestReaperStray(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A session's place (onEmpty) is given back only once what its process
+// started, in a session of its own, is reaped too: not when the process
+// itself is.
+func TestReaperHoldsPlaceUntilReaped(t *testing.T) {
+	r, err := newReaper(slog.New(slog.NewTextHandler(&testlog.Buffer{}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	cmd := exec.Command("/bin/sh", "-c", `setsid sleep 300 </dev/null >/dev/null 2>&1 & echo $!; exec sleep 300`)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	emptied := make(chan struct{}, 1)
+	tr, err := r.start(func() (int, error) {
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		return cmd.Process.Pid, nil
+	}, func() { emptied <- struct{}{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line [32]byte
+	n, _ := out.Read(line[:])
+	helper, _ := strconv.Atoi(strings.TrimSpace(string(line[:n])))
+	t.Cleanup(func() {
+		if procComm(helper) == "sleep" {
+			_ = syscall.Kill(helper, syscall.SIGKILL)
+		}
+	})
+	if helper == 0 || procState(helper) == "" {
+		t.Fatalf("no helper (%q)", line[:n])
+	}
+	r.scan() // the helper is tied to the session by parentage
+	endRoot(t, cmd, tr)
+	// Killed by exited, but nobody has reaped it: the place is held.
+	select {
+	case <-emptied:
+		t.Fatalf("place given back with the helper %d still there (state %q)", helper, procState(helper))
+	default:
+	}
+	if procState(helper) == "" {
+		t.Fatalf("helper %d gone before the reaper reaped it", helper)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.scan()
+		select {
+		case <-emptied:
+			if st := procState(helper); st != "" {
+				t.Errorf("place given back, helper %d still there (state %q)", helper, st)
+			}
+			return
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("place not given back; helper %d state %q", helper, procState(helper))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
