@@ -58,7 +58,10 @@ type ClientTransport struct {
 
 	// TokenSource, if set, is called before every dial for a bearer token,
 	// sent as "Authorization: Bearer <token>": a redial after 1008 "token
-	// expired" gets a fresh one.
+	// expired" gets a fresh one. On a redial its context ends with the
+	// outage's ReconnectOptions.MaxElapsed, not with WriteTimeout, which
+	// bounds the handshake that follows: a source that runs a command or
+	// asks an identity provider bounds its own time.
 	TokenSource func(context.Context) (string, error)
 
 	// Reconnect turns on redialing when the socket drops (see
@@ -150,12 +153,17 @@ func (t *ClientTransport) connect(ctx context.Context, keepRaw bool) (mcp.Connec
 	return r, nil
 }
 
-// dial opens one socket.
+// dial opens one socket, ctx bounding the token source and the handshake.
 func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) {
-	hc := t.HTTPClient
-	if hc == nil {
-		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	header, err := t.header(ctx)
+	if err != nil {
+		return nil, err
 	}
+	return t.dialHeader(ctx, header, lim)
+}
+
+// header returns the handshake's headers, with a token from TokenSource.
+func (t *ClientTransport) header(ctx context.Context) (http.Header, error) {
 	header := t.Header
 	if t.TokenSource != nil {
 		token, err := t.TokenSource(ctx)
@@ -167,6 +175,15 @@ func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) 
 			header = http.Header{}
 		}
 		header.Set("Authorization", "Bearer "+token)
+	}
+	return header, nil
+}
+
+// dialHeader opens one socket with header.
+func (t *ClientTransport) dialHeader(ctx context.Context, header http.Header, lim *limits) (*conn, error) {
+	hc := t.HTTPClient
+	if hc == nil {
+		hc = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	header = t.routed(header)
 	ws, resp, err := websocket.Dial(ctx, t.URL, &websocket.DialOptions{

@@ -16,8 +16,27 @@ import (
 // ErrInvalidMessage reports that [RawConn.Write] refused its input: it was
 // not one valid JSON-RPC 2.0 message. The error also wraps the
 // *jsonrpc.Error that a server answers such input with (errors.As), unless
-// the input looks like a response, which is never answered.
+// the input looks like a response, which is never answered; the
+// *[InvalidMessageError] it is tells the id to answer with.
 var ErrInvalidMessage = errors.New("wsmcp: not a valid JSON-RPC message")
+
+// InvalidMessageError is the error [RawConn.Write] returns for input it
+// refused that is to be answered. It wraps [ErrInvalidMessage] and Reply.
+type InvalidMessageError struct {
+	// ID is the text of the input's id, byte for byte, when it has a
+	// string or numeric one (an integer beyond ±(2⁵³−1), a fraction and an
+	// exponent included), so that the sender can match the answer; nil
+	// when it has none that can be read: answer with "id": null then.
+	ID json.RawMessage
+	// Reply is the error to answer with.
+	Reply *jsonrpc.Error
+}
+
+func (e *InvalidMessageError) Error() string {
+	return ErrInvalidMessage.Error() + ": " + e.Reply.Error()
+}
+
+func (e *InvalidMessageError) Unwrap() []error { return []error{ErrInvalidMessage, e.Reply} }
 
 // RawConn is a client connection that exchanges JSON-RPC messages as their
 // text, for programs that relay MCP rather than speak it: a stdio bridge, a
@@ -81,7 +100,7 @@ func (c *RawConn) Write(ctx context.Context, data []byte) error {
 	msg, err := decodeMessage(data)
 	if err != nil {
 		if bad := classify(data, err); bad.reply != nil {
-			return fmt.Errorf("%w: %w", ErrInvalidMessage, bad.reply)
+			return &InvalidMessageError{ID: bad.id, Reply: bad.reply}
 		}
 		return fmt.Errorf("%w: malformed response", ErrInvalidMessage)
 	}

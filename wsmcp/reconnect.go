@@ -497,6 +497,21 @@ func (r *redialer) dropped(c *conn, cause error) {
 	r.redial(cause, c)
 }
 
+// dialOnce dials one socket of a redial. The token source may take what is
+// left of the outage (a command, an identity provider); the handshake has
+// the write timeout.
+func (r *redialer) dialOnce() (*conn, error) {
+	tctx, tcancel := context.WithDeadline(r.ctx, r.outageStart.Add(r.opts.MaxElapsed))
+	header, err := r.t.header(tctx)
+	tcancel()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(r.ctx, r.lim.writeTimeout)
+	defer cancel()
+	return r.t.dialHeader(ctx, header, r.lim)
+}
+
 // finalClose returns an error if the socket ended in a way that must not be
 // retried, nil if a redial may help.
 func finalClose(cause error) error {
@@ -585,9 +600,7 @@ func (r *redialer) redial(cause error, old *conn) {
 		if !r.sleep(r.backoff(attempt)) {
 			return // closed
 		}
-		ctx, cancel := context.WithTimeout(r.ctx, r.lim.writeTimeout)
-		c, err := r.t.dial(ctx, r.lim)
-		cancel()
+		c, err := r.dialOnce()
 		if err != nil {
 			var de *DialError
 			if errors.As(err, &de) && (de.StatusCode == http.StatusUnauthorized || de.StatusCode == http.StatusForbidden) {

@@ -29,6 +29,7 @@ type child struct {
 	stderr *os.File // read by logStderr
 	log    *slog.Logger
 	grace  time.Duration
+	tree   *tree // what the process started, however it detached
 
 	stopOnce sync.Once
 	mu       sync.Mutex
@@ -157,6 +158,8 @@ func (c *child) logStderr(r *os.File) {
 func (c *child) stop() {
 	c.stopOnce.Do(func() {
 		c.stdin.Close()
+		// Tie what the process started to it while it still runs.
+		c.tree.signal(0)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.reaped {
@@ -174,13 +177,15 @@ func (c *child) stop() {
 }
 
 // signal sends sig to the child's process group, unless it was reaped
-// (its pid, and so its group id, may have been reused).
+// (its pid, and so its group id, may have been reused), and to what it
+// started that left the group.
 func (c *child) signal(sig syscall.Signal) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	if !c.reaped {
 		_ = syscall.Kill(-c.cmd.Process.Pid, sig)
 	}
+	c.mu.Unlock()
+	c.tree.signal(sig)
 }
 
 // wait reaps the child once it has exited, and describes how it ended.
@@ -191,6 +196,8 @@ func (c *child) wait() string {
 	// pid, and so the group's id, cannot be reused, so what the child left
 	// behind in its group can be killed without reaching anyone else.
 	waitExited(pid)
+	// What it started is the gateway's now (a subreaper): kill it all.
+	c.tree.exited()
 	// No signal after this point: once reaped, the pid may be reused.
 	c.mu.Lock()
 	c.reaped = true
@@ -200,6 +207,7 @@ func (c *child) wait() string {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 	c.mu.Unlock()
 	err := c.cmd.Wait()
+	c.tree.reaped()
 	c.stdin.Close()
 	c.stdout.Close()
 	// A descendant that left the process group may hold stderr open: log

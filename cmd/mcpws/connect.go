@@ -74,7 +74,7 @@ func parseConnect(args []string, stderr io.Writer) (*connectConfig, int) {
 	fs.IntVar(&cfg.attempts, "reconnect-attempts", 10, "dials per outage before giving up")
 	fs.DurationVar(&cfg.maxElapsed, "reconnect-timeout", time.Minute, "how long an outage may last before giving up")
 	fs.IntVar(&cfg.replayBytes, "replay-bytes", 4<<20, "bytes of messages kept until the server acknowledges them, for resumption")
-	fs.Int64Var(&cfg.maxMessage, "max-message", wsmcp.DefaultClientReadLimit, "largest message, in bytes, in either direction")
+	fs.Int64Var(&cfg.maxMessage, "max-message", wsmcp.DefaultServerReadLimit, "largest message, in bytes, in either direction (the default is what an mcpws server reads)")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: 25s)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level on stderr: debug, info, warn or error")
 

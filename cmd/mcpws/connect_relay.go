@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
@@ -69,13 +70,21 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		if errors.Is(err, errConnEnded) {
 			// Not the host's doing: the answers to the calls in flight,
 			// then why, as when the reader saw it first.
-			err := <-ended
+			var err error
+			select {
+			case err = <-ended:
+			case <-ctx.Done():
+				conn.Close()
+				waitEnded(nil, ended)
+				return 0
+			}
 			conn.Close()
 			fmt.Fprintf(stderr, "mcpws connect: %s\n", explain(err, cfg))
 			return 1
 		}
 		conn.Close()
-		<-ended
+		// The last answers go out, unless a signal ends it first.
+		waitEnded(ctx, ended)
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpws connect: reading stdin: %v\n", err)
 			return 1
@@ -84,8 +93,33 @@ func bridge(ctx context.Context, t *wsmcp.ClientTransport, cfg *connectConfig, s
 		return 0
 	case <-ctx.Done():
 		conn.Close()
-		<-ended
+		// A signal: the reader may be stuck writing to a stdout that nobody
+		// reads. It is left there; the process exits.
+		waitEnded(nil, ended)
 		return 0
+	}
+}
+
+// stopGrace bounds the wait for the server-to-stdout reader once the
+// bridge is told to stop: a host that stopped reading stdout holds it in a
+// write forever.
+const stopGrace = time.Second
+
+// waitEnded waits for the reader to end, or ctx to end and then
+// stopGrace more (nil ctx: stopGrace only).
+func waitEnded(ctx context.Context, ended <-chan error) {
+	if ctx != nil {
+		select {
+		case <-ended:
+			return
+		case <-ctx.Done():
+		}
+	}
+	t := time.NewTimer(stopGrace)
+	defer t.Stop()
+	select {
+	case <-ended:
+	case <-t.C:
 	}
 }
 
@@ -125,9 +159,15 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 		case len(bytes.TrimSpace(line)) == 0:
 		default:
 			err := conn.Write(ctx, line)
+			var ie *wsmcp.InvalidMessageError
 			var je *jsonrpc.Error
 			switch {
 			case err == nil:
+			case errors.As(err, &ie):
+				// Answered with its id as written (null if it has none):
+				// the host matches the answer, whatever number it used.
+				logger.Warn("mcpws connect: a line from stdin is not a JSON-RPC message; answered with an error, not sent", "error", err)
+				_ = out.message(errorReply(ie.ID, ie.Reply))
 			case errors.Is(err, wsmcp.ErrInvalidMessage) && errors.As(err, &je):
 				logger.Warn("mcpws connect: a line from stdin is not a JSON-RPC message; answered with an error, not sent", "error", err)
 				_ = out.message(nullIDError(je))
@@ -146,12 +186,20 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 }
 
 // nullIDError is a JSON-RPC error response with "id": null.
-func nullIDError(e *jsonrpc.Error) []byte {
+func nullIDError(e *jsonrpc.Error) []byte { return errorReply(nil, e) }
+
+// errorReply is a JSON-RPC error response whose id is the text id, as it
+// was written (json.RawMessage is copied as it is, so an integer beyond
+// 2⁵³ or 1e400 is not rounded), or null when id is nil.
+func errorReply(id json.RawMessage, e *jsonrpc.Error) []byte {
+	if id == nil {
+		id = json.RawMessage("null")
+	}
 	data, _ := json.Marshal(struct {
-		JSONRPC string         `json:"jsonrpc"`
-		ID      any            `json:"id"`
-		Error   *jsonrpc.Error `json:"error"`
-	}{"2.0", nil, e})
+		JSONRPC string          `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Error   *jsonrpc.Error  `json:"error"`
+	}{"2.0", id, e})
 	return data
 }
 

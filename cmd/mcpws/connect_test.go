@@ -67,8 +67,8 @@ func TestConnectFidelity(t *testing.T) {
 }
 
 // A line that is not one JSON-RPC message is answered by the bridge with
-// the error a server gives, "id": null, and is not sent: the session goes
-// on.
+// the error a server gives, with the line's id when it has a string or
+// numeric one, else "id": null, and is not sent: the session goes on.
 func TestConnectBadLines(t *testing.T) {
 	received := make(chan string, 10)
 	url := frameServer(t, func(r *http.Request, ws *websocket.Conn) {
@@ -91,8 +91,9 @@ func TestConnectBadLines(t *testing.T) {
 		{"not JSON", "hello", parse},
 		{"truncated", `{"jsonrpc":"2.0","id":1,`, parse},
 		{"batch", `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: JSON-RPC batches are not supported"}}`},
-		{"no version", `{"id":1,"method":"ping"}`, invalid},
-		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, invalid},
+		{"no version", `{"id":1,"method":"ping"}`, strings.Replace(invalid, "null", "1", 1)},
+		{"no version, no id", `{"method":"ping"}`, invalid},
+		{"fractional id", `{"jsonrpc":"2.0","id":1.5,"method":"ping"}`, strings.Replace(invalid, "null", "1.5", 1)},
 		{"too long", `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":"` + strings.Repeat("x", 100) + `"}}`,
 			`{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: message over 100 bytes, not sent"}}`},
 	}

@@ -49,6 +49,7 @@ type gateway struct {
 	limits  []string
 	metrics *metrics
 	lookup  func(string) (string, bool) // the gateway's environment
+	reaper  *reaper
 
 	mu       sync.Mutex
 	running  int
@@ -57,8 +58,8 @@ type gateway struct {
 	children sync.WaitGroup      // every child until it is reaped
 }
 
-func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics) (*gateway, error) {
-	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, perID: map[string]int{}, live: map[*child]struct{}{}}
+func newGateway(cfg *serveConfig, log *slog.Logger, m *metrics, r *reaper) (*gateway, error) {
+	g := &gateway{cfg: cfg, log: log, metrics: m, lookup: os.LookupEnv, reaper: r, perID: map[string]int{}, live: map[*child]struct{}{}}
 	if cfg.childMemory > 0 {
 		g.limits = append(g.limits, fmt.Sprintf("as=%d", cfg.childMemory))
 	}
@@ -105,19 +106,20 @@ func (g *gateway) admit(key string) error {
 	case g.perID[key] >= g.cfg.maxChildrenID:
 		g.metrics.refusedChildren.Add(1)
 		return &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: refusedChildrenID, Message: refusedChildIDMsg}
-	case g.running >= g.cfg.maxChildren:
+	case g.running+g.reaper.strayCount() >= g.cfg.maxChildren:
 		g.metrics.refusedChildren.Add(1)
 		return &wsmcp.Refusal{Status: http.StatusServiceUnavailable, Reason: refusedChildren, Message: refusedChildrenMsg}
 	}
 	return nil
 }
 
-// take counts a child about to start, or reports false when a bound was
-// reached since admit (upgrades racing for the last places).
+// take counts a child about to start, against the total and its caller's
+// share, or reports false when a bound was reached since admit (upgrades
+// racing for the last places).
 func (g *gateway) take(key string) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.running >= g.cfg.maxChildren || g.perID[key] >= g.cfg.maxChildrenID {
+	if g.running+g.reaper.strayCount() >= g.cfg.maxChildren || g.perID[key] >= g.cfg.maxChildrenID {
 		return false
 	}
 	g.running++
@@ -126,14 +128,23 @@ func (g *gateway) take(key string) bool {
 	return true
 }
 
-// release uncounts a child that was reaped, or never started.
-func (g *gateway) release(key string) {
+// leave uncounts a session from its caller's share when it ends: a caller
+// is bounded by its live sessions, not by processes still on their way out
+// (which count against the total until release).
+func (g *gateway) leave(key string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.running--
 	if g.perID[key]--; g.perID[key] == 0 {
 		delete(g.perID, key)
 	}
+}
+
+// release uncounts a child from the total once it, and everything it
+// started, is reaped, or when it never started.
+func (g *gateway) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.running--
 	g.children.Done()
 }
 
@@ -151,29 +162,38 @@ func (g *gateway) reaped(c *child) {
 }
 
 // killAll sends SIGKILL to the process group of every child not reaped
-// yet: at exit, nothing the gateway started is left running.
+// yet, and to everything the sessions started: at exit, nothing the
+// gateway started is left running.
 func (g *gateway) killAll() {
 	g.mu.Lock()
-	defer g.mu.Unlock()
+	live := make([]*child, 0, len(g.live))
 	for c := range g.live {
+		live = append(live, c)
+	}
+	g.mu.Unlock()
+	// Not under g.mu: a tree that empties gives its place back (release).
+	for _, c := range live {
 		c.signal(syscall.SIGKILL)
 	}
+	g.reaper.killAll()
 }
 
-// Running reports the children counted now.
+// Running reports the processes counted against -max-children now: the
+// sessions' (with what they left behind) and the strays.
 func (g *gateway) Running() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.running
+	return g.running + g.reaper.strayCount()
 }
 
-// wait waits for every child to be reaped, or ctx to end.
+// wait waits for every child, and everything the sessions started, to be
+// reaped, or ctx to end.
 func (g *gateway) wait(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() { g.children.Wait(); close(done) }()
 	select {
 	case <-done:
-		return nil
+		return g.reaper.idle(ctx)
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -210,7 +230,13 @@ type relay struct {
 	// stuck is set when the session was closed because the child did not
 	// read its input.
 	stuck atomic.Bool
+	// ended uncounts the session from its caller's share, once.
+	ended sync.Once
 }
+
+// end marks the session over for its caller's share; the process may
+// still be on its way out.
+func (s *relay) end() { s.ended.Do(func() { s.g.leave(s.key) }) }
 
 // run starts the child at the session's first message and copies the
 // client's messages to the child's stdin until the session ends.
@@ -228,14 +254,24 @@ func (s *relay) run(ctx context.Context) {
 		return
 	}
 	start := time.Now()
-	c, err := startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
+	var c *child
+	tree, err := s.g.reaper.start(func() (int, error) {
+		var err error
+		c, err = startChild(spawnSpec{argv: s.g.cfg.command, env: s.env, grace: s.g.cfg.killGrace, self: s.g.self, limits: s.g.limits, log: log})
+		if err != nil {
+			return 0, err
+		}
+		return c.cmd.Process.Pid, nil
+	}, s.g.release) // the total's place is given back once all of it is gone
 	if err != nil {
-		s.g.release(s.key)
+		s.end()
+		s.g.release()
 		s.g.metrics.spawnFailures.Add(1)
 		log.Error("mcpws serve: starting the MCP server process", "error", err.Error())
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
 		return
 	}
+	c.tree = tree
 	s.g.started(c)
 	s.g.metrics.spawned(time.Since(start))
 	log.Info("mcpws serve: process started", "pid", c.cmd.Process.Pid)
@@ -251,6 +287,7 @@ func (s *relay) run(ctx context.Context) {
 		data, err := jsonrpc.EncodeMessage(msg)
 		if err != nil {
 			log.Error("mcpws serve: encoding a message", "error", err.Error())
+			s.end()
 			in.close()
 			c.stop()
 			return
@@ -259,12 +296,14 @@ func (s *relay) run(ctx context.Context) {
 			log.Warn("mcpws serve: process is not reading its input; ending the session", "backlog", maxStdinBacklog)
 			s.stuck.Store(true)
 			_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildStuck)
+			s.end()
 			in.close()
 			c.stop()
 			return
 		}
 		if msg, err = s.conn.Read(ctx); err != nil {
 			s.clientGone.Store(true)
+			s.end()
 			in.close()
 			c.stop()
 			return
@@ -328,15 +367,21 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		// The child ended the session: tell the client, then reap.
 		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reason)
 	}
+	s.end()
 	c.stop()
 	how := c.wait()
 	s.g.reaped(c)
-	s.g.release(s.key)
+	// What it started is being killed; the place in -max-children is
+	// given back once all of it is reaped.
+	attrs := []any{"pid", c.cmd.Process.Pid, "how", how}
+	if left := c.tree.wait(s.g.cfg.killGrace); left > 0 {
+		attrs = append(attrs, "left", left)
+	}
 	s.g.metrics.exited(ended)
 	if ended {
-		log.Warn("mcpws serve: process ended the session", "pid", c.cmd.Process.Pid, "how", how, "close", reason)
+		log.Warn("mcpws serve: process ended the session", append(attrs, "close", reason)...)
 	} else {
-		log.Info("mcpws serve: process stopped", "pid", c.cmd.Process.Pid, "how", how)
+		log.Info("mcpws serve: process stopped", attrs...)
 	}
 	s.conn.Close()
 }

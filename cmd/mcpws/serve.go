@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -31,7 +32,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if len(args) > 0 && args[0] == rlimitExecFlag {
 		return rlimitExec(args[1:], os.Environ(), stderr)
 	}
-	cfg, err := parseServe(args, os.Getenv, stderr)
+	cfg, err := parseServe(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
@@ -62,8 +63,19 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	if err != nil {
 		return err
 	}
+	// Whatever the processes start, however it detaches, comes back to
+	// the gateway when its parent dies.
+	r, err := newReaper(logger)
+	if err != nil {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	defer r.close()
+	stopReaper := make(chan struct{})
+	var reaping sync.WaitGroup
+	reaping.Go(func() { r.run(stopReaper) })
+	defer func() { close(stopReaper); reaping.Wait() }()
 	m := newMetrics()
-	g, err := newGateway(cfg, logger, m)
+	g, err := newGateway(cfg, logger, m, r)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +34,7 @@ const (
 type gatewayProc struct {
 	addr string
 	log  *testlog.Buffer
+	stop func() // ends the gateway and checks how it exited; once
 }
 
 // startGateway runs "mcpws serve args..." on a free loopback port until
@@ -55,7 +57,7 @@ func startGateway(t *testing.T, args ...string) *gatewayProc {
 	}
 	go io.Copy(io.Discard, br)
 	g.addr = strings.TrimSpace(strings.TrimPrefix(line, "listening on "))
-	t.Cleanup(func() {
+	g.stop = sync.OnceFunc(func() {
 		cancel()
 		select {
 		case c := <-code:
@@ -66,6 +68,7 @@ func startGateway(t *testing.T, args ...string) *gatewayProc {
 			t.Errorf("gateway did not exit\n%s", g.log)
 		}
 	})
+	t.Cleanup(g.stop)
 	return g
 }
 
@@ -223,10 +226,20 @@ func TestServeBadFlags(t *testing.T) {
 		{"children zero", "", []string{"-max-children", "0", "--", "/bin/cat"}, "must be positive"},
 		{"secret without audience", testSecret, []string{"--", "/bin/cat"}, "-audience is required"},
 		{"no jwt-secret flag", "", []string{"-jwt-secret", "x", "--", "/bin/cat"}, "flag provided but not defined: -jwt-secret"},
+		{"secret set but empty", "set but empty", []string{"-audience", testAudience, "--", "/bin/cat"}, "JWT_SECRET is set but empty: give the secret, or unset it to serve without authentication"},
+		{"jwks url empty", "", []string{"-jwks-url", "", "-audience", testAudience, "--", "/bin/cat"}, "-jwks-url is empty: give the URL, or leave the flag out to serve without authentication"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv("JWT_SECRET", tt.env)
+			// "" leaves JWT_SECRET unset; "set but empty" sets it to "".
+			t.Setenv("JWT_SECRET", "")
+			switch tt.env {
+			case "":
+				os.Unsetenv("JWT_SECRET")
+			case "set but empty":
+			default:
+				t.Setenv("JWT_SECRET", tt.env)
+			}
 			var out, errb strings.Builder
 			code := runServe(context.Background(), tt.args, &out, &errb)
 			if code != 2 {

@@ -74,9 +74,9 @@ func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 // errUsage is a usage error: exit code 2, the message already printed.
 var errUsage = errors.New("usage")
 
-// parseServe parses the arguments of "mcpws serve"; getenv reads the
+// parseServe parses the arguments of "mcpws serve"; lookupEnv reads the
 // gateway's environment. A usage error is printed on stderr.
-func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*serveConfig, error) {
+func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.Writer) (*serveConfig, error) {
 	c := new(serveConfig)
 	fs := flag.NewFlagSet("mcpws serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -166,7 +166,18 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	case c.idleTimeout < 0 || c.maxLifetime < 0:
 		return bad("-idle-timeout and -max-lifetime must not be negative")
 	}
-	c.jwtSecret = getenv("JWT_SECRET")
+	// A secret given but empty ("$JWT_SECRET" with the variable unset)
+	// must not serve without authentication.
+	secret, set := lookupEnv("JWT_SECRET")
+	if set && secret == "" {
+		return bad("JWT_SECRET is set but empty: give the secret, or unset it to serve without authentication")
+	}
+	c.jwtSecret = secret
+	jwksGiven := false
+	fs.Visit(func(f *flag.Flag) { jwksGiven = jwksGiven || f.Name == "jwks-url" })
+	if jwksGiven && c.jwksURL == "" {
+		return bad("-jwks-url is empty: give the URL, or leave the flag out to serve without authentication")
+	}
 	if (c.jwtSecret != "" || c.jwksURL != "") && c.audience == "" {
 		return bad("-audience is required with JWT_SECRET or -jwks-url")
 	}

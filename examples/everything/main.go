@@ -30,6 +30,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"log"
 	"log/slog"
@@ -47,7 +49,13 @@ import (
 )
 
 func main() {
-	c := parseFlags()
+	c, err := parseFlags(os.Args[1:], os.LookupEnv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		os.Exit(2) // a usage error, already printed
+	}
 	rlimit.RaiseFiles()
 	level := slog.LevelWarn
 	if c.verbose {
