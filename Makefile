@@ -22,8 +22,15 @@ ADDR ?= 127.0.0.1:8080
 run:
 	$(GO) -C examples run ./everything -addr $(ADDR) -origins http://$(ADDR),http://localhost:$(lastword $(subst :, ,$(ADDR))) -v
 
+# The modules of the tree (go.work joins them for development): the core,
+# the Redis and OpenTelemetry modules, the integration tests, the examples
+# and the load generator.
+MODULES := . redismcpws otelmcpws integration examples bench
+# Packages with tests, in every module, for one go test run.
+TESTED := ./... ./redismcpws/... ./otelmcpws/... ./integration/...
+
 test: vet node-deps system-deps
-	$(GO) test -race -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m $(TESTED)
 	$(MAKE) fuzz
 
 # A short run of every fuzz target, from the seed corpus in testdata/.
@@ -39,9 +46,10 @@ vet:
 	@big=$$(git ls-files 2>/dev/null | grep -v '^docs/.*\.png$$' | xargs -d '\n' -r stat -c '%s %n' 2>/dev/null | awk '$$1 > 1048576 {print $$2}'); \
 	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (build outputs belong in .gitignore):"; echo "$$big"; exit 1; fi
 	@fmt=$$(find . -name '*.go' -not -path './integration/node/*' | xargs gofmt -l); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
-	$(GO) vet ./...
-	cd examples && $(GO) vet ./...
-	cd bench && $(GO) vet ./...
+	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@# The core module depends on neither Redis nor OpenTelemetry nor Prometheus.
+	@deps=$$(GOWORK=off $(GO) list -deps ./... | grep -E '^(github.com/redis|go.opentelemetry.io|github.com/prometheus)/'); \
+	if [ -n "$$deps" ]; then echo "the core module depends on:"; echo "$$deps"; exit 1; fi
 
 # Node 22, the MCP conformance suite and the TypeScript SDK, pinned by
 # integration/node/package-lock.json.
@@ -63,7 +71,7 @@ system-deps:
 	fi
 
 unit:
-	$(GO) test -race -count=1 ./wsmcp/...
+	$(GO) test -race -count=1 ./... ./redismcpws/... ./otelmcpws/...
 
 # Load tests (docs/performance.md): examples/everything in its own process,
 # driven by bench/cmd/mcpbench over WebSocket and Streamable HTTP in turn.

@@ -6,6 +6,8 @@ require (
 	github.com/go-chi/chi/v5 v5.5.0
 	github.com/lestrrat-go/jwx/v2 v2.1.3
 	github.com/mcpws/mcpws v0.0.0
+	github.com/mcpws/mcpws/otelmcpws v0.0.0
+	github.com/mcpws/mcpws/redismcpws v0.0.0
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
@@ -56,3 +58,8 @@ require (
 )
 
 replace github.com/mcpws/mcpws => ../
+
+replace (
+	github.com/mcpws/mcpws/otelmcpws => ../otelmcpws
+	github.com/mcpws/mcpws/redismcpws => ../redismcpws
+)
