@@ -93,6 +93,8 @@ type session struct {
 	// nowhere).
 	restored *mcp.ServerSessionState
 	nRestore atomic.Int32
+	// resubscribed is closed when the last of those has been answered.
+	resubscribed chan struct{}
 	// prevStored is true while the stored state admits prevSecret.
 	prevStored atomic.Bool
 	// heardFn runs when the client is first heard on a socket that a
@@ -239,7 +241,9 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 func (s *session) prepare(w *seqWrite) {
 	if s.nRestore.Load() > 0 {
 		if resp, ok := w.msg.(*jsonrpc.Response); ok && isRestoreID(resp.ID) {
-			s.nRestore.Add(-1)
+			if s.nRestore.Add(-1) == 0 {
+				close(s.resubscribed)
+			}
 			w.drop = true
 			return
 		}

@@ -299,3 +299,53 @@ func TestStoredStateHoldsNoSecret(t *testing.T) {
 		t.Errorf("identity hashes %x and %x: want distinct, salted by session", a.Identity, b.Identity)
 	}
 }
+
+// A session re-created on another server has its subscriptions back before
+// its client is told (Restored): an update raised as soon as the client
+// knows reaches it. B's SubscribeHandler is held for a while; the answer
+// to the resume waits for it.
+func TestMovedSubscriptionsBackBeforeRestored(t *testing.T) {
+	var onB atomic.Bool
+	var subscribed atomic.Bool
+	entered := make(chan struct{})
+	mk := func(b bool) *mcp.Server {
+		s := newMCPServerWith(&mcp.ServerOptions{
+			SubscribeHandler: func(context.Context, *mcp.SubscribeRequest) error {
+				if b && onB.CompareAndSwap(false, true) {
+					close(entered)
+					time.Sleep(200 * time.Millisecond) // a slow handler: a database, say
+					subscribed.Store(true)
+				}
+				return nil
+			},
+			UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		})
+		s.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{}, nil
+		})
+		return s
+	}
+	store := newMemStore()
+	var atRestored atomic.Value
+	b, proxy, cs, restored := moveSetup(t, store, mk(false), mk(true), nil, wsmcp.ReconnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription in the store", func() bool { return strings.Contains(string(store.get(cs.ID())), "test://r") })
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	proxy.Cut()
+	<-entered
+	// What the handler had done when the client was told, read as soon as
+	// it was.
+	waitFor(t, "the session to move", func() bool {
+		if restored.Load() == 1 && atRestored.Load() == nil {
+			atRestored.Store(subscribed.Load())
+		}
+		return restored.Load() == 1
+	})
+	if got := atRestored.Load(); got != true {
+		t.Fatal("the client was told its session was restored before its subscription was back on B")
+	}
+}

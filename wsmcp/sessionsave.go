@@ -402,6 +402,9 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	}
 	s.pending = st.subscribeRequests(c.extra)
 	s.nRestore.Store(int32(len(s.pending)))
+	if len(s.pending) > 0 {
+		s.resubscribed = make(chan struct{})
+	}
 	// Writers wait until the answer is queued, as in attach.
 	s.cur, s.attaching = nil, true
 	c.onHeard.Store(&s.heardFn)
@@ -413,6 +416,15 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		s.end(err)
 		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
 		return true
+	}
+	// The client learns that its session is back once its subscriptions
+	// are: an update raised right after the answer reaches it.
+	if s.resubscribed != nil {
+		select {
+		case <-s.resubscribed:
+		case <-ctx.Done():
+			h.lim.logger.Warn("wsmcp: re-created session: subscriptions not back in time", "session", s.id)
+		}
 	}
 	_ = c.enqueueRaw(answer)
 	s.mu.Lock()
