@@ -10,9 +10,9 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/internal/subprotocol"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // AuthOptions configures [Authenticate].
@@ -43,8 +43,8 @@ type AuthOptions struct {
 
 // Authenticate refuses, before any upgrade, a request without a valid
 // bearer token, and hands the verified identity to the wsmcp Handler (and
-// so to every MCP request as RequestExtra.TokenInfo) through
-// wsmcp.ContextWithTokenInfo.
+// so to every MCP request as RequestExtra.TokenInfo) in the request's
+// context, where wsmcp.TokenInfoFromContext finds it.
 //
 // The token comes from "Authorization: Bearer", or for browsers from an
 // "mcp.auth.<token>" subprotocol entry. Answers:
@@ -102,7 +102,7 @@ func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
 				return
 			}
 			logger.Debug("mcpws: authenticated", "subject", info.UserID, "remote", r.RemoteAddr)
-			next.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), info)))
+			next.ServeHTTP(w, r.WithContext(identity.WithTokenInfo(r.Context(), info)))
 		})
 	}
 }

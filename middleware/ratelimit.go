@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // RateOption configures [RateLimitByIP] and [RateLimitByIdentity].
@@ -92,7 +91,7 @@ func RateLimitByIdentity(requests int, window time.Duration, opts ...RateOption)
 // IdentityKey returns "issuer\x00subject" for the request's verified
 // identity, or "" without one (see internal/identity).
 func IdentityKey(r *http.Request) string {
-	return identity.Key(wsmcp.TokenInfoFromContext(r.Context()))
+	return identity.Key(identity.TokenInfo(r.Context()))
 }
 
 // rateLimit counts each request under keyOf(r) against rate, with no
