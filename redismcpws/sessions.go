@@ -70,18 +70,31 @@ redis.call('SET', KEYS[1], own, 'PX', ARGV[2])
 return 1
 `)
 
-var errBadOwner = errors.New("redismcpws: an owner token must be non-empty and have no newline")
+var (
+	errBadOwner = errors.New("redismcpws: an owner token must be non-empty and have no newline")
+	errBadTTL   = errors.New("redismcpws: a session state's TTL must be at least 1 ms")
+	errNoState  = errors.New("redismcpws: a session state must not be empty")
+)
 
-func checkOwner(owner string) error {
-	if owner == "" || strings.ContainsRune(owner, '\n') {
+// check refuses what the store cannot keep as asked: an owner that would
+// not read back, a TTL Redis would round to none or refuse, and an empty
+// state, which would read back as an ended session.
+func check(owner string, ttl time.Duration) error {
+	switch {
+	case owner == "" || strings.ContainsRune(owner, '\n'):
 		return errBadOwner
+	case ttl < time.Millisecond:
+		return errBadTTL
 	}
 	return nil
 }
 
 func (st sessionStore) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
-	if err := checkOwner(owner); err != nil {
+	if err := check(owner, ttl); err != nil {
 		return false, err
+	}
+	if len(state) == 0 {
+		return false, errNoState
 	}
 	value := make([]byte, 0, len(owner)+1+len(state))
 	value = append(append(append(value, owner...), '\n'), state...)
@@ -113,6 +126,9 @@ func (st sessionStore) Get(ctx context.Context, id string) ([]byte, string, erro
 func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl time.Duration) ([]string, error) {
 	if len(owners) == 0 {
 		return nil, nil
+	}
+	if ttl < time.Millisecond {
+		return nil, errBadTTL
 	}
 	// One script call per key (each may live on another Cluster shard),
 	// by hash in one pipeline; scripts Redis lost are loaded again.
@@ -152,7 +168,7 @@ func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl 
 }
 
 func (st sessionStore) Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
-	if err := checkOwner(owner); err != nil {
+	if err := check(owner, ttl); err != nil {
 		return false, err
 	}
 	n, err := deleteScript.Run(ctx, st.s.rdb, []string{st.key(id)}, owner, ttl.Milliseconds()).Int()

@@ -57,9 +57,26 @@ func TestSessionsKeyAndScripts(t *testing.T) {
 	if ttl := rdb.PTTL(ctx, "test:session:s1").Val(); ttl <= time.Second {
 		t.Fatalf("TTL after Touch = %v", ttl)
 	}
-	for _, owner := range []string{"", "a\nb"} {
-		if _, err := st.Put(ctx, "s2", "", owner, []byte(`{}`), time.Second); err == nil {
-			t.Errorf("Put with owner %q: no error", owner)
+	for _, tt := range []struct {
+		name  string
+		owner string
+		state []byte
+		ttl   time.Duration
+	}{
+		{"empty owner", "", []byte(`{}`), time.Second},
+		{"owner with a newline", "a\nb", []byte(`{}`), time.Second},
+		{"empty state", "A", nil, time.Second},
+		{"TTL 0", "A", []byte(`{}`), 0},
+		{"TTL under 1 ms", "A", []byte(`{}`), time.Microsecond},
+	} {
+		if ok, err := st.Put(ctx, "s2", "", tt.owner, tt.state, tt.ttl); ok || err == nil {
+			t.Errorf("Put with %s = %v, %v; want an error", tt.name, ok, err)
 		}
+	}
+	if _, err := st.Touch(ctx, map[string]string{"s1": "A"}, 0); err == nil {
+		t.Error("Touch with TTL 0: no error")
+	}
+	if n := rdb.Exists(ctx, "test:session:s2").Val(); n != 0 {
+		t.Error("a refused Put wrote a key")
 	}
 }

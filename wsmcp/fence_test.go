@@ -3,6 +3,7 @@ package wsmcp_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,4 +122,99 @@ func TestStaleCopyFenced(t *testing.T) {
 			}
 		})
 	}
+}
+
+// createGate holds creates (Put with an empty prev) until open is closed,
+// and fails the first one with an error when failFirst is set.
+type createGate struct {
+	*memStore
+	open      chan struct{}
+	failFirst bool
+	failed    atomic.Bool
+}
+
+func (g *createGate) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
+	if prev == "" && g.open != nil {
+		<-g.open
+	}
+	if prev == "" && g.failFirst && g.failed.CompareAndSwap(false, true) {
+		return false, errors.New("i/o timeout")
+	}
+	return g.memStore.Put(ctx, id, prev, owner, state, ttl)
+}
+
+// ended reports whether the store holds the mark of an ended session for
+// id: no state, an owner.
+func (m *memStore) ended(id string) bool {
+	state, owner, _ := m.Get(context.Background(), id)
+	return state == nil && owner != ""
+}
+
+// A session whose client closes it while its first save is still on its
+// way to the store is deleted once the save lands: no replica can re-create
+// a session its client ended.
+func TestSessionEndedDuringCreate(t *testing.T) {
+	store := &createGate{memStore: newMemStore(), open: make(chan struct{})}
+	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 5 * time.Second}
+	a, b := newPeer(t, ro), newPeer(t, ro)
+	alice, id := a.dialAs(t, "alice", nil)
+	secret := grantedSession(t, alice)
+	_ = alice.ws.Close(websocket.StatusNormalClosure, "bye")
+	waitFor(t, "A to end the session", func() bool { return strings.Contains(a.log.String(), "connection closed") })
+	close(store.open)
+	waitFor(t, "the state to be ended in the store", func() bool { return store.ended(id) })
+	if reply, code := b.resumeOn(t, "alice", id, secret); errorCode(reply) != wsmcp.CodeNotResumable {
+		t.Fatalf("a session its client closed was resumed on B: %v, close %d", reply, code)
+	}
+}
+
+// A save that the store fails (a Redis blip) is tried again by the next
+// renewal: the session becomes movable as soon as the store is back.
+func TestFailedSaveRetried(t *testing.T) {
+	store := &createGate{memStore: newMemStore(), failFirst: true}
+	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 600 * time.Millisecond}
+	a, b := newPeer(t, ro), newPeer(t, ro)
+	alice, id := a.dialAs(t, "alice", nil)
+	secret := grantedSession(t, alice)
+	waitFor(t, "the first save to fail", func() bool { return store.failed.Load() })
+	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+	_ = alice.ws.CloseNow()
+	if reply, code := b.resumeOn(t, "alice", id, secret); errorCode(reply) != 0 {
+		t.Fatalf("resume on B after a failed save: %v, close %d", reply, code)
+	}
+}
+
+// A replica that still holds a stale copy of a session (taken over by B,
+// not yet fenced by its next renewal) does not refuse the session's current
+// secret: the store has the session, and the replica takes it over and
+// ends its stale copy.
+func TestStaleLocalCopyDefersToStore(t *testing.T) {
+	store := newMemStore()
+	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 30 * time.Second}
+	a, b := newPeer(t, ro), newPeer(t, ro)
+	alice, id := a.dialAs(t, "alice", nil)
+	s1 := grantedSession(t, alice)
+	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+	_ = alice.ws.CloseNow()
+	waitFor(t, "A to park the session", func() bool { return strings.Contains(a.log.String(), "session parked") })
+
+	onB, _ := b.dialAs(t, "alice", nil)
+	onB.send(`{"jsonrpc":"2.0","id":"io.mcpws/resume","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"},"_meta":{"io.mcpws/resume":{"sessionId":"` + id + `","secret":"` + s1 + `","received":0}}}}`)
+	s2 := secretOf(t, onB.recv())
+	if s2 == "" {
+		t.Fatal("no take-over on B")
+	}
+	onB.send(`{"jsonrpc":"2.0","id":7,"method":"ping"}`) // heard: s1 is retired
+	if reply := onB.recv(); errorCode(reply) != 0 {
+		t.Fatal(reply)
+	}
+	_ = onB.ws.CloseNow() // the ingress now sends the client back to A
+
+	reply, code := a.resumeOn(t, "alice", id, s2)
+	if errorCode(reply) != 0 {
+		t.Fatalf("A refused the session's current secret: %v, close %d", reply, code)
+	}
+	waitFor(t, "A to end its stale copy", func() bool {
+		return strings.Contains(a.log.String(), "session taken over by another replica; ending this copy")
+	})
 }

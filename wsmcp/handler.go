@@ -50,8 +50,10 @@ type Handler struct {
 
 	budgets budgets // per identity (budget.go)
 	// renew extends the stored sessions' life in ResumptionOptions.Store
-	// while any is held here (sessionsave.go).
-	renew *time.Timer
+	// while any is held here (sessionsave.go); renewed is when it last
+	// succeeded.
+	renew   *time.Timer
+	renewed time.Time
 	// restores is true when sessions are served by an mcp.Server, which a
 	// stored state can re-create (NewHandler).
 	restores bool

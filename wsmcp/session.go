@@ -91,8 +91,9 @@ type session struct {
 	// its first socket has been read already, and the SDK gets its
 	// subscriptions back first (nRestore made-up requests, whose answers go
 	// nowhere).
-	restored *mcp.ServerSessionState
-	nRestore atomic.Int32
+	restored      *mcp.ServerSessionState
+	nRestore      atomic.Int32
+	restorePrefix string // of their ids
 	// resubscribed is closed when the last of those has been answered.
 	resubscribed chan struct{}
 	// prevStored is true while the stored state admits prevSecret.
@@ -124,8 +125,15 @@ type session struct {
 	// owner is this copy's owner token in the Store (SessionStore), minted
 	// at the grant and at a take-over from another replica; created is true
 	// once the state is in the Store under it.
-	owner       string
-	created     bool
+	owner   string
+	created bool
+	// handedOff is true for a session that its replica's drain ended: its
+	// stored state stays for its client to resume elsewhere.
+	handedOff bool
+	// deferred holds the notifications fanned out to every subscriber that
+	// came while a resume was queueing its replay (attaching): they go out
+	// right after it, and never wait for it.
+	deferred    []jsonrpc.Message
 	pendingSubs map[any]subRequest // by request id (sessionsave.go)
 	secret      string             // set once granted
 	// prevSecret is the secret before the last resume. It stays valid until
@@ -151,6 +159,11 @@ func newSession(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc) 
 
 func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc, id string) *session {
 	opts := h.opts.Resumption.resolve()
+	if !h.restores {
+		// A relay's peer cannot be re-created from a stored state: keep
+		// nothing in the Store.
+		opts.Store = nil
+	}
 	s := &session{
 		socketSeq: socketSeq{id: id, cur: c, changed: make(chan struct{})},
 		h:         h,
@@ -240,7 +253,7 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 // made up for a re-created session go nowhere.
 func (s *session) prepare(w *seqWrite) {
 	if s.nRestore.Load() > 0 {
-		if resp, ok := w.msg.(*jsonrpc.Response); ok && isRestoreID(resp.ID) {
+		if resp, ok := w.msg.(*jsonrpc.Response); ok && hasIDPrefix(resp.ID, s.restorePrefix) {
 			if s.nRestore.Add(-1) == 0 {
 				close(s.resubscribed)
 			}
@@ -278,6 +291,16 @@ func (s *session) written(w *seqWrite) {
 // resume hands it over; the hooks run after it is released. While a resume
 // is queueing the replay (attaching), writers wait for it.
 func (s *session) keep(w *seqWrite) (bool, error) {
+	if s.attaching && fanOut(w.msg) {
+		if len(s.deferred) >= maxDeferred {
+			s.endLocked(fmt.Errorf("%w: %w while resuming", ErrSessionLost, errReplayOverflow))
+			s.mu.Unlock()
+			return true, errReplayOverflow
+		}
+		s.deferred = append(s.deferred, w.msg)
+		s.mu.Unlock()
+		return true, nil
+	}
 	if s.last == nil || s.attaching {
 		s.mu.Unlock()
 		return false, nil
@@ -293,7 +316,7 @@ func (s *session) keep(w *seqWrite) (bool, error) {
 		w.data = data
 	}
 	if !s.log.fits(len(w.data)) {
-		if req, ok := w.msg.(*jsonrpc.Request); ok && !req.IsCall() && fansOut(req.Method) {
+		if fanOut(w.msg) {
 			// A notification sent to every subscriber in turn must not
 			// wait for room that only the absent client can make: the
 			// session ends, as it does on a live socket (conn.noRoom).
@@ -421,6 +444,9 @@ func (s *session) park(c *conn, cause error) (parked, logged bool) {
 	code := c.closeCode()
 	vanished := code == websocket.StatusAbnormalClosure || code == websocket.StatusInternalError || c.renew.Load()
 	if s.secret == "" || !vanished || s.h.isDraining() {
+		// A drain keeps the state for the client to resume elsewhere,
+		// unless the client itself ended the session.
+		s.handedOff = s.h.isDraining() && code != websocket.StatusNormalClosure
 		s.endLocked(cause)
 		return false, false
 	}
@@ -524,12 +550,42 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		c.granted.Store(true)
 		s.cur = c
 	}
+	deferred := s.takeDeferredLocked()
 	s.notifyLocked()
 	s.mu.Unlock()
 	if ended {
 		_ = c.Close() // the session ended meanwhile, as Close would have
+		return true
 	}
+	sendDeferred(c, deferred)
 	return true
+}
+
+// maxDeferred bounds the notifications held while a resume queues its
+// replay; a client that holds a resume up long enough to pass it (by not
+// reading) loses the session, as a full replay log would.
+const maxDeferred = 256
+
+// fanOut reports whether msg is a notification the server sends to every
+// subscriber in turn, which must never wait on one of them.
+func fanOut(msg jsonrpc.Message) bool {
+	req, ok := msg.(*jsonrpc.Request)
+	return ok && !req.IsCall() && fansOut(req.Method)
+}
+
+// takeDeferredLocked returns the notifications held while attaching.
+func (s *session) takeDeferredLocked() []jsonrpc.Message {
+	d := s.deferred
+	s.deferred = nil
+	return d
+}
+
+// sendDeferred writes the notifications held while attaching on c, the
+// socket the resume attached: after the replay, and never waiting.
+func sendDeferred(c *conn, msgs []jsonrpc.Message) {
+	for _, m := range msgs {
+		_ = c.Write(context.Background(), m)
+	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -602,11 +658,12 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 	h.mu.Lock()
 	s := h.sessions[m.SessionID]
 	h.mu.Unlock()
-	if s == nil && m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidKey(m.SessionID) {
+	canRestore := m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidKey(m.SessionID)
+	if s == nil && canRestore {
 		if h.restore(c, req, m, serve) {
 			return true
 		}
-		s = nil
+		canRestore = false // tried
 	}
 	ok := s != nil && m.Received != nil
 	if ok {
@@ -618,6 +675,13 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 	if ok && s.attach(c, req, *m.Received, m.Secret) {
 		h.lim.logger.Info("wsmcp: session resumed", "session", s.id, "connection", c.id)
 		return
+	}
+	// The copy held here refused: it may be stale, the session taken over
+	// by another replica, whose state the Store has (its next renewal would
+	// have ended it). The Store decides, by its compare-and-set.
+	if s != nil && canRestore && h.restore(c, req, m, serve) {
+		s.lost()
+		return true
 	}
 	h.lim.logger.Info("wsmcp: resume refused", "connection", c.id, "remote", c.info.Remote)
 	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeNotResumable, Message: ReasonNotResumable}})
@@ -673,6 +737,7 @@ func (h *Handler) endParked() {
 	for _, s := range parked {
 		s.mu.Lock()
 		if s.parked {
+			s.handedOff = true
 			s.endLocked(fmt.Errorf("%w: server shutting down", ErrSessionLost))
 		}
 		s.mu.Unlock()

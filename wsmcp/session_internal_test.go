@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -50,5 +51,59 @@ func TestParkedCountAfterCloseRace(t *testing.T) {
 	h.mu.Unlock()
 	if parked != 0 {
 		t.Errorf("after Shutdown h.parked = %d: leaked; grace timers still armed", parked)
+	}
+}
+
+// A notification fanned out to every subscriber never waits for a resume
+// of one of them to queue its replay (attaching), which a client that does
+// not read can hold up for the write timeout: it is kept, to go out right
+// after the replay, and the writer moves on to the next subscriber.
+func TestFanOutDuringAttachDoesNotWait(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	h := NewHandler(func(*http.Request) *mcp.Server { return srv }, &HandlerOptions{Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	defer h.Shutdown(context.Background())
+	ctx := context.Background()
+	ws, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"mcp"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.Write(ctx, websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":"i","method":"initialize","params":{"_meta":{"io.mcpws/resume":{}},"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`))
+	if _, d, err := ws.Read(ctx); err != nil || !strings.Contains(string(d), "secret") {
+		t.Fatalf("no grant: %s %v", d, err)
+	}
+	_ = ws.CloseNow()
+	id := resp.Header.Get(SessionIDHeader)
+	var s *session
+	waitUntil(t, "the session to park", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		s = h.sessions[id]
+		return s != nil && h.parked == 1
+	})
+	// A resume is queueing its replay on a socket that does not drain.
+	s.mu.Lock()
+	s.attaching = true
+	s.mu.Unlock()
+	written := make(chan error, 1)
+	go func() {
+		written <- s.Write(ctx, &jsonrpc.Request{Method: MethodResourceUpdated, Params: []byte(`{"uri":"test://r"}`)})
+	}()
+	select {
+	case err := <-written:
+		if err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a fanned-out notification waited for the resume of one subscriber")
+	}
+	s.mu.Lock()
+	kept := len(s.deferred)
+	s.attaching = false
+	s.notifyLocked()
+	s.mu.Unlock()
+	if kept != 1 {
+		t.Errorf("%d notifications kept for after the replay, want 1", kept)
 	}
 }

@@ -84,27 +84,27 @@ func (s *session) screen(req *jsonrpc.Request) *jsonrpc.Error {
 		if slices.Contains(s.subs, p.URI) {
 			return nil
 		}
-		n, size := len(s.subs), storedSize(s.subs)
+		n, size := len(s.subs), 0
+		for _, u := range s.subs {
+			size += storedLen(u)
+		}
 		for _, sub := range s.pendingSubs {
 			if !sub.unsubscribe {
-				n, size = n+1, size+len(sub.uri)+3
+				n, size = n+1, size+storedLen(sub.uri)
 			}
 		}
-		if len(p.URI) > maxStoredURI || n >= maxStoredSubscriptions || size+len(p.URI)+3 > maxStoredSubBytes {
+		if len(p.URI) > maxStoredURI || n >= maxStoredSubscriptions || size+storedLen(p.URI) > maxStoredSubBytes {
 			return errStoreFull
 		}
 	}
 	return nil
 }
 
-// storedSize is the size of uris in the stored JSON: each quoted, and a
-// comma.
-func storedSize(uris []string) int {
-	n := 0
-	for _, u := range uris {
-		n += len(u) + 3
-	}
-	return n
+// storedLen is the size of uri in the stored JSON: encoded (where '<' takes
+// six bytes), and a comma.
+func storedLen(uri string) int {
+	b, _ := json.Marshal(uri)
+	return len(b) + 1
 }
 
 // answered applies a subscribe or unsubscribe request that the SDK
@@ -163,7 +163,8 @@ func (s *session) saveLocked() {
 // meanwhile, it deletes the state last. The first save creates the state;
 // the others replace it only while this copy of the session owns it. A
 // state the store lost is created again; one that another replica took
-// over (or ended) is never written again, and this copy ends (lost).
+// over (or ended) is never written again, and this copy ends (lost). A
+// save the store failed stays due: the next renewal tries again.
 func (s *session) flush() {
 	for tries := 0; ; {
 		s.mu.Lock()
@@ -187,15 +188,20 @@ func (s *session) flush() {
 			continue
 		}
 		if len(data) > maxStoredState {
-			s.mu.Lock()
-			s.unstorable = true
-			s.mu.Unlock()
-			s.h.lim.logger.Warn("wsmcp: session state too large to store; it resumes on this replica only", "session", s.id, "bytes", len(data))
+			s.tooLarge(len(data))
 			continue
 		}
 		switch ok, owner, err := s.put(prev, data); {
 		case err != nil:
 			s.h.lim.logger.Warn("wsmcp: saving session state", "session", s.id, "error", err.Error())
+			s.mu.Lock()
+			s.dirty, s.saving = true, false
+			del := s.deleteDone
+			s.mu.Unlock()
+			if del {
+				s.deleteStored() // the create may have landed
+			}
+			return
 		case ok:
 			s.mu.Lock()
 			s.created = true
@@ -212,6 +218,22 @@ func (s *session) flush() {
 			s.lost()
 			return
 		}
+	}
+}
+
+// tooLarge stops storing a session whose state grew past maxStoredState
+// (the server's initialize result is the one part no bound of the client's
+// covers): the state stored before is deleted, so that no replica
+// re-creates the session from it, nor admits the secret it names.
+func (s *session) tooLarge(size int) {
+	s.mu.Lock()
+	s.unstorable = true
+	created := s.created
+	s.created = false
+	s.mu.Unlock()
+	s.h.lim.logger.Warn("wsmcp: session state too large to store; it resumes on this replica only", "session", s.id, "bytes", size)
+	if created {
+		s.deleteStored()
 	}
 }
 
@@ -263,17 +285,19 @@ func (s *session) storedLocked() *storedSession {
 }
 
 // forgetStoredLocked deletes the state of an ended session, unless the
-// handler is draining: then the session's client resumes on another
+// drain of its replica ended it: then its client resumes on another
 // replica, which re-creates it from the Store.
 func (s *session) forgetStoredLocked() {
-	if s.opts.Store == nil || !s.created || s.h.isDraining() {
+	if s.opts.Store == nil || s.handedOff {
 		return
 	}
 	if s.saving {
-		s.deleteDone = true // flush deletes after its save
+		s.deleteDone = true // flush deletes after its save, which may be the create
 		return
 	}
-	go s.deleteStored()
+	if s.created {
+		go s.deleteStored()
+	}
 }
 
 // deleteStored deletes the session's state, if this copy still owns it.
@@ -292,12 +316,12 @@ func (h *Handler) scheduleRenewLocked(o ResumptionOptions) {
 	if h.renew != nil || o.Store == nil {
 		return
 	}
+	h.renewed = time.Now()
 	h.renew = time.AfterFunc(o.GracePeriod/3, func() { h.renewStored(o) })
 }
 
 func (h *Handler) renewStored(o ResumptionOptions) {
 	h.mu.Lock()
-	owners := make(map[string]string, len(h.sessions))
 	held := make(map[string]*session, len(h.sessions))
 	for id, s := range h.sessions {
 		held[id] = s
@@ -307,11 +331,16 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 		h.mu.Unlock()
 		return
 	}
+	since := time.Since(h.renewed)
 	h.mu.Unlock()
+	owners := make(map[string]string, len(held))
 	for id, s := range held {
 		s.mu.Lock()
-		if s.created {
+		switch {
+		case s.created:
 			owners[id] = s.owner
+		case s.dirty && !s.saving:
+			s.saveLocked() // a save the store failed: try again
 		}
 		s.mu.Unlock()
 	}
@@ -332,14 +361,29 @@ func (h *Handler) renewStored(o ResumptionOptions) {
 		h.lim.logger.Warn("wsmcp: renewing session states", "sessions", len(owners), "error", err.Error())
 		return
 	}
+	h.mu.Lock()
+	h.renewed = time.Now()
+	h.mu.Unlock()
 	// A state the store lost is created again; one that another replica
-	// took over is not, and that session ends here (flush).
+	// took over is not, and that session ends here (flush). After more
+	// than GracePeriod without a renewal (this process was stopped, or cut
+	// off from the store), a stale state may also be one that moved and
+	// ended since, its mark lapsed: a session whose client is not here
+	// ends rather than come back.
 	for _, id := range stale {
-		if s := held[id]; s != nil {
-			s.mu.Lock()
+		s := held[id]
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		away := since > o.GracePeriod && s.cur == nil
+		if !away {
 			s.created = false
 			s.saveLocked()
-			s.mu.Unlock()
+		}
+		s.mu.Unlock()
+		if away {
+			s.lost()
 		}
 	}
 }
@@ -377,7 +421,13 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	// alive (cut off rather than dead), is refused at its next save,
 	// renewal or delete, and ends (flush).
 	owner := rand.Text()
-	if won, err := o.Store.Put(ctx, m.SessionID, prev, owner, data, o.GracePeriod); err != nil || !won {
+	won, err := o.Store.Put(ctx, m.SessionID, prev, owner, data, o.GracePeriod)
+	if err != nil {
+		// The answer may be what was lost, not the write.
+		_, now, gerr := o.Store.Get(ctx, m.SessionID)
+		won = gerr == nil && now == owner
+	}
+	if !won {
 		return false
 	}
 	secret := rand.Text()
@@ -400,7 +450,8 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 	if offer, ok := metaOf(st.Init); ok {
 		s.log.setPeerWindow(offer.Window)
 	}
-	s.pending = st.subscribeRequests(c.extra)
+	s.restorePrefix = restoreID + rand.Text() + "/"
+	s.pending = st.subscribeRequests(s.restorePrefix, c.extra)
 	s.nRestore.Store(int32(len(s.pending)))
 	if len(s.pending) > 0 {
 		s.resubscribed = make(chan struct{})

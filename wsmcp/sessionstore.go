@@ -132,28 +132,30 @@ func (st *storedSession) state() (*mcp.ServerSessionState, error) {
 	}, nil
 }
 
-// restoreID is the prefix of the ids of the requests a re-created session
-// makes up for the SDK (subscriptions); their answers go nowhere.
+// restoreID starts the ids of the requests a re-created session makes up
+// for the SDK (subscriptions), followed by a random part of the session's
+// own, so that no client id can pass for one; their answers go nowhere.
 const restoreID = "io.mcpws/restore/"
 
 // subscribeRequests returns the made-up subscribe requests that give a
-// re-created session its subscriptions back, with the resuming socket's
-// extra (identity, headers), as the client's own would have.
-func (st *storedSession) subscribeRequests(extra any) []jsonrpc.Message {
+// re-created session its subscriptions back, with ids under prefix and the
+// resuming socket's extra (identity, headers), as the client's own would
+// have.
+func (st *storedSession) subscribeRequests(prefix string, extra any) []jsonrpc.Message {
 	var msgs []jsonrpc.Message
 	for i, uri := range st.Subscriptions {
 		params, err := json.Marshal(map[string]string{"uri": uri})
 		if err != nil {
 			continue
 		}
-		id, _ := jsonrpc.MakeID(restoreID + strconv.Itoa(i))
+		id, _ := jsonrpc.MakeID(prefix + strconv.Itoa(i))
 		msgs = append(msgs, &jsonrpc.Request{ID: id, Method: "resources/subscribe", Params: params, Extra: extra})
 	}
 	return msgs
 }
 
-// isRestoreID reports whether id is that of a made-up request.
-func isRestoreID(id jsonrpc.ID) bool {
+// hasIDPrefix reports whether id is a string that starts with prefix.
+func hasIDPrefix(id jsonrpc.ID, prefix string) bool {
 	s, ok := id.Raw().(string)
-	return ok && strings.HasPrefix(s, restoreID)
+	return ok && strings.HasPrefix(s, prefix)
 }

@@ -127,8 +127,14 @@ type peer struct {
 // newPeer serves newMCPServer with resumption ro (its Store shared).
 func newPeer(t *testing.T, ro wsmcp.ResumptionOptions) *peer {
 	t.Helper()
+	return newPeerWith(t, ro, newMCPServer)
+}
+
+// newPeerWith is newPeer with a server from newServer for each session.
+func newPeerWith(t *testing.T, ro wsmcp.ResumptionOptions, newServer func() *mcp.Server) *peer {
+	t.Helper()
 	p := &peer{log: &testlog.Buffer{}}
-	p.h = wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
+	p.h = wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newServer() },
 		&wsmcp.HandlerOptions{Resumption: &ro, Logger: p.log.Logger()})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := r.Header.Get("X-User")

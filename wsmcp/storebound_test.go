@@ -1,6 +1,7 @@
 package wsmcp_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -86,5 +88,41 @@ func TestStoredStateBounded(t *testing.T) {
 		t.Fatalf("stored state of %d bytes; want at most 16 KiB", size)
 	} else {
 		t.Logf("stored state at the bounds: %d bytes", size)
+	}
+}
+
+// A session whose state grows past 16 KiB after it was first stored (the
+// server's own initialize result, here 9 KiB of instructions, is the part
+// no client bound covers) stops being stored, and its stored state is
+// ended: no replica re-creates it, nor admits the secret it named; it
+// still resumes on its own replica.
+func TestStateTooLargeAfterCreate(t *testing.T) {
+	store := newMemStore()
+	ro := wsmcp.ResumptionOptions{Store: store}
+	srv := func() *mcp.Server {
+		s := mcp.NewServer(&mcp.Implementation{Name: "big", Version: "1"}, &mcp.ServerOptions{
+			Instructions:       strings.Repeat("i", 9<<10),
+			SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+			UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		})
+		return s
+	}
+	a, b := newPeerWith(t, ro, srv), newPeerWith(t, ro, srv)
+	c, id := a.dialAs(t, "alice", nil)
+	secret := grantedSession(t, c)
+	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
+	for i := range 90 {
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"resources/subscribe","params":{"uri":"test://%073d"}}`, i+1, i))
+	}
+	waitFor(t, "the stored state to be ended", func() bool {
+		return strings.Contains(a.log.String(), "too large to store") && store.ended(id)
+	})
+	if reply, code := b.resumeOn(t, "alice", id, secret); errorCode(reply) != wsmcp.CodeNotResumable {
+		t.Fatalf("B re-created a session whose state no longer fits: %v, close %d", reply, code)
+	}
+	_ = c.ws.CloseNow()
+	if reply, code := a.resumeOn(t, "alice", id, secret); errorCode(reply) != 0 {
+		t.Fatalf("the session no longer resumes on its own replica: %v, close %d", reply, code)
 	}
 }
