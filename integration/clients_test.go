@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -141,11 +142,57 @@ func TestQuickStart(t *testing.T) {
 	if out, err := run(nil, "client", "-url", url); err == nil || !strings.Contains(out, "401") {
 		t.Errorf("without a token: %v, printed %q; want a 401", err, out)
 	}
-	token, err := run(nil, "mint", "-secret", secret, "-aud", "http://127.0.0.1:8080/mcp", "-sub", "ada")
+	// mint reads the secret from JWT_SECRET, as the README's commands do.
+	if out, err := run([]string{"JWT_SECRET="}, "mint", "-aud", "http://127.0.0.1:8080/mcp"); err == nil || !strings.Contains(out, "no secret: set JWT_SECRET") {
+		t.Errorf("mint without a secret: %v, printed %q", err, out)
+	}
+	token, err := run([]string{"JWT_SECRET=" + secret}, "mint", "-aud", "http://127.0.0.1:8080/mcp", "-sub", "ada")
 	if err != nil {
 		t.Fatalf("mint: %v\n%s", err, token)
 	}
 	if out, err := run([]string{"MCP_TOKEN=" + token}, "client", "-url", url, "-call", "whoami"); err != nil || out != "ada []" {
 		t.Errorf("whoami: %v, printed %q; want \"ada []\"", err, out)
+	}
+}
+
+// examples/client takes its endpoint from $ADDR as make run does, logs the
+// connection's close code and reason with -v, and with -subscribe prints
+// each update of the resource until interrupted.
+func TestExampleClientSubscribes(t *testing.T) {
+	srv := startEverything(t)
+	cmd := exec.Command(filepath.Join(binDir, "client"), "-v", "-subscribe", "test://watched-resource")
+	cmd.Env = append(cmd.Environ(), "ADDR="+srv.addr, "MCP_TOKEN=")
+	var stdout, stderr lockedWriter
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	waitUntil(t, "the subscription", 10*time.Second, func() bool { return strings.Contains(stderr.String(), "subscribed to test://watched-resource") })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "raiser", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{URL: "ws://" + srv.addr + "/mcp"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if err := notify(ctx, cs, "test://watched-resource"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the update on stdout", 10*time.Second, func() bool { return strings.Contains(stdout.String(), "updated test://watched-resource") })
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("client exited with %v\n%s", err, stderr.String())
+		}
+	case <-ctx.Done():
+		t.Fatal("the client did not stop on SIGINT")
+	}
+	if log := stderr.String(); !strings.Contains(log, "connection closed") || !strings.Contains(log, "code=1000") {
+		t.Errorf("-v logged no close code:\n%s", log)
 	}
 }

@@ -1,9 +1,11 @@
 // Command client connects to an MCP server over WebSocket, lists its tools,
-// and calls one.
+// calls one, or subscribes to a resource and prints its updates.
 //
-//	go -C examples run ./client -url ws://127.0.0.1:8080/mcp
-//	go -C examples run ./client -url ws://127.0.0.1:8080/mcp -call echo -args '{"text":"hi"}'
+//	go -C examples run ./client                                   # ws://$ADDR/mcp, as make run ADDR=
+//	go -C examples run ./client -call echo -args '{"text":"hi"}'
+//	go -C examples run ./client -subscribe test://watched-resource # until interrupted
 //	MCP_TOKEN=… go -C examples run ./client -call whoami
+//	go -C examples run ./client -v                                # how the connection ended (close code, reason) on stderr
 package main
 
 import (
@@ -12,8 +14,11 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -22,9 +27,15 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "ws://127.0.0.1:8080/mcp", "server endpoint")
+	addr := os.Getenv("ADDR")
+	if addr == "" {
+		addr = "127.0.0.1:8080" // make run's
+	}
+	url := flag.String("url", "ws://"+addr+"/mcp", "server endpoint; default from $ADDR, as make run ADDR=")
 	call := flag.String("call", "", "tool to call; without it, list the tools")
 	args := flag.String("args", "{}", "the tool's arguments, as a JSON object")
+	subscribe := flag.String("subscribe", "", "resource URI to subscribe to; prints each update until interrupted")
+	verbose := flag.Bool("v", false, "log the connection's events to stderr: how it ended, with its close code and reason")
 	flag.Parse()
 
 	var arguments map[string]any
@@ -35,34 +46,57 @@ func main() {
 	if token := os.Getenv("MCP_TOKEN"); token != "" {
 		transport.Header = http.Header{"Authorization": {"Bearer " + token}}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	if *verbose {
+		transport.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	updates := make(chan string, 16)
+	client := mcp.NewClient(&mcp.Implementation{Name: "mcpws-client", Version: "1.0.0"}, &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updates <- req.Params.URI },
+	})
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	client := mcp.NewClient(&mcp.Implementation{Name: "mcpws-client", Version: "1.0.0"}, nil)
-	session, err := client.Connect(ctx, transport, nil)
+	session, err := client.Connect(cctx, transport, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer session.Close()
 
-	if *call == "" {
-		for tool, err := range session.Tools(ctx, nil) {
+	switch {
+	case *subscribe != "":
+		if err := session.Subscribe(cctx, &mcp.SubscribeParams{URI: *subscribe}); err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "subscribed to %s; interrupt to stop\n", *subscribe)
+		for {
+			select {
+			case uri := <-updates:
+				fmt.Println("updated", uri)
+			case <-ctx.Done():
+				return
+			}
+		}
+	case *call == "":
+		for tool, err := range session.Tools(cctx, nil) {
 			if err != nil {
 				log.Fatal(err)
 			}
 			fmt.Printf("%-36s %s\n", tool.Name, tool.Description)
 		}
-		return
-	}
-	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: *call, Arguments: arguments})
-	if err != nil {
-		log.Fatal(err)
-	}
-	for _, c := range res.Content {
-		if t, ok := c.(*mcp.TextContent); ok {
-			fmt.Println(t.Text)
+	default:
+		res, err := session.CallTool(cctx, &mcp.CallToolParams{Name: *call, Arguments: arguments})
+		if err != nil {
+			log.Fatal(err)
 		}
-	}
-	if res.IsError {
-		os.Exit(1)
+		for _, c := range res.Content {
+			if t, ok := c.(*mcp.TextContent); ok {
+				fmt.Println(t.Text)
+			}
+		}
+		if res.IsError {
+			session.Close()
+			os.Exit(1)
+		}
 	}
 }

@@ -1,14 +1,17 @@
 // Command mint prints an HS256 access token, for trying out
-// examples/everything with -jwt-secret. Real deployments get tokens from
-// their identity provider.
+// examples/everything with a shared secret. It reads the secret from
+// JWT_SECRET, as the server does (a -secret flag shows in ps to every user
+// of the machine). Real deployments get tokens from their identity
+// provider.
 //
-//	go -C examples run ./mint -secret S -aud http://127.0.0.1:8080/mcp -sub ada -scope "mcp"
+//	JWT_SECRET=S go -C examples run ./mint -aud http://127.0.0.1:8080/mcp -sub ada -scope "mcp"
 package main
 
 import (
 	"flag"
 	"fmt"
 	"log"
+	"os"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -16,7 +19,7 @@ import (
 )
 
 func main() {
-	secret := flag.String("secret", "", "HS256 secret, as given to the server's -jwt-secret")
+	secret := flag.String("secret", os.Getenv("JWT_SECRET"), "HS256 secret, as the server's; default $JWT_SECRET")
 	aud := flag.String("aud", "http://127.0.0.1:8080/mcp", "audience: the server's -audience")
 	sub := flag.String("sub", "ada", "subject")
 	iss := flag.String("iss", "", "issuer, if the server checks one")
@@ -24,7 +27,7 @@ func main() {
 	ttl := flag.Duration("ttl", time.Hour, "lifetime")
 	flag.Parse()
 	if *secret == "" {
-		log.Fatal("-secret is required")
+		log.Fatal("no secret: set JWT_SECRET (or -secret) to the server's")
 	}
 	b := jwt.NewBuilder().Subject(*sub).Audience([]string{*aud}).IssuedAt(time.Now()).Expiration(time.Now().Add(*ttl))
 	if *iss != "" {
