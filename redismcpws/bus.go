@@ -9,7 +9,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/mcpws/mcpws/wsmcp"
+	"github.com/mcpws/mcpws/notify"
 )
 
 // BusOptions configures [Store.Bus]. The zero value is a good default.
@@ -23,14 +23,14 @@ type BusOptions struct {
 	Logger *slog.Logger
 }
 
-// Bus is a wsmcp.Bus on Redis pub/sub: one channel per Store, one PUBLISH
+// Bus is a notify.Bus on Redis pub/sub: one channel per Store, one PUBLISH
 // per notification, and per replica one connection that stays subscribed
 // (go-redis pings it and subscribes again after a reconnect).
 //
 // Delivery is at most once, as pub/sub is: what is published while a
 // replica's subscription is down (Redis restarting, a network cut) never
 // reaches that replica's sessions, and a Publish while Redis is down
-// fails (wsmcp.Notifier then delivers on its own replica only and says
+// fails (notify.Notifier then delivers on its own replica only and says
 // so). Notifications published one after the other by one goroutine are
 // delivered in that order; there is no order between replicas.
 type Bus struct {
@@ -40,7 +40,7 @@ type Bus struct {
 	logger  *slog.Logger
 }
 
-var _ wsmcp.Bus = (*Bus)(nil)
+var _ notify.Bus = (*Bus)(nil)
 
 // Bus returns the notification bus of the endpoint. opts may be nil.
 func (s *Store) Bus(opts *BusOptions) *Bus {
@@ -57,8 +57,8 @@ func (s *Store) Bus(opts *BusOptions) *Bus {
 	return b
 }
 
-// Publish implements wsmcp.Bus: one PUBLISH.
-func (b *Bus) Publish(ctx context.Context, n wsmcp.Notification) error {
+// Publish implements notify.Bus: one PUBLISH.
+func (b *Bus) Publish(ctx context.Context, n notify.Notification) error {
 	data, err := json.Marshal(n)
 	if err != nil {
 		return err
@@ -72,10 +72,10 @@ func (b *Bus) Publish(ctx context.Context, n wsmcp.Notification) error {
 // subscribeTimeout bounds the wait for Redis to confirm a subscription.
 const subscribeTimeout = 5 * time.Second
 
-// Subscribe implements wsmcp.Bus. It returns once Redis has confirmed the
+// Subscribe implements notify.Bus. It returns once Redis has confirmed the
 // subscription, or after 5 seconds without an answer (Redis down): the
 // subscription then starts when Redis comes back.
-func (b *Bus) Subscribe(deliver func(wsmcp.Notification)) (stop func()) {
+func (b *Bus) Subscribe(deliver func(notify.Notification)) (stop func()) {
 	ctx, cancel := context.WithTimeout(context.Background(), subscribeTimeout)
 	defer cancel()
 	ps := b.rdb.Subscribe(ctx, b.channel)
@@ -87,7 +87,7 @@ func (b *Bus) Subscribe(deliver func(wsmcp.Notification)) (stop func()) {
 	go func() {
 		defer close(done)
 		for msg := range ch {
-			var n wsmcp.Notification
+			var n notify.Notification
 			if err := json.Unmarshal([]byte(msg.Payload), &n); err != nil {
 				b.logger.Warn("redismcpws: malformed notification on the bus", "error", err.Error())
 				continue

@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpws/mcpws/internal/notifylag"
 	"github.com/mcpws/mcpws/internal/redistest"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/redismcpws"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -81,13 +82,13 @@ func (r *busRedis) client(t *testing.T) *redis.Client {
 // inbox collects what a subscription delivers.
 type inbox struct {
 	mu  sync.Mutex
-	got []wsmcp.Notification
+	got []notify.Notification
 	ch  chan struct{}
 }
 
 func newInbox() *inbox { return &inbox{ch: make(chan struct{}, 1000)} }
 
-func (b *inbox) deliver(n wsmcp.Notification) {
+func (b *inbox) deliver(n notify.Notification) {
 	b.mu.Lock()
 	b.got = append(b.got, n)
 	b.mu.Unlock()
@@ -95,12 +96,12 @@ func (b *inbox) deliver(n wsmcp.Notification) {
 }
 
 // wait waits for the n-th delivery and returns all so far.
-func (b *inbox) wait(t *testing.T, n int) []wsmcp.Notification {
+func (b *inbox) wait(t *testing.T, n int) []notify.Notification {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {
 		b.mu.Lock()
-		got := append([]wsmcp.Notification(nil), b.got...)
+		got := append([]notify.Notification(nil), b.got...)
 		b.mu.Unlock()
 		if len(got) >= n {
 			return got
@@ -121,14 +122,14 @@ func TestBusFanOut(t *testing.T) {
 	tests := []struct {
 		name     string
 		replicas int
-		msgs     []wsmcp.Notification
+		msgs     []notify.Notification
 	}{
-		{"one replica", 1, []wsmcp.Notification{{Method: wsmcp.MethodResourceUpdated, URI: "test://a"}}},
-		{"three replicas, in order", 3, []wsmcp.Notification{
-			{Method: wsmcp.MethodResourceUpdated, URI: "test://a"},
-			{Method: wsmcp.MethodToolListChanged},
-			{Method: wsmcp.MethodResourceUpdated, URI: "test://b"},
-			{Method: wsmcp.MethodPromptListChanged},
+		{"one replica", 1, []notify.Notification{{Method: "notifications/resources/updated", URI: "test://a"}}},
+		{"three replicas, in order", 3, []notify.Notification{
+			{Method: "notifications/resources/updated", URI: "test://a"},
+			{Method: "notifications/tools/list_changed"},
+			{Method: "notifications/resources/updated", URI: "test://b"},
+			{Method: "notifications/prompts/list_changed"},
 		}},
 	}
 	for _, tt := range tests {
@@ -173,7 +174,7 @@ func TestBusRedisRestart(t *testing.T) {
 	stop := bus.Subscribe(box.deliver)
 	defer stop()
 	ctx := context.Background()
-	first := wsmcp.Notification{Method: wsmcp.MethodResourceUpdated, URI: "test://before"}
+	first := notify.Notification{Method: "notifications/resources/updated", URI: "test://before"}
 	if err := bus.Publish(ctx, first); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +182,7 @@ func TestBusRedisRestart(t *testing.T) {
 
 	r.stop()
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := bus.Publish(pctx, wsmcp.Notification{Method: wsmcp.MethodResourceUpdated, URI: "test://down"})
+	err := bus.Publish(pctx, notify.Notification{Method: "notifications/resources/updated", URI: "test://down"})
 	cancel()
 	if err == nil {
 		t.Fatal("publish with Redis down succeeded")
@@ -189,7 +190,7 @@ func TestBusRedisRestart(t *testing.T) {
 	r.start(t)
 	// The subscriber reconnects on its own (go-redis pings it every 3 s);
 	// publish until a message arrives.
-	after := wsmcp.Notification{Method: wsmcp.MethodResourceUpdated, URI: "test://after"}
+	after := notify.Notification{Method: "notifications/resources/updated", URI: "test://after"}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if err := bus.Publish(ctx, after); err == nil {
@@ -227,9 +228,9 @@ func TestNotifierOnRedis(t *testing.T) {
 		})
 	}
 	a, b := newServer(), newServer()
-	na := wsmcp.NewNotifier(a, redismcpws.New(r.client(t), nil).Bus(nil), nil)
+	na := notify.New(a, redismcpws.New(r.client(t), nil).Bus(nil), nil)
 	defer na.Close()
-	nb := wsmcp.NewNotifier(b, redismcpws.New(r.client(t), nil).Bus(nil), nil)
+	nb := notify.New(b, redismcpws.New(r.client(t), nil).Bus(nil), nil)
 	defer nb.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/internal/chaos"
 	"github.com/mcpws/mcpws/internal/redistest"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/redismcpws"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -29,7 +30,7 @@ import (
 type clusterReplica struct {
 	name     string
 	url      string
-	notifier *wsmcp.Notifier
+	notifier *notify.Notifier
 }
 
 // Tokens are the subject itself: the test is about Redis, not JWTs.
@@ -58,7 +59,7 @@ func newClusterReplica(t *testing.T, name string, store *redismcpws.Store) *clus
 		}},
 	})
 	ts := httptest.NewServer(s)
-	r := &clusterReplica{name: name, url: "ws" + strings.TrimPrefix(ts.URL, "http"), notifier: wsmcp.NewNotifier(srv, store.Bus(nil), nil)}
+	r := &clusterReplica{name: name, url: "ws" + strings.TrimPrefix(ts.URL, "http"), notifier: notify.New(srv, store.Bus(nil), nil)}
 	t.Cleanup(func() {
 		r.notifier.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/redismcpws"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -36,7 +37,7 @@ func ExampleStore_Sessions() {
 func ExampleStore_Bus() {
 	store := redismcpws.New(redis.NewClient(&redis.Options{Addr: "redis:6379"}), nil)
 	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
-	notifier := wsmcp.NewNotifier(server, store.Bus(nil), nil)
+	notifier := notify.New(server, store.Bus(nil), nil)
 	defer notifier.Close()
 
 	mux := http.NewServeMux()

@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/notifylag"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -20,7 +21,7 @@ import (
 type replica struct {
 	server   *mcp.Server
 	ts       *testServer
-	notifier *wsmcp.Notifier
+	notifier *notify.Notifier
 	added    atomic.Int64 // tools added by OnListChanged
 	acks     atomic.Int64 // subscriptions/listen requests registered
 }
@@ -33,7 +34,7 @@ type subscriber struct {
 	uriSeen atomic.Value
 }
 
-func newReplica(t *testing.T, bus wsmcp.Bus) *replica {
+func newReplica(t *testing.T, bus notify.Bus) *replica {
 	t.Helper()
 	r := &replica{server: mcp.NewServer(&mcp.Implementation{Name: "replica", Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
@@ -55,9 +56,9 @@ func newReplica(t *testing.T, bus wsmcp.Bus) *replica {
 		}
 	})
 	r.ts = newTestServer(t, r.server, nil)
-	r.notifier = wsmcp.NewNotifier(r.server, bus, &wsmcp.NotifierOptions{
-		OnListChanged: func(_ context.Context, method string) {
-			if method != wsmcp.MethodToolListChanged {
+	r.notifier = notify.New(r.server, bus, &notify.Options{
+		OnListChanged: func(_ context.Context, list notify.List) {
+			if list != notify.Tools {
 				return
 			}
 			n := r.added.Add(1)
@@ -95,7 +96,7 @@ func (r *replica) subscribe(t *testing.T, version, uri string) *subscriber {
 // subscribers of every replica, once, for both protocol generations:
 // resource updates through the SDK's subscriptions, list changes through
 // OnListChanged on each replica. newBus returns the bus of each replica.
-func busNotifications(t *testing.T, newBus func() wsmcp.Bus) {
+func busNotifications(t *testing.T, newBus func() notify.Bus) {
 	a, b := newReplica(t, newBus()), newReplica(t, newBus())
 	type sub struct {
 		name string
@@ -125,7 +126,7 @@ func busNotifications(t *testing.T, newBus func() wsmcp.Bus) {
 	for _, s := range subs {
 		waitFor(t, s.name+" to receive the update", func() bool { return s.s.updated.Load() >= 1 })
 	}
-	if err := b.notifier.ListChanged(ctx, wsmcp.MethodToolListChanged); err != nil {
+	if err := b.notifier.ListChanged(ctx, notify.Tools); err != nil {
 		t.Fatal(err)
 	}
 	for _, s := range subs {
@@ -149,16 +150,16 @@ func busNotifications(t *testing.T, newBus func() wsmcp.Bus) {
 
 // Two replicas on one MemoryBus (two servers in one process).
 func TestNotifierMemoryBus(t *testing.T) {
-	bus := new(wsmcp.MemoryBus)
-	busNotifications(t, func() wsmcp.Bus { return bus })
+	bus := new(notify.MemoryBus)
+	busNotifications(t, func() notify.Bus { return bus })
 }
 
 // failingBus is a bus that cannot publish.
-type failingBus struct{ wsmcp.MemoryBus }
+type failingBus struct{ notify.MemoryBus }
 
 var errBusDown = errors.New("bus down")
 
-func (*failingBus) Publish(context.Context, wsmcp.Notification) error { return errBusDown }
+func (*failingBus) Publish(context.Context, notify.Notification) error { return errBusDown }
 
 // When the bus fails, the replica that raised the notification still
 // delivers it to its own sessions, and the error says so; a method that
@@ -168,35 +169,18 @@ func TestNotifierErrors(t *testing.T) {
 	s := r.subscribe(t, "2025-11-25", "test://watched")
 	ctx := context.Background()
 	err := r.notifier.ResourceUpdated(ctx, "test://watched")
-	if !errors.Is(err, errBusDown) || err.Error() != "wsmcp: notifications/resources/updated delivered on this replica only: bus down" {
+	if !errors.Is(err, errBusDown) || err.Error() != "notify: notifications/resources/updated delivered on this replica only: bus down" {
 		t.Errorf("ResourceUpdated on a failing bus: %v", err)
 	}
 	waitFor(t, "the local delivery", func() bool { return s.updated.Load() == 1 })
-	for _, m := range []string{"", "notifications/message", wsmcp.MethodResourceUpdated} {
-		if err := r.notifier.ListChanged(ctx, m); !errors.Is(err, wsmcp.ErrUnknownNotification) {
-			t.Errorf("ListChanged(%q) = %v, want ErrUnknownNotification", m, err)
+	for _, l := range []notify.List{"", "notifications/tools/list_changed", "roots"} {
+		if err := r.notifier.ListChanged(ctx, l); !errors.Is(err, notify.ErrUnknownList) {
+			t.Errorf("ListChanged(%q) = %v, want ErrUnknownList", l, err)
 		}
 	}
 	if r.added.Load() != 0 {
 		t.Errorf("OnListChanged ran %d times for refused methods", r.added.Load())
 	}
-}
-
-// A stopped subscription receives nothing more, and Close is idempotent.
-func TestMemoryBusStop(t *testing.T) {
-	var bus wsmcp.MemoryBus
-	var got atomic.Int64
-	stop := bus.Subscribe(func(wsmcp.Notification) { got.Add(1) })
-	n := wsmcp.Notification{Method: wsmcp.MethodResourceUpdated, URI: "test://x"}
-	_ = bus.Publish(context.Background(), n)
-	stop()
-	_ = bus.Publish(context.Background(), n)
-	if got.Load() != 1 {
-		t.Errorf("delivered %d times, want 1 (before stop only)", got.Load())
-	}
-	notifier := wsmcp.NewNotifier(mcp.NewServer(&mcp.Implementation{Name: "s", Version: "1"}, nil), &bus, nil)
-	notifier.Close()
-	notifier.Close()
 }
 
 // A subscriber that stops reading does not hold up the notifications of
@@ -219,7 +203,7 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := notifylag.Run(t, new(wsmcp.MemoryBus), tt.resumable)
+			res := notifylag.Run(t, new(notify.MemoryBus), tt.resumable)
 			t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
 				res.Base, res.Slow, res.Delta(), res.Rounds)
 			if d := res.Delta(); d > slowReaderMargin {
@@ -261,69 +245,3 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 // the margin is wider for a busy machine under -race, and far below the
 // 10 s a full queue once cost.
 const slowReaderMargin = 500 * time.Millisecond
-
-// stalledBus is a bus whose Publish never gets an answer.
-type stalledBus struct{ wsmcp.MemoryBus }
-
-func (*stalledBus) Publish(ctx context.Context, _ wsmcp.Notification) error {
-	<-ctx.Done()
-	return ctx.Err()
-}
-
-// The Notifier's own work is bounded by NotifierOptions.Timeout, and each
-// failure counts once in Errors: a publish refused or stalled (the caller
-// gets its error within the timeout), a delivery running past the timeout,
-// or with nowhere to go.
-func TestNotifierCountsErrors(t *testing.T) {
-	const timeout = 50 * time.Millisecond
-	waitCtx := func(ctx context.Context, _ string) { <-ctx.Done() }
-	tests := []struct {
-		name          string
-		bus           wsmcp.Bus
-		onListChanged func(context.Context, string)
-		raise         func(ctx context.Context, n *wsmcp.Notifier, bus wsmcp.Bus) error
-		wantErr       error
-		wantCount     int64
-	}{
-		{"delivered", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
-			return n.ResourceUpdated(ctx, "test://x")
-		}, nil, 0},
-		{"bus refuses", new(failingBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
-			return n.ResourceUpdated(ctx, "test://x")
-		}, errBusDown, 1},
-		{"bus stalls past the timeout", new(stalledBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
-			return n.ResourceUpdated(ctx, "test://x")
-		}, context.DeadlineExceeded, 1},
-		{"OnListChanged runs past the timeout", new(wsmcp.MemoryBus), waitCtx, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
-			return n.ListChanged(ctx, wsmcp.MethodToolListChanged)
-		}, nil, 1},
-		{"list change without OnListChanged", new(wsmcp.MemoryBus), nil, func(ctx context.Context, n *wsmcp.Notifier, _ wsmcp.Bus) error {
-			return n.ListChanged(ctx, wsmcp.MethodPromptListChanged)
-		}, nil, 1},
-		{"unknown method on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
-			return bus.Publish(ctx, wsmcp.Notification{Method: "notifications/message"})
-		}, nil, 1},
-		{"resource update without a URI on the bus", new(wsmcp.MemoryBus), nil, func(ctx context.Context, _ *wsmcp.Notifier, bus wsmcp.Bus) error {
-			return bus.Publish(ctx, wsmcp.Notification{Method: wsmcp.MethodResourceUpdated})
-		}, nil, 1},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			server := mcp.NewServer(&mcp.Implementation{Name: "s", Version: "1"}, nil)
-			n := wsmcp.NewNotifier(server, tt.bus, &wsmcp.NotifierOptions{Timeout: timeout, OnListChanged: tt.onListChanged})
-			defer n.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			err := tt.raise(ctx, n, tt.bus)
-			if tt.wantErr == nil && err != nil || tt.wantErr != nil && !errors.Is(err, tt.wantErr) {
-				t.Errorf("error = %v, want %v", err, tt.wantErr)
-			}
-			if ctx.Err() != nil {
-				t.Errorf("the call outlived its 10 s context: the timeout did not bound it")
-			}
-			if got := n.Errors(); got != tt.wantCount {
-				t.Errorf("Errors() = %d, want %d", got, tt.wantCount)
-			}
-		})
-	}
-}

@@ -88,7 +88,7 @@ func TestFanOutDuringAttachDoesNotWait(t *testing.T) {
 	s.mu.Unlock()
 	written := make(chan error, 1)
 	go func() {
-		written <- s.Write(ctx, &jsonrpc.Request{Method: MethodResourceUpdated, Params: []byte(`{"uri":"test://r"}`)})
+		written <- s.Write(ctx, &jsonrpc.Request{Method: "notifications/resources/updated", Params: []byte(`{"uri":"test://r"}`)})
 	}()
 	select {
 	case err := <-written:

@@ -8,8 +8,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/redismcpws"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // redisStore connects to -redis, or returns nil without it. Replicas
@@ -44,18 +44,18 @@ func (c *config) limitsOptions(logger *slog.Logger) *redismcpws.LimitsOptions {
 // notifier returns the Notifier of server: on the Redis bus with -redis,
 // so that what one replica raises reaches the sessions of all; in memory
 // otherwise.
-func notifier(server *mcp.Server, store *redismcpws.Store, logger *slog.Logger) *wsmcp.Notifier {
-	var bus wsmcp.Bus
+func notifier(server *mcp.Server, store *redismcpws.Store, logger *slog.Logger) *notify.Notifier {
+	var bus notify.Bus
 	if store != nil {
 		bus = store.Bus(&redismcpws.BusOptions{Logger: logger})
 	}
-	return wsmcp.NewNotifier(server, bus, &wsmcp.NotifierOptions{Logger: logger})
+	return notify.New(server, bus, &notify.Options{Logger: logger})
 }
 
 // addNotifyTool adds the tool that raises a resource update for the
 // subscribers of every replica: how a tool, a REST handler or a job
 // would.
-func addNotifyTool(s *mcp.Server, n *wsmcp.Notifier) {
+func addNotifyTool(s *mcp.Server, n *notify.Notifier) {
 	type args struct {
 		URI string `json:"uri" jsonschema:"the resource that changed"`
 	}

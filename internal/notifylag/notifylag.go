@@ -20,6 +20,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/testlog"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -53,7 +54,7 @@ type Result struct {
 	// Log is what the Handler logged.
 	Log *testlog.Buffer
 	// Notifier is the replica's, still open (Run closes it at cleanup).
-	Notifier *wsmcp.Notifier
+	Notifier *notify.Notifier
 }
 
 // Delta is how much longer the victim waited with the slow subscriber.
@@ -76,7 +77,7 @@ const waitLimit = 30 * time.Second
 // to SlowURI, then connects one that subscribes and never reads again, and
 // runs rounds until that connection is closed. With resumable, the server
 // offers resumption and the slow subscriber takes it.
-func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
+func Run(t testing.TB, bus notify.Bus, resumable bool) *Result {
 	t.Helper()
 	res := &Result{Log: &testlog.Buffer{}}
 	server := mcp.NewServer(&mcp.Implementation{Name: "lag", Version: "1"}, &mcp.ServerOptions{
@@ -112,7 +113,7 @@ func Run(t testing.TB, bus wsmcp.Bus, resumable bool) *Result {
 		ts.Close()
 	})
 	url := "ws" + strings.TrimPrefix(ts.URL, "http")
-	res.Notifier = wsmcp.NewNotifier(server, bus, nil)
+	res.Notifier = notify.New(server, bus, nil)
 	t.Cleanup(res.Notifier.Close)
 
 	got := make(chan time.Time, 16)

@@ -1,4 +1,4 @@
-package wsmcp_test
+package notify_test
 
 import (
 	"context"
@@ -6,18 +6,18 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/mcpws/mcpws/wsmcp"
+	"github.com/mcpws/mcpws/notify"
 )
 
 // A Notifier raises a resource update for the subscribers of every
 // replica. Here the bus is in memory (one process); with several replicas
 // each passes the same shared bus, for example redismcpws.Store.Bus.
-func ExampleNewNotifier() {
+func ExampleNew() {
 	server := mcp.NewServer(&mcp.Implementation{Name: "reports", Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 	})
-	notifier := wsmcp.NewNotifier(server, nil, nil)
+	notifier := notify.New(server, nil, nil)
 	defer notifier.Close()
 
 	// In a tool, a REST handler or a background job:
