@@ -10,9 +10,10 @@ import (
 )
 
 // The packages stack as DESIGN.md lays them out: the transport knows nothing
-// of the middleware or the assembled stack, and the middleware nothing of
-// the transport or the stack; what the two share lives in internal
-// packages. A test file may import anything.
+// of the middleware or the assembled stack, the middleware nothing of the
+// transport or the stack, and the notification fan-out serves any
+// *mcp.Server without knowing any of them; what they share lives in
+// internal packages. A test file may import anything.
 func TestLayers(t *testing.T) {
 	const root = "github.com/mcpws/mcpws"
 	for _, tt := range []struct {
@@ -21,6 +22,7 @@ func TestLayers(t *testing.T) {
 	}{
 		{"wsmcp", []string{root, root + "/middleware"}},
 		{"middleware", []string{root, root + "/wsmcp"}},
+		{"notify", []string{root, root + "/wsmcp", root + "/middleware"}},
 	} {
 		files, err := filepath.Glob(filepath.Join(tt.dir, "*.go"))
 		if err != nil || len(files) == 0 {
