@@ -23,20 +23,13 @@ const (
 	DefaultUpgradesPerIdentity = 30 // per minute
 	DefaultMaxConnsPerIdentity = 32
 	DefaultMaxConns            = 20000
-	// DefaultMessageRate and DefaultByteRate are the rates per connection
-	// that New sets when Handler leaves them zero (see
-	// wsmcp.HandlerOptions.MessageRate): far above what an agent sends,
-	// low enough that a flood is cut off.
-	DefaultMessageRate = 1000     // messages per second
-	DefaultByteRate    = 16 << 20 // bytes per second
 )
 
 // Options configures [New]. A nil *Options serves without authentication,
 // refusing every browser Origin.
 type Options struct {
-	// Handler configures the transport (limits, keepalive, message rate).
-	// Its MessageRate and ByteRate default here to DefaultMessageRate and
-	// DefaultByteRate; set them negative for no limit.
+	// Handler configures the transport (limits, keepalive, message rate),
+	// with the same defaults as wsmcp.NewHandler.
 	Handler *wsmcp.HandlerOptions
 
 	// Origin is the Origin and Host allow-list. With no AllowedOrigins,
@@ -158,12 +151,6 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	}
 	if hopts.Logger == nil {
 		hopts.Logger = o.Logger
-	}
-	if hopts.MessageRate == 0 {
-		hopts.MessageRate = DefaultMessageRate
-	}
-	if hopts.ByteRate == 0 {
-		hopts.ByteRate = DefaultByteRate
 	}
 	s := &Server{ws: newHandler(&hopts)}
 

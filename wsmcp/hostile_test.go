@@ -241,6 +241,9 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 	const frames = 50_000
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 256 << 10},
+		// The replay bound is under test, not the rate: the flood must
+		// all arrive.
+		MessageRate: -1, ByteRate: -1,
 	})
 	base := runtime.NumGoroutine()
 	before := heapInUse()

@@ -41,6 +41,11 @@ const (
 	// DefaultMaxInFlightBytesPerIdentity bounds the same across all the
 	// connections and parked sessions of one identity.
 	DefaultMaxInFlightBytesPerIdentity = 64 << 20
+	// DefaultMessageRate and DefaultByteRate bound what one connection may
+	// send per second: far above what an agent sends, low enough that a
+	// flood is cut off.
+	DefaultMessageRate = 1000     // messages per second
+	DefaultByteRate    = 16 << 20 // bytes per second
 )
 
 // HandlerOptions configures a [Handler]. The zero value, and a nil
@@ -109,12 +114,13 @@ type HandlerOptions struct {
 	// MessageRate limits the messages one connection may send, per second,
 	// with a token bucket of MessageBurst (zero means MessageRate, at least
 	// 1). Every message counts: requests, notifications, responses, and
-	// messages that are not valid JSON-RPC. Zero or negative means no limit.
+	// messages that are not valid JSON-RPC. Zero means DefaultMessageRate;
+	// negative means no limit.
 	//
 	// ByteRate limits their bytes per second in the same way, with a bucket
 	// of ByteBurst (zero means the larger of ByteRate and the read limit, so
-	// that one message of any allowed size can pass). Zero or negative means
-	// no limit.
+	// that one message of any allowed size can pass). Zero means
+	// DefaultByteRate; negative means no limit.
 	//
 	// Over either rate, a request is answered with CodeRateLimited, a
 	// notification is dropped (but notifications/cancelled and

@@ -64,6 +64,51 @@ func TestMessageRateLimit(t *testing.T) {
 	}
 }
 
+// The message rate means the same at every layer: zero is
+// DefaultMessageRate, as under mcpws.New, so a Handler with no options cuts
+// a flood off; negative is no limit.
+func TestMessageRateDefault(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		opts    *wsmcp.HandlerOptions
+		limited bool
+	}{
+		{"zero: the default", nil, true},
+		{"negative: none", &wsmcp.HandlerOptions{MessageRate: -1, ByteRate: -1}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, newMCPServer(), tt.opts)
+			c := dialRaw(t, ts.url)
+			const n = 3 * wsmcp.DefaultMessageRate // three times the default burst
+			go func() {
+				for range n {
+					if c.ws.Write(context.Background(), websocket.MessageText, []byte("x")) != nil {
+						return
+					}
+				}
+				_ = c.ws.Write(context.Background(), websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":"sync","method":"ping"}`))
+			}()
+			answered := 0
+			for {
+				m, err := c.tryRecv()
+				if err != nil {
+					if code := websocket.CloseStatus(err); code != websocket.StatusPolicyViolation {
+						t.Fatalf("read: %v", err)
+					}
+					break // closed for rate abuse
+				}
+				if m["id"] == "sync" {
+					break
+				}
+				answered++
+			}
+			if limited := answered < n; limited != tt.limited {
+				t.Errorf("%d of %d invalid messages answered; want limited %v", answered, n, tt.limited)
+			}
+		})
+	}
+}
+
 // Close hooks run once when the connection ends, and when the request is
 // refused before any upgrade.
 func TestCloseHooks(t *testing.T) {

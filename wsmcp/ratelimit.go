@@ -32,24 +32,31 @@ const strikeReset = time.Second
 
 func (h *Handler) newLimiter() *messageLimiter {
 	o := &h.opts
-	if o.MessageRate <= 0 && o.ByteRate <= 0 {
+	msgRate, byteRate := o.MessageRate, o.ByteRate
+	if msgRate == 0 {
+		msgRate = DefaultMessageRate
+	}
+	if byteRate == 0 {
+		byteRate = DefaultByteRate
+	}
+	if msgRate < 0 && byteRate < 0 {
 		return nil
 	}
 	l := &messageLimiter{max: o.MaxRateStrikes}
 	burst := 1
-	if o.MessageRate > 0 {
+	if msgRate > 0 {
 		burst = o.MessageBurst
 		if burst <= 0 {
-			burst = max(1, int(o.MessageRate))
+			burst = max(1, int(msgRate))
 		}
-		l.msgs = rate.NewLimiter(o.MessageRate, burst)
+		l.msgs = rate.NewLimiter(msgRate, burst)
 	}
-	if o.ByteRate > 0 {
+	if byteRate > 0 {
 		bb := o.ByteBurst
 		if bb <= 0 {
-			bb = max(int(o.ByteRate), int(min(h.lim.readLimit, 1<<30)))
+			bb = max(int(byteRate), int(min(h.lim.readLimit, 1<<30)))
 		}
-		l.bytes = rate.NewLimiter(o.ByteRate, bb)
+		l.bytes = rate.NewLimiter(byteRate, bb)
 	}
 	if l.max <= 0 {
 		l.max = max(10, burst)

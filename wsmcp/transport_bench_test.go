@@ -14,10 +14,14 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
+// unlimited lifts the message rates, which a benchmark's one connection
+// passes at once.
+var unlimited = &wsmcp.HandlerOptions{MessageRate: -1, ByteRate: -1}
+
 // BenchmarkCallTool measures a tools/call round trip through the SDK on
 // both ends over one socket on loopback.
 func BenchmarkCallTool(b *testing.B) {
-	ts := httptest.NewServer(wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil))
+	ts := httptest.NewServer(wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, unlimited))
 	defer ts.Close()
 	ctx := context.Background()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "b", Version: "1"}, nil).
@@ -39,7 +43,7 @@ func BenchmarkCallTool(b *testing.B) {
 // Connection writes a request, the server's echoes it back as a response
 // (no SDK session on the server), and the client reads it.
 func BenchmarkTransportRoundTrip(b *testing.B) {
-	ts := httptest.NewServer(wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil))
+	ts := httptest.NewServer(wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, unlimited))
 	defer ts.Close()
 	ctx := context.Background()
 	conn, err := (&wsmcp.ClientTransport{URL: "ws" + strings.TrimPrefix(ts.URL, "http")}).Connect(ctx)
