@@ -53,13 +53,19 @@ type ClientTransport struct {
 	WriteTimeout  time.Duration
 	MaxQueueBytes int
 
+	// DialTimeout bounds each handshake, the first and every redial: the
+	// TCP connection, TLS, the upgrade and, when resuming, the server's
+	// answer. Zero means DefaultDialTimeout. The token source is not in it
+	// (see TokenSource).
+	DialTimeout time.Duration
+
 	// CompressionMode enables permessage-deflate; off by default.
 	CompressionMode websocket.CompressionMode
 
 	// TokenSource, if set, is called before every dial for a bearer token,
 	// sent as "Authorization: Bearer <token>": a redial after 1008 "token
 	// expired" gets a fresh one. On a redial its context ends with the
-	// outage's ReconnectOptions.MaxElapsed, not with WriteTimeout, which
+	// outage's ReconnectOptions.MaxElapsed, not with DialTimeout, which
 	// bounds the handshake that follows: a source that runs a command or
 	// asks an identity provider bounds its own time.
 	TokenSource func(context.Context) (string, error)
@@ -153,12 +159,23 @@ func (t *ClientTransport) connect(ctx context.Context, keepRaw bool) (mcp.Connec
 	return r, nil
 }
 
-// dial opens one socket, ctx bounding the token source and the handshake.
+// dialTimeout resolves DialTimeout.
+func (t *ClientTransport) dialTimeout() time.Duration {
+	if t.DialTimeout > 0 {
+		return t.DialTimeout
+	}
+	return DefaultDialTimeout
+}
+
+// dial opens one socket, ctx bounding the token source and, with the dial
+// timeout, the handshake.
 func (t *ClientTransport) dial(ctx context.Context, lim *limits) (*conn, error) {
 	header, err := t.header(ctx)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, t.dialTimeout())
+	defer cancel()
 	return t.dialHeader(ctx, header, lim)
 }
 

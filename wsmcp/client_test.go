@@ -3,6 +3,7 @@ package wsmcp_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -81,5 +82,46 @@ func TestClientSubprotocols(t *testing.T) {
 	}
 	if p := <-got; p != "mcp,mcp.version.2025-11-25" {
 		t.Errorf("offered %q", p)
+	}
+}
+
+// DialTimeout bounds the handshake, apart from the write timeout: against
+// a server that accepts the connection and never answers the upgrade,
+// Connect fails with a DialError once it passes, however long the caller's
+// context and the write timeout.
+func TestClientDialTimeout(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			held <- c // never answered
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case c := <-held:
+			c.Close()
+		default:
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := (&wsmcp.ClientTransport{URL: "ws://" + ln.Addr().String(), DialTimeout: 100 * time.Millisecond, WriteTimeout: time.Minute}).Connect(ctx)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var de *wsmcp.DialError
+		if !errors.As(err, &de) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Connect = %v; want a DialError for the deadline", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handshake was not bounded by DialTimeout")
 	}
 }

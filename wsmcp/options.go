@@ -41,6 +41,9 @@ const (
 	// DefaultMaxInFlightBytesPerIdentity bounds the same across all the
 	// connections and parked sessions of one identity.
 	DefaultMaxInFlightBytesPerIdentity = 64 << 20
+	// DefaultDialTimeout bounds a client's handshake: TCP, TLS, the
+	// upgrade, and the answer to a resume request.
+	DefaultDialTimeout = 10 * time.Second
 	// DefaultMessageRate and DefaultByteRate bound what one connection may
 	// send per second: far above what an agent sends, low enough that a
 	// flood is cut off.

@@ -499,7 +499,7 @@ func (r *redialer) dropped(c *conn, cause error) {
 
 // dialOnce dials one socket of a redial. The token source may take what is
 // left of the outage (a command, an identity provider); the handshake has
-// the write timeout.
+// the dial timeout.
 func (r *redialer) dialOnce() (*conn, error) {
 	tctx, tcancel := context.WithDeadline(r.ctx, r.outageStart.Add(r.opts.MaxElapsed))
 	header, err := r.t.header(tctx)
@@ -507,7 +507,7 @@ func (r *redialer) dialOnce() (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(r.ctx, r.lim.writeTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, r.t.dialTimeout())
 	defer cancel()
 	return r.t.dialHeader(ctx, header, r.lim)
 }
@@ -699,7 +699,7 @@ func (r *redialer) resume(c *conn, old *conn) error {
 	if err := c.enqueueRaw(req); err != nil {
 		return err
 	}
-	msg, err := c.readRaw(r.lim.writeTimeout)
+	msg, err := c.readRaw(r.t.dialTimeout())
 	if err != nil {
 		return err
 	}
