@@ -196,6 +196,7 @@ func TestSessionIDNeverProposed(t *testing.T) {
 				}
 				grantedSession(t, c)
 				waitFor(t, "the squatter's state in the store", func() bool { return store.get(got) != nil })
+				_ = c.ws.CloseNow() // or the drain below waits for its close handshake
 			}
 			if !bytes.Equal(store.get(id), stored) {
 				t.Fatalf("the victim's stored state changed:\n%s\nwas\n%s", store.get(id), stored)
