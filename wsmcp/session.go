@@ -201,12 +201,16 @@ func (s *session) start(c *conn) error {
 	}
 	if req, ok := in.msg.(*jsonrpc.Request); ok && req.Method == "initialize" && req.IsCall() {
 		if m, ok := metaOf(req.Params); ok && m.SessionID != "" {
-			adopted := s.h.resume(c, req, m, s.serve)
+			// The socket goes to the session the request names. This one is
+			// over first: the SDK may still notify it (a list change goes to
+			// every session), and nothing may reach the socket before the
+			// answer to the resume.
 			s.mu.Lock()
 			s.cur, s.last = nil, nil
 			s.final = errHandedOver
 			s.notifyLocked()
 			s.mu.Unlock()
+			adopted := s.h.resume(c, req, m, s.serve)
 			if !adopted {
 				s.flights.close() // this socket's own, now unused
 			}
@@ -542,6 +546,15 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		_ = c.enqueueRaw(data)
 	}
 
+	s.attached(c)
+	return true
+}
+
+// attached ends the attaching of a resume (attach) or a re-creation
+// (restore), whose answer and replay are queued on c: c becomes the current
+// socket, and the notifications held meanwhile (keep) go out on it, after
+// them and never waiting. If the session ended meanwhile, c is closed.
+func (s *session) attached(c *conn) {
 	s.mu.Lock()
 	s.attaching = false
 	ended := s.final != nil
@@ -550,43 +563,23 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		c.granted.Store(true)
 		s.cur = c
 	}
-	deferred := s.takeDeferredLocked()
+	deferred := s.deferred
+	s.deferred = nil
 	s.notifyLocked()
 	s.mu.Unlock()
 	if ended {
-		_ = c.Close() // the session ended meanwhile, as Close would have
-		return true
+		_ = c.Close() // as Close would have
+		return
 	}
-	sendDeferred(c, deferred)
-	return true
+	for _, m := range deferred {
+		_ = c.Write(context.Background(), m)
+	}
 }
 
 // maxDeferred bounds the notifications held while a resume queues its
 // replay; a client that holds a resume up long enough to pass it (by not
 // reading) loses the session, as a full replay log would.
 const maxDeferred = 256
-
-// fanOut reports whether msg is a notification the server sends to every
-// subscriber in turn, which must never wait on one of them.
-func fanOut(msg jsonrpc.Message) bool {
-	req, ok := msg.(*jsonrpc.Request)
-	return ok && !req.IsCall() && fansOut(req.Method)
-}
-
-// takeDeferredLocked returns the notifications held while attaching.
-func (s *session) takeDeferredLocked() []jsonrpc.Message {
-	d := s.deferred
-	s.deferred = nil
-	return d
-}
-
-// sendDeferred writes the notifications held while attaching on c, the
-// socket the resume attached: after the replay, and never waiting.
-func sendDeferred(c *conn, msgs []jsonrpc.Message) {
-	for _, m := range msgs {
-		_ = c.Write(context.Background(), m)
-	}
-}
 
 func ptr[T any](v T) *T { return &v }
 

@@ -349,3 +349,63 @@ func TestMovedSubscriptionsBackBeforeRestored(t *testing.T) {
 		t.Fatal("the client was told its session was restored before its subscription was back on B")
 	}
 }
+
+// A notification fanned out while a moved session is being re-created (its
+// subscriptions coming back) is kept and reaches the client once the
+// session is back, as during a resume on the same replica. Here B adds a
+// tool while its SubscribeHandler holds the re-creation.
+func TestMovedSessionKeepsNotificationsDuringRestore(t *testing.T) {
+	var onB atomic.Bool
+	entered, release := make(chan struct{}), make(chan struct{})
+	mk := func(b bool) *mcp.Server {
+		s := newMCPServerWith(&mcp.ServerOptions{
+			SubscribeHandler: func(context.Context, *mcp.SubscribeRequest) error {
+				if b && onB.CompareAndSwap(false, true) {
+					close(entered)
+					<-release
+				}
+				return nil
+			},
+			UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		})
+		s.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{}, nil
+		})
+		return s
+	}
+	srvB := mk(true)
+	sent := make(chan struct{}, 1)
+	srvB.AddSendingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if method == "notifications/tools/list_changed" {
+				select {
+				case sent <- struct{}{}:
+				default:
+				}
+			}
+			return res, err
+		}
+	})
+	var changed atomic.Int32
+	store := newMemStore()
+	b, proxy, cs, restored := moveSetup(t, store, mk(false), srvB, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed.Add(1) },
+	}, wsmcp.ReconnectOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "test://r"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the subscription in the store", func() bool { return strings.Contains(string(store.get(cs.ID())), "test://r") })
+	proxy.SetTarget(strings.TrimPrefix(b.URL, "http://"))
+	proxy.Cut()
+	<-entered
+	mcp.AddTool(srvB, &mcp.Tool{Name: "added"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	<-sent // the list change went to the session while it was being re-created
+	close(release)
+	waitFor(t, "the session to move", func() bool { return restored.Load() == 1 })
+	waitFor(t, "the list change at the client", func() bool { return changed.Load() >= 1 })
+}

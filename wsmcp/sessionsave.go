@@ -478,18 +478,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		}
 	}
 	_ = c.enqueueRaw(answer)
-	s.mu.Lock()
-	s.attaching = false
-	ended := s.final != nil
-	if !ended {
-		c.granted.Store(true)
-		s.cur = c
-	}
-	s.notifyLocked()
-	s.mu.Unlock()
-	if ended {
-		_ = c.Close()
-	}
+	s.attached(c)
 	return true
 }
 

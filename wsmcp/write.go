@@ -37,7 +37,7 @@ func (c *conn) Write(ctx context.Context, msg jsonrpc.Message) error {
 	}
 	resp, _ := msg.(*jsonrpc.Response)
 	mode := numbered
-	if req, ok := msg.(*jsonrpc.Request); ok && !req.IsCall() && fansOut(req.Method) {
+	if fanOut(msg) {
 		mode = broadcast
 	}
 	if err := c.enqueueMsg(ctx, data, mode, resp); err != nil {
