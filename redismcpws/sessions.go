@@ -39,12 +39,17 @@ func (st sessionStore) key(id string) string { return st.s.key("session", id) }
 // state into the script. A state is never empty, so a value that is the
 // owner and the newline alone marks an ended session.
 
+// ownedLua starts every script that writes only for the owner: it returns
+// 0 unless KEYS[1] holds a state (not a mark) owned by ARGV[1].
+const ownedLua = `
+local own = ARGV[1] .. '\n'
+if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+`
+
 // casScript replaces the state of a session if its owner is ARGV[1].
 //
 //	KEYS[1] the session, ARGV owner expected, new value, TTL ms
-var casScript = redis.NewScript(`
-local own = ARGV[1] .. '\n'
-if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+var casScript = redis.NewScript(ownedLua + `
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `)
@@ -52,9 +57,7 @@ return 1
 // touchScript extends the TTL of a session's state if its owner is ARGV[1].
 //
 //	KEYS[1] the session, ARGV owner, TTL ms
-var touchScript = redis.NewScript(`
-local own = ARGV[1] .. '\n'
-if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+var touchScript = redis.NewScript(ownedLua + `
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
@@ -63,9 +66,7 @@ return 1
 // the mark of an ended session, for the TTL.
 //
 //	KEYS[1] the session, ARGV owner, TTL ms
-var deleteScript = redis.NewScript(`
-local own = ARGV[1] .. '\n'
-if redis.call('GETRANGE', KEYS[1], 0, #own - 1) ~= own or redis.call('STRLEN', KEYS[1]) == #own then return 0 end
+var deleteScript = redis.NewScript(ownedLua + `
 redis.call('SET', KEYS[1], own, 'PX', ARGV[2])
 return 1
 `)

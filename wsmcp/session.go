@@ -652,11 +652,8 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 	s := h.sessions[m.SessionID]
 	h.mu.Unlock()
 	canRestore := m.Received != nil && h.opts.Resumption.Store != nil && h.restores && subprotocol.ValidKey(m.SessionID)
-	if s == nil && canRestore {
-		if h.restore(c, req, m, serve) {
-			return true
-		}
-		canRestore = false // tried
+	if s == nil && canRestore && h.restore(c, req, m, serve) {
+		return true
 	}
 	ok := s != nil && m.Received != nil
 	if ok {
