@@ -66,7 +66,7 @@ func ExampleNew_chi() {
 
 // Mount the endpoint on a standard library ServeMux, with browsers from
 // one origin allowed.
-func ExampleServer_Mount() {
+func ExampleEndpoint_Mount() {
 	server := greetServer()
 	s := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
 		Origin: middleware.OriginOptions{AllowedOrigins: []string{"https://app.example.com"}},
@@ -96,7 +96,7 @@ func ExampleServer_Mount() {
 // SIGTERM: Ready turns 503 for the drain delay while the listener still
 // serves, calls in flight finish, sockets close with 1001, and Serve
 // returns once everything drained (or the drain timeout cut it short).
-func ExampleServer_Serve() {
+func ExampleEndpoint_Serve() {
 	server := greetServer()
 	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
 		DrainDelay:   100 * time.Millisecond, // a few readiness probe periods in production
@@ -130,9 +130,9 @@ func ExampleServer_Serve() {
 // Serve each session's connection yourself, behind the whole stack: the
 // identity that authentication put in the request decides what serves the
 // session, and a bound reached refuses before the upgrade.
-func ExampleNewConnServer() {
+func ExampleNewConnEndpoint() {
 	server := greetServer()
-	ws := mcpws.NewConnServer(func(r *http.Request) (wsmcp.ServeConnFunc, error) {
+	ws := mcpws.NewConnEndpoint(func(r *http.Request) (wsmcp.ServeConnFunc, error) {
 		if tooMany(r) {
 			return nil, &wsmcp.Refusal{Status: http.StatusTooManyRequests, Reason: "bound", Message: "too many sessions"}
 		}

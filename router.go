@@ -28,9 +28,9 @@ const (
 // Options configures [New]. A nil *Options serves without authentication,
 // refusing every browser Origin.
 type Options struct {
-	// Handler configures the transport (limits, keepalive, message rate),
+	// Transport configures the transport (limits, keepalive, message rate),
 	// with the same defaults as wsmcp.NewHandler.
-	Handler *wsmcp.HandlerOptions
+	Transport *wsmcp.HandlerOptions
 
 	// Origin is the Origin and Host allow-list. With no AllowedOrigins,
 	// every request that carries an Origin (every browser) is refused.
@@ -71,12 +71,12 @@ type Options struct {
 	// docs/observability.md). Nil discards them.
 	Logger *slog.Logger
 
-	// DrainDelay is how long [Server.Serve] keeps serving, unready, once its
+	// DrainDelay is how long [Endpoint.Serve] keeps serving, unready, once its
 	// context ends and before it stops accepting: long enough for a load
 	// balancer's readiness probe to take the instance out (a few probe
 	// periods). Zero means none, right when nothing probes readiness.
 	DrainDelay time.Duration
-	// DrainTimeout bounds the drain of [Server.Serve] after the delay: calls
+	// DrainTimeout bounds the drain of [Endpoint.Serve] after the delay: calls
 	// still running then are cut and their sockets dropped. Zero means
 	// DefaultDrainTimeout. DrainDelay plus DrainTimeout must fit in the
 	// orchestrator's grace period (30 s in Kubernetes by default), or the
@@ -89,14 +89,14 @@ type Options struct {
 type SharedLimits interface {
 	// Leases returns the connection leases for the caps.
 	Leases() middleware.Leases
-	// RateCounter returns the counter for the upgrade rate named name
-	// ("ip" or "identity"); each rate has one of its own.
-	RateCounter(name string) middleware.RateCounter
+	// RateCounter returns the counter of the upgrade rates, by IP and by
+	// identity: their keys differ.
+	RateCounter() middleware.RateCounter
 }
 
-// Server is the assembled endpoint: an http.Handler for the MCP route,
+// Endpoint is the assembled endpoint: an http.Handler for the MCP route,
 // plus the metadata document, readiness and drain.
-type Server struct {
+type Endpoint struct {
 	ws       *wsmcp.Handler
 	handler  http.Handler
 	metadata http.Handler
@@ -112,21 +112,21 @@ type Server struct {
 // identity → connection caps → transport. It panics on impossible
 // configuration: a Verifier without a Resource. It never calls the
 // Verifier.
-func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Server {
+func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
 	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) })
 }
 
-// NewConnServer is [New] for a program that serves each session's
+// NewConnEndpoint is [New] for a program that serves each session's
 // connection itself (see wsmcp.NewConnHandler): a gateway relaying sessions
 // to child processes, say. getServe runs after authentication and the
 // caps, so the identity is in the request's context (see
 // wsmcp.TokenInfoFromContext); it may refuse with a *wsmcp.Refusal.
-func NewConnServer(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), opts *Options) *Server {
+func NewConnEndpoint(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), opts *Options) *Endpoint {
 	if getServe == nil {
-		panic("mcpws.NewConnServer needs a getServe function")
+		panic("mcpws.NewConnEndpoint needs a getServe function")
 	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) })
 }
@@ -137,7 +137,7 @@ const noResourcePanic = "mcpws.New: Options.Verifier needs Options.Resource, the
 
 // assemble builds the stack of New around the transport that newHandler
 // returns for the resolved handler options.
-func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler) *Server {
+func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler) *Endpoint {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -146,30 +146,28 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		panic(noResourcePanic)
 	}
 	var hopts wsmcp.HandlerOptions
-	if o.Handler != nil {
-		hopts = *o.Handler
+	if o.Transport != nil {
+		hopts = *o.Transport
 	}
 	if hopts.Logger == nil {
 		hopts.Logger = o.Logger
 	}
-	s := &Server{ws: newHandler(&hopts)}
+	s := &Endpoint{ws: newHandler(&hopts)}
 
 	var h http.Handler = s.ws
 	caps := middleware.ConnectionLimitOptions{
 		PerIdentity: bound.Resolve(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
 		Total:       bound.Resolve(o.MaxConns, DefaultMaxConns),
 	}
-	counter := func(string) []middleware.RateOption { return nil }
+	var counter []middleware.RateOption
 	if o.SharedLimits != nil {
 		caps.Leases = o.SharedLimits.Leases()
-		counter = func(name string) []middleware.RateOption {
-			return []middleware.RateOption{middleware.WithRateCounter(o.SharedLimits.RateCounter(name))}
-		}
+		counter = []middleware.RateOption{middleware.WithRateCounter(o.SharedLimits.RateCounter())}
 	}
 	h = middleware.ConnectionLimit(caps)(h)
 	if o.Verifier != nil {
 		if n := bound.Resolve(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
-			h = middleware.RateLimitByIdentity(n, time.Minute, counter("identity")...)(h)
+			h = middleware.RateLimitByIdentity(n, time.Minute, counter...)(h)
 		}
 		h = middleware.Authenticate(middleware.AuthOptions{
 			Verifier:            o.Verifier,
@@ -181,7 +179,7 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
 	}
 	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
-		h = middleware.RateLimitByIP(n, time.Minute, counter("ip")...)(h)
+		h = middleware.RateLimitByIP(n, time.Minute, counter...)(h)
 	}
 	if o.Origin.Logger == nil {
 		o.Origin.Logger = o.Logger
@@ -204,23 +202,24 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 }
 
 // ServeHTTP serves the MCP endpoint.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+func (s *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Shutdown drains the transport (see wsmcp.Handler.Shutdown) and turns the
 // readiness handler unready. It does not stop the HTTP server the endpoint
-// is mounted on: [Server.Serve] does both, in the right order.
-func (s *Server) Shutdown(ctx context.Context) error {
+// is mounted on: [Endpoint.Serve] does both, in the right order.
+func (s *Endpoint) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	return s.ws.Shutdown(ctx)
 }
 
-// Sessions reports the number of open connections.
-func (s *Server) Sessions() int { return s.ws.Sessions() }
+// Connections reports the number of open WebSocket connections (see
+// [wsmcp.Handler.Connections]).
+func (s *Endpoint) Connections() int { return s.ws.Connections() }
 
 // Ready is a readiness probe: 200 while serving, 503 once the drain began
 // (Shutdown called, or the context of Serve ended), so that a load balancer
 // sends no new connections to an instance that is going away.
-func (s *Server) Ready() http.Handler {
+func (s *Endpoint) Ready() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		if s.draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -232,7 +231,7 @@ func (s *Server) Ready() http.Handler {
 
 // Metadata returns the RFC 9728 protected resource metadata handler, or nil
 // without authentication.
-func (s *Server) Metadata() http.Handler { return s.metadata }
+func (s *Endpoint) Metadata() http.Handler { return s.metadata }
 
 // Router is what Mount needs of a router: chi.Router and http.ServeMux
 // both have it.
@@ -243,7 +242,7 @@ type Router interface {
 // Mount registers the endpoint at pattern (e.g. "/mcp") and, with
 // authentication, the metadata document at the root-level
 // /.well-known/oauth-protected-resource and its pattern-suffixed form.
-func (s *Server) Mount(r Router, pattern string) {
+func (s *Endpoint) Mount(r Router, pattern string) {
 	r.Handle(pattern, s)
 	if s.metadata != nil {
 		r.Handle(wellKnown, s.metadata)

@@ -56,7 +56,7 @@ type stack struct {
 	url  string
 	key  *rsa.PrivateKey
 	logs *testlog.Buffer
-	srv  *mcpws.Server
+	srv  *mcpws.Endpoint
 }
 
 func newStack(t *testing.T, mutate func(*mcpws.Options)) *stack {

@@ -23,12 +23,12 @@ const DefaultDrainTimeout = 15 * time.Second
 //
 // When ctx ends:
 //
-//  1. [Server.Ready] answers 503 at once, while the listener keeps serving
+//  1. [Endpoint.Ready] answers 503 at once, while the listener keeps serving
 //     for Options.DrainDelay, so that a load balancer probing readiness
 //     stops sending new connections before they would be refused.
 //  2. Then, in parallel and under one deadline of Options.DrainTimeout:
 //     srv.Shutdown (stop accepting, finish HTTP requests) and the endpoint's
-//     drain ([Server.Shutdown]: new calls refused, calls in flight finish,
+//     drain ([Endpoint.Shutdown]: new calls refused, calls in flight finish,
 //     then each socket closes with 1001).
 //  3. At the deadline, what is left is closed hard: srv.Close and every
 //     remaining socket dropped, within [wsmcp.CloseGrace].
@@ -48,7 +48,7 @@ const DefaultDrainTimeout = 15 * time.Second
 //	ln, err := net.Listen("tcp", addr)
 //	...
 //	err = endpoint.Serve(ctx, &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, ln)
-func (s *Server) Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+func (s *Endpoint) Serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
 	if ln == nil {
 		addr := srv.Addr
 		if addr == "" {
@@ -66,7 +66,7 @@ func (s *Server) Serve(ctx context.Context, srv *http.Server, ln net.Listener) e
 	select {
 	case <-ctx.Done():
 		s.draining.Store(true)
-		s.logger.Info("mcpws: draining", "delay", s.drainDelay, "timeout", s.drainTimeout, "sessions", s.Sessions())
+		s.logger.Info("mcpws: draining", "delay", s.drainDelay, "timeout", s.drainTimeout, "connections", s.Connections())
 		serveErr = s.preDrain(served)
 	case serveErr = <-served:
 		s.draining.Store(true)
@@ -91,7 +91,7 @@ func serve(srv *http.Server, ln net.Listener) error {
 
 // preDrain keeps serving, unready, for the drain delay. It returns early
 // with the error of srv.Serve if it stops meanwhile.
-func (s *Server) preDrain(served <-chan error) error {
+func (s *Endpoint) preDrain(served <-chan error) error {
 	if s.drainDelay <= 0 {
 		return nil
 	}
@@ -108,7 +108,7 @@ func (s *Server) preDrain(served <-chan error) error {
 // drain shuts srv and the endpoint down in parallel under the drain
 // timeout, closes what is left at the deadline, and waits for srv.Serve to
 // have returned (unless it already has).
-func (s *Server) drain(ctx context.Context, srv *http.Server, served <-chan error, serveReturned bool) error {
+func (s *Endpoint) drain(ctx context.Context, srv *http.Server, served <-chan error, serveReturned bool) error {
 	start := time.Now()
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.drainTimeout)
 	defer cancel()

@@ -18,7 +18,7 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// served is an endpoint running under Server.Serve on a loopback port,
+// served is an endpoint running under Endpoint.Serve on a loopback port,
 // with a tool "gate" that runs until release is closed (or it is
 // cancelled), a REST route /slow that does the same, and /readyz.
 type served struct {

@@ -17,7 +17,8 @@ import (
 // its leases are the local ones, counted, and its counters fail on demand.
 type recordingLimits struct {
 	mu       sync.Mutex
-	counters []string
+	counters int      // RateCounter calls
+	keys     []string // the keys counted, in order
 	acquires int
 	leases   middleware.Leases
 	down     bool
@@ -32,10 +33,10 @@ func (r *recordingLimits) Acquire(ctx context.Context, req middleware.LeaseReque
 	return r.leases.Acquire(ctx, req)
 }
 
-func (r *recordingLimits) RateCounter(name string) middleware.RateCounter {
+func (r *recordingLimits) RateCounter() middleware.RateCounter {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.counters = append(r.counters, name)
+	r.counters++
 	return &switchCounter{r: r, local: middleware.NewLocalRateCounter()}
 }
 
@@ -50,6 +51,7 @@ var errStoreDown = errors.New("store down")
 func (c *switchCounter) Allow(ctx context.Context, key string, rate middleware.Rate) (bool, time.Duration, error) {
 	c.r.mu.Lock()
 	down := c.r.down
+	c.r.keys = append(c.r.keys, key)
 	c.r.mu.Unlock()
 	if down {
 		return false, 0, errStoreDown
@@ -57,8 +59,9 @@ func (c *switchCounter) Allow(ctx context.Context, key string, rate middleware.R
 	return c.local.Allow(ctx, key, rate)
 }
 
-// Options.SharedLimits plugs one counter into each upgrade rate and its
-// leases into the caps; a counter that fails refuses the upgrade 503.
+// Options.SharedLimits plugs its counter into both upgrade rates, which
+// keep their keys apart, and its leases into the caps; a counter that
+// fails refuses the upgrade 503.
 func TestSharedLimits(t *testing.T) {
 	shared := &recordingLimits{leases: middleware.NewLocalLeases()}
 	s := newStack(t, func(o *mcpws.Options) {
@@ -73,11 +76,15 @@ func TestSharedLimits(t *testing.T) {
 		t.Fatalf("over the cap: %d, want 429", code)
 	}
 	shared.mu.Lock()
-	counters, acquires := shared.counters, shared.acquires
+	counters, keys, acquires := shared.counters, shared.keys, shared.acquires
 	shared.down = true
 	shared.mu.Unlock()
-	if len(counters) != 2 || counters[0] != "identity" || counters[1] != "ip" || acquires != 2 {
-		t.Fatalf("counters %v, acquires %d; want [identity ip] and 2", counters, acquires)
+	if counters != 1 || acquires != 2 {
+		t.Fatalf("%d counters, %d acquires; want 1 and 2", counters, acquires)
+	}
+	// Each upgrade counts once by IP, then once by identity.
+	if len(keys) != 4 || !strings.HasPrefix(keys[0], "ip:") || !strings.HasPrefix(keys[1], "identity:") || keys[0] != keys[2] || keys[1] != keys[3] {
+		t.Fatalf("keys counted %q; want ip:…, identity:… twice", keys)
 	}
 	code, _, _ := dial(t, s.url, bearer(tok))
 	if code != http.StatusServiceUnavailable {

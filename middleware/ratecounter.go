@@ -45,8 +45,9 @@ func (r Rate) RetryAfter(cur, prev int, now time.Time) time.Duration {
 
 // RateCounter counts requests per key against a rate, for [RateLimitByIP]
 // and [RateLimitByIdentity]: [NewLocalRateCounter] in this process, or one
-// shared by the replicas of an endpoint (package redismcpws). One counter
-// serves one limit: two limits need two counters, or keys that differ.
+// shared by the replicas of an endpoint (package redismcpws). Each limit
+// leads its keys with its kind ("ip:", "identity:"), so that a limit by
+// IP and one by identity may share a counter.
 type RateCounter interface {
 	// Allow counts one request under key if it fits rate, and reports
 	// whether it did; when it does not, retryAfter is how long until one

@@ -23,8 +23,10 @@ type rateOptions struct {
 
 // WithRateCounter counts with c instead of a counter of the limit's own
 // in this process: behind N replicas, each admits the rate, N times it
-// in all, unless they share one (package redismcpws). Give each limit a
-// counter of its own.
+// in all, unless they share one (package redismcpws). A limit by IP and a
+// limit by identity may share a counter, since their keys differ ("ip:"
+// and "identity:" lead them); two limits by the same key need a counter
+// each.
 func WithRateCounter(c RateCounter) RateOption {
 	return func(o *rateOptions) { o.counter = c }
 }
@@ -52,7 +54,7 @@ func WithRateCounter(c RateCounter) RateOption {
 // the upgrade with 503 (reason "rate.unavailable"), never lets it
 // through uncounted.
 func RateLimitByIP(requests int, window time.Duration, opts ...RateOption) func(http.Handler) http.Handler {
-	return rateLimit(Rate{requests, window}, clientIP, "rate.ip", opts)
+	return rateLimit(Rate{requests, window}, "ip:", clientIP, "rate.ip", opts)
 }
 
 // clientIP returns the canonical client IP of r: chi's trusted-proxy
@@ -75,7 +77,7 @@ func clientIP(r *http.Request) string {
 // into one shared bucket), so it is no substitute for [RateLimitByIP].
 // opts are as for [RateLimitByIP].
 func RateLimitByIdentity(requests int, window time.Duration, opts ...RateOption) func(http.Handler) http.Handler {
-	limit := rateLimit(Rate{requests, window}, IdentityKey, "rate.identity", opts)
+	limit := rateLimit(Rate{requests, window}, "identity:", IdentityKey, "rate.identity", opts)
 	return func(next http.Handler) http.Handler {
 		limited := limit(next)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -94,10 +96,11 @@ func IdentityKey(r *http.Request) string {
 	return identity.Key(identity.TokenInfo(r.Context()))
 }
 
-// rateLimit counts each request under keyOf(r) against rate, with no
-// lock of its own: requests wait only for the counter, and requests under
-// different keys need not wait for one another. A refusal records reason.
-func rateLimit(rate Rate, keyOf func(*http.Request) string, reason string, opts []RateOption) func(http.Handler) http.Handler {
+// rateLimit counts each request under kind + keyOf(r) against rate, with
+// no lock of its own: requests wait only for the counter, and requests
+// under different keys need not wait for one another. A refusal records
+// reason.
+func rateLimit(rate Rate, kind string, keyOf func(*http.Request) string, reason string, opts []RateOption) func(http.Handler) http.Handler {
 	var o rateOptions
 	for _, opt := range opts {
 		opt(&o)
@@ -107,7 +110,7 @@ func rateLimit(rate Rate, keyOf func(*http.Request) string, reason string, opts 
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ok, retry, err := o.counter.Allow(r.Context(), keyOf(r), rate)
+			ok, retry, err := o.counter.Allow(r.Context(), kind+keyOf(r), rate)
 			switch {
 			case err != nil:
 				refusal.Write(w, r, refusal.Refusal{Status: http.StatusServiceUnavailable, Reason: "rate.unavailable", Detail: err.Error()}, "Service Unavailable: upgrade rate cannot be checked")

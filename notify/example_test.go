@@ -11,7 +11,7 @@ import (
 
 // A Notifier raises a resource update for the subscribers of every
 // replica. Here the bus is in memory (one process); with several replicas
-// each passes the same shared bus, for example redismcpws.Store.Bus.
+// each passes the same shared bus, for example redismcpws.NewBus.
 func ExampleNew() {
 	server := mcp.NewServer(&mcp.Implementation{Name: "reports", Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },

@@ -40,7 +40,7 @@ const DefaultTimeout = 5 * time.Second
 // job. Each replica creates one for its server, on a bus all replicas
 // share:
 //
-//	n := notify.New(server, store.Bus(), nil) // store: a redismcpws.Store
+//	n := notify.New(server, redismcpws.NewBus(rdb, nil), nil)
 //	defer n.Close()
 //	…
 //	n.ResourceUpdated(ctx, "file:///report.pdf") // every subscriber, on every replica

@@ -24,7 +24,7 @@ func ExampleNewMetrics() {
 	}
 	server := mcp.NewServer(&mcp.Implementation{Name: "observed", Version: "1.0.0"}, nil)
 	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
-		Handler: &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
+		Transport: &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
 	})
 	_ = endpoint // endpoint.Mount(router, "/mcp")
 }

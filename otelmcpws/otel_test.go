@@ -46,8 +46,8 @@ func TestMetricsAndSpans(t *testing.T) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 	})
 	stack := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
-		Handler: &wsmcp.HandlerOptions{Hooks: metrics.Hooks(), MessageRate: 0.001, MessageBurst: 3},
-		Origin:  middleware.OriginOptions{AllowedOrigins: []string{"https://app.example.com"}},
+		Transport: &wsmcp.HandlerOptions{Hooks: metrics.Hooks(), MessageRate: 0.001, MessageBurst: 3},
+		Origin:    middleware.OriginOptions{AllowedOrigins: []string{"https://app.example.com"}},
 	})
 	// An instrumented router would start a span for the upgrade request.
 	var upgradeSpan trace.SpanContext
@@ -138,12 +138,12 @@ func TestMetricsAndSpans(t *testing.T) {
 	}
 }
 
-func waitForSessions(t *testing.T, s *mcpws.Server, n int) {
+func waitForSessions(t *testing.T, s *mcpws.Endpoint, n int) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for s.Sessions() != n {
+	for s.Connections() != n {
 		if time.Now().After(deadline) {
-			t.Fatalf("sessions = %d, want %d", s.Sessions(), n)
+			t.Fatalf("sessions = %d, want %d", s.Connections(), n)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

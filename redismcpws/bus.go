@@ -12,8 +12,11 @@ import (
 	"github.com/mcpws/mcpws/notify"
 )
 
-// BusOptions configures [Store.Bus]. The zero value is a good default.
+// BusOptions configures [NewBus]. The zero value is a good default.
 type BusOptions struct {
+	// Prefix names the channel (Prefix + "notify"); empty means
+	// DefaultPrefix. Replicas of one endpoint share it.
+	Prefix string
 	// Buffer is how many notifications may wait for delivery on this
 	// replica; beyond it, and after one minute without room, go-redis
 	// drops one. Zero means 1024.
@@ -23,7 +26,7 @@ type BusOptions struct {
 	Logger *slog.Logger
 }
 
-// Bus is a notify.Bus on Redis pub/sub: one channel per Store, one PUBLISH
+// Bus is a notify.Bus on Redis pub/sub: one channel per prefix, one PUBLISH
 // per notification, and per replica one connection that stays subscribed
 // (go-redis pings it and subscribes again after a reconnect).
 //
@@ -42,14 +45,17 @@ type Bus struct {
 
 var _ notify.Bus = (*Bus)(nil)
 
-// Bus returns the notification bus of the endpoint. opts may be nil.
-func (s *Store) Bus(opts *BusOptions) *Bus {
-	b := &Bus{rdb: s.rdb, channel: s.key("notify"), buffer: 1024}
+// NewBus returns the notification bus of an endpoint on rdb, which may be
+// a single server, a Sentinel group or a Cluster client. opts may be nil.
+func NewBus(rdb redis.UniversalClient, opts *BusOptions) *Bus {
+	var o BusOptions
 	if opts != nil {
-		if opts.Buffer > 0 {
-			b.buffer = opts.Buffer
-		}
-		b.logger = opts.Logger
+		o = *opts
+	}
+	ks := newKeyspace("NewBus", rdb, o.Prefix)
+	b := &Bus{rdb: ks.rdb, channel: ks.key("notify"), buffer: 1024, logger: o.Logger}
+	if o.Buffer > 0 {
+		b.buffer = o.Buffer
 	}
 	if b.logger == nil {
 		b.logger = slog.New(slog.DiscardHandler)

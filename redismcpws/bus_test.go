@@ -138,13 +138,13 @@ func TestBusFanOut(t *testing.T) {
 			var buses []*redismcpws.Bus
 			var boxes []*inbox
 			for range tt.replicas {
-				b := redismcpws.New(r.client(t), &redismcpws.Options{Prefix: prefix}).Bus(nil)
+				b := redismcpws.NewBus(r.client(t), &redismcpws.BusOptions{Prefix: prefix})
 				box := newInbox()
 				t.Cleanup(b.Subscribe(box.deliver))
 				buses, boxes = append(buses, b), append(boxes, box)
 			}
 			stranger := newInbox()
-			t.Cleanup(redismcpws.New(r.client(t), &redismcpws.Options{Prefix: "other:"}).Bus(nil).Subscribe(stranger.deliver))
+			t.Cleanup(redismcpws.NewBus(r.client(t), &redismcpws.BusOptions{Prefix: "other:"}).Subscribe(stranger.deliver))
 			for _, m := range tt.msgs {
 				if err := buses[0].Publish(context.Background(), m); err != nil {
 					t.Fatal(err)
@@ -168,8 +168,7 @@ func TestBusFanOut(t *testing.T) {
 func TestBusRedisRestart(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	r := startBusRedis(t)
-	store := redismcpws.New(r.client(t), nil)
-	bus := store.Bus(nil)
+	bus := redismcpws.NewBus(r.client(t), nil)
 	box := newInbox()
 	stop := bus.Subscribe(box.deliver)
 	defer stop()
@@ -228,9 +227,9 @@ func TestNotifierOnRedis(t *testing.T) {
 		})
 	}
 	a, b := newServer(), newServer()
-	na := notify.New(a, redismcpws.New(r.client(t), nil).Bus(nil), nil)
+	na := notify.New(a, redismcpws.NewBus(r.client(t), nil), nil)
 	defer na.Close()
-	nb := notify.New(b, redismcpws.New(r.client(t), nil).Bus(nil), nil)
+	nb := notify.New(b, redismcpws.NewBus(r.client(t), nil), nil)
 	defer nb.Close()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -273,7 +272,7 @@ func TestNotifySlowReaderRedisBus(t *testing.T) {
 	r := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr})
 	t.Cleanup(func() { _ = rdb.Close() })
-	res := notifylag.Run(t, redismcpws.New(rdb, nil).Bus(nil), false)
+	res := notifylag.Run(t, redismcpws.NewBus(rdb, nil), false)
 	t.Logf("victim's longest wait: %v without the slow subscriber, %v with it (delta %v, %d rounds)",
 		res.Base, res.Slow, res.Delta(), res.Rounds)
 	if d := res.Delta(); d > 500*time.Millisecond {

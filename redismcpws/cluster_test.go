@@ -38,9 +38,9 @@ func verifySubject(_ context.Context, token string, _ *http.Request) (*auth.Toke
 	return &auth.TokenInfo{UserID: token, Expiration: time.Now().Add(time.Hour), Extra: map[string]any{"iss": "https://idp.test"}}, nil
 }
 
-func newClusterReplica(t *testing.T, name string, store *redismcpws.Store) *clusterReplica {
+func newClusterReplica(t *testing.T, name string, rdb redis.UniversalClient) *clusterReplica {
 	t.Helper()
-	limits := redismcpws.NewLimits(store, &redismcpws.LimitsOptions{Timeout: 5 * time.Second})
+	limits := redismcpws.NewLimits(rdb, &redismcpws.LimitsOptions{Prefix: "cluster:", Timeout: 5 * time.Second})
 	t.Cleanup(func() { limits.Close() })
 	srv := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
@@ -54,12 +54,12 @@ func newClusterReplica(t *testing.T, name string, store *redismcpws.Store) *clus
 		MaxConnsPerIdentity: 3, MaxConns: 8,
 		UpgradesPerIdentity: 1000, UpgradesPerIP: 100000,
 		SharedLimits: limits,
-		Handler: &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{
-			GracePeriod: 10 * time.Second, Store: store.Sessions(),
+		Transport: &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{
+			GracePeriod: 10 * time.Second, Store: redismcpws.NewSessionStore(rdb, &redismcpws.SessionStoreOptions{Prefix: "cluster:"}),
 		}},
 	})
 	ts := httptest.NewServer(s)
-	r := &clusterReplica{name: name, url: "ws" + strings.TrimPrefix(ts.URL, "http"), notifier: notify.New(srv, store.Bus(nil), nil)}
+	r := &clusterReplica{name: name, url: "ws" + strings.TrimPrefix(ts.URL, "http"), notifier: notify.New(srv, redismcpws.NewBus(rdb, &redismcpws.BusOptions{Prefix: "cluster:"}), nil)}
 	t.Cleanup(func() {
 		r.notifier.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -123,8 +123,7 @@ func TestRedisCluster(t *testing.T) {
 	cluster := redistest.StartCluster(t, 3)
 	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs, ContextTimeoutEnabled: true})
 	t.Cleanup(func() { rdb.Close() })
-	store := redismcpws.New(rdb, &redismcpws.Options{Prefix: "cluster:"})
-	rs := []*clusterReplica{newClusterReplica(t, "a", store), newClusterReplica(t, "b", store)}
+	rs := []*clusterReplica{newClusterReplica(t, "a", rdb), newClusterReplica(t, "b", rdb)}
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
 

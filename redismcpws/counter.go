@@ -15,12 +15,11 @@ import (
 // one replica wait for Redis side by side, never one behind another.
 type counter struct {
 	l     *Limits
-	name  string
 	local middleware.RateCounter // the fail-open share's counts, while Redis is unreachable
 }
 
-func newCounter(l *Limits, name string) *counter {
-	return &counter{l: l, name: name, local: middleware.NewLocalRateCounter()}
+func newCounter(l *Limits) *counter {
+	return &counter{l: l, local: middleware.NewLocalRateCounter()}
 }
 
 // Allow implements middleware.RateCounter: in Redis, or while Redis is
@@ -51,7 +50,7 @@ func (c *counter) redis(ctx context.Context, key string, rate middleware.Rate) (
 	// would drop the pool connection), nor make the replica probe Redis.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.l.opts.Timeout)
 	defer cancel()
-	res, err := rateScript.Run(ctx, c.l.store.rdb, c.keys(key, cur, rate.Window), rate.Requests, strconv.FormatFloat(weight, 'f', 6, 64), (2*rate.Window + time.Second).Milliseconds()).Int64Slice()
+	res, err := rateScript.Run(ctx, c.l.ks.rdb, c.keys(key, cur, rate.Window), rate.Requests, strconv.FormatFloat(weight, 'f', 6, 64), (2*rate.Window + time.Second).Milliseconds()).Int64Slice()
 	if err != nil {
 		return false, 0, err
 	}
@@ -62,13 +61,13 @@ func (c *counter) redis(ctx context.Context, key string, rate middleware.Rate) (
 }
 
 // keys names the counts of key's window that starts at cur and of the one
-// before: "{<prefix>rate:<name>:<key>}:<window start>". Both share the
+// before: "{<prefix>rate:<key>}:<window start>". Both share the
 // hash tag of (rate, key), hence one Redis Cluster slot, since the script
 // reads them together; other keys and rates spread over the slots.
 func (c *counter) keys(key string, cur time.Time, window time.Duration) []string {
-	tag := "rate:" + c.name + ":" + key
+	tag := "rate:" + key
 	return []string{
-		c.l.store.slotKey(tag, strconv.FormatInt(cur.UnixMilli(), 36)),
-		c.l.store.slotKey(tag, strconv.FormatInt(cur.Add(-window).UnixMilli(), 36)),
+		c.l.ks.slotKey(tag, strconv.FormatInt(cur.UnixMilli(), 36)),
+		c.l.ks.slotKey(tag, strconv.FormatInt(cur.Add(-window).UnixMilli(), 36)),
 	}
 }

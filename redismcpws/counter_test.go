@@ -18,7 +18,7 @@ import (
 
 // limited is one replica's per-identity upgrade rate on l.
 func limited(l *redismcpws.Limits, n int, window time.Duration) http.Handler {
-	return middleware.RateLimitByIdentity(n, window, middleware.WithRateCounter(l.RateCounter("identity")))(
+	return middleware.RateLimitByIdentity(n, window, middleware.WithRateCounter(l.RateCounter()))(
 		http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 }
 
@@ -96,7 +96,7 @@ func TestCounterRedisDown(t *testing.T) {
 // request is counted like any other.
 func TestCounterCancelledRequest(t *testing.T) {
 	ls := replicas(t, redistest.Start(t), 1, loaded)
-	c := ls[0].RateCounter("ip")
+	c := ls[0].RateCounter()
 	rate := middleware.Rate{Requests: 1, Window: 24 * time.Hour}
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()

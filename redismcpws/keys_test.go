@@ -36,7 +36,7 @@ func slot(key string) int {
 func limitsOn(t *testing.T, prefix string) *Limits {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled
 	t.Cleanup(func() { rdb.Close() })
-	return &Limits{store: New(rdb, &Options{Prefix: prefix})}
+	return &Limits{ks: newKeyspace("limitsOn", rdb, prefix)}
 }
 
 // The keys one script reads together share a Cluster slot; everything
@@ -59,7 +59,7 @@ func TestKeySlots(t *testing.T) {
 			t.Fatalf("%s is not in the slot of replicas: acquireScript and renewScript would fail with CROSSSLOT", name)
 		}
 	}
-	rates := &counter{l: l, name: "identity"}
+	rates := &counter{l: l}
 	cur := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 	ids, rateSlots, prefixes := map[int]bool{}, map[int]bool{}, map[int]bool{}
 	for i := range 100 {

@@ -37,6 +37,9 @@ var errRestarted = errors.New("Redis lost its state; replicas are re-registering
 // LimitsOptions configures [NewLimits]. The zero value is a good default:
 // leases of 15 s, calls bounded by 250 ms, fail closed.
 type LimitsOptions struct {
+	// Prefix begins every key; empty means DefaultPrefix. Replicas of one
+	// endpoint share it; two endpoints on one Redis need two prefixes.
+	Prefix string
 	// LeaseTTL is how long a lease outlives its last renewal, and so how
 	// long a dead replica's connections still count; zero means
 	// DefaultLeaseTTL. Shorter frees them sooner and costs a renewal
@@ -76,7 +79,7 @@ type LimitsOptions struct {
 // its leases; rate counts are sliding windows counted in one Lua script.
 // Close it when the endpoint stops.
 type Limits struct {
-	store   *Store
+	ks      keyspace
 	opts    LimitsOptions
 	replica string // this replica's id in the replicas set
 	logger  *slog.Logger
@@ -98,9 +101,10 @@ type Limits struct {
 	done    chan struct{}
 }
 
-// NewLimits starts the limits of one replica on s: its heartbeat loop
-// runs until Close. opts may be nil.
-func NewLimits(s *Store, opts *LimitsOptions) *Limits {
+// NewLimits starts the limits of one replica on rdb, which may be a single
+// server, a Sentinel group or a Cluster client: its heartbeat loop runs
+// until Close. opts may be nil.
+func NewLimits(rdb redis.UniversalClient, opts *LimitsOptions) *Limits {
 	var o LimitsOptions
 	if opts != nil {
 		o = *opts
@@ -112,7 +116,7 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 		o.Timeout = DefaultTimeout
 	}
 	l := &Limits{
-		store: s, opts: o, replica: randomID(),
+		ks: newKeyspace("NewLimits", rdb, o.Prefix), opts: o, replica: randomID(),
 		logger: o.Logger,
 		held:   map[string]string{},
 		byID:   map[string]int{},
@@ -130,10 +134,10 @@ func NewLimits(s *Store, opts *LimitsOptions) *Limits {
 // Leases returns the connection leases, for middleware.ConnectionLimit.
 func (l *Limits) Leases() middleware.Leases { return leases{l} }
 
-// RateCounter returns a new counter for the upgrade rate named name, for
-// middleware.WithRateCounter: its counts in Redis are apart from those of
-// every other name.
-func (l *Limits) RateCounter(name string) middleware.RateCounter { return newCounter(l, name) }
+// RateCounter returns the rate counter of the endpoint, for
+// middleware.WithRateCounter: one counter serves the rate by IP and the
+// rate by identity, whose keys differ.
+func (l *Limits) RateCounter() middleware.RateCounter { return newCounter(l) }
 
 // Close stops the heartbeat and removes this replica from the live set.
 // Leases still held lapse within the TTL.
@@ -147,7 +151,7 @@ func (l *Limits) Close() error {
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
 	defer cancel()
-	return l.store.rdb.ZRem(ctx, l.key("replicas"), l.replica).Err()
+	return l.ks.rdb.ZRem(ctx, l.key("replicas"), l.replica).Err()
 }
 
 // leases is the middleware.Leases face of Limits.
@@ -209,7 +213,7 @@ func (l *Limits) acquireRedis(ctx context.Context, id string, req middleware.Lea
 	if req.Identity != "" {
 		calls = append(calls, scriptCall{acquireIDScript, []string{l.idKey(req.Identity)}, []any{id, ttl, req.PerIdentity}})
 	}
-	cmds, err := runScripts(ctx, l.store.rdb, calls)
+	cmds, err := runScripts(ctx, l.ks.rdb, calls)
 	if err != nil {
 		return 0, err // what was taken lapses within the TTL: nothing renews it
 	}
@@ -229,12 +233,12 @@ func (l *Limits) acquireRedis(ctx context.Context, id string, req middleware.Lea
 	case code == 0 && idCode == 0:
 		return 0, nil
 	case code == 0:
-		if l.store.rdb.ZRem(ctx, l.key("all"), id).Err() != nil {
+		if l.ks.rdb.ZRem(ctx, l.key("all"), id).Err() != nil {
 			l.suspect()
 		}
 		return idCode, nil
 	case idCode == 0 && req.Identity != "":
-		if l.store.rdb.ZRem(ctx, l.idKey(req.Identity), id).Err() != nil {
+		if l.ks.rdb.ZRem(ctx, l.idKey(req.Identity), id).Err() != nil {
 			l.suspect()
 		}
 	}
@@ -306,7 +310,7 @@ func (l *Limits) release(id, identity string) {
 	defer l.renewMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
 	defer cancel()
-	_, err := l.store.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	_, err := l.ks.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		p.ZRem(ctx, l.key("all"), id)
 		if identity != "" {
 			p.ZRem(ctx, l.idKey(identity), id)
@@ -321,13 +325,13 @@ func (l *Limits) release(id, identity string) {
 // key names one of the endpoint's lease keys (name is "replicas", "all"
 // or "epoch"): "{<prefix>lease}:<name>". They share one hash tag, hence
 // one Redis Cluster slot, since a script touches them together.
-func (l *Limits) key(name string) string { return l.store.slotKey("lease", name) }
+func (l *Limits) key(name string) string { return l.ks.slotKey("lease", name) }
 
 // idKey names an identity's lease set: "{<prefix>lease:id:<identity>}".
 // Its hash tag is its own, so that identities spread over the slots of a
 // Redis Cluster. (A "}" in the identity ends the tag early: identities
 // that agree up to it share a slot, nothing more.)
-func (l *Limits) idKey(identity string) string { return l.store.slotKey("lease:id:" + identity) }
+func (l *Limits) idKey(identity string) string { return l.ks.slotKey("lease:id:" + identity) }
 
 // suspect has the heartbeat probe Redis now, after a call failed: a
 // single call that timed out (a burst that queued for the pool) decides

@@ -21,7 +21,7 @@ func BenchmarkLeases(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	l := NewLimits(New(rdb, nil), nil)
+	l := NewLimits(rdb, nil)
 	defer l.Close()
 	ctx := context.Background()
 
@@ -102,9 +102,9 @@ func BenchmarkCounter(b *testing.B) {
 	srv := redistest.Start(b)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr, ContextTimeoutEnabled: true})
 	defer rdb.Close()
-	l := NewLimits(New(rdb, nil), nil)
+	l := NewLimits(rdb, nil)
 	defer l.Close()
-	c := l.RateCounter("identity")
+	c := l.RateCounter()
 	rdb.ConfigResetStat(context.Background())
 	b.ResetTimer()
 	for i := range b.N {

@@ -18,7 +18,7 @@ func ExampleNewLimits() {
 		Addr:                  "redis:6379",
 		ContextTimeoutEnabled: true, // so that Timeout bounds a stalled Redis
 	})
-	limits := redismcpws.NewLimits(redismcpws.New(rdb, nil), &redismcpws.LimitsOptions{
+	limits := redismcpws.NewLimits(rdb, &redismcpws.LimitsOptions{
 		FailOpen: true, // while Redis is unreachable: limit / replicas each, not 503
 	})
 	defer limits.Close()

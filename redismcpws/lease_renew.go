@@ -96,7 +96,7 @@ func (l *Limits) renew() error {
 	}
 	for start := 0; start < len(calls); start += renewBatch {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		_, err := runScripts(ctx, l.store.rdb, calls[start:min(start+renewBatch, len(calls))])
+		_, err := runScripts(ctx, l.ks.rdb, calls[start:min(start+renewBatch, len(calls))])
 		cancel()
 		if err != nil {
 			return err
@@ -108,7 +108,7 @@ func (l *Limits) renew() error {
 // heartbeat runs renewScript and records what it returns: the live
 // replica count, and the epoch.
 func (l *Limits) heartbeat(ctx context.Context, keys []string, args []any) error {
-	res, err := renewScript.Run(ctx, l.store.rdb, keys, args...).Slice()
+	res, err := renewScript.Run(ctx, l.ks.rdb, keys, args...).Slice()
 	if err != nil {
 		return err
 	}
@@ -174,5 +174,5 @@ func (l *Limits) rejoin(ctx context.Context) error {
 func (l *Limits) ping() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.opts.Timeout)
 	defer cancel()
-	return l.store.rdb.Ping(ctx).Err()
+	return l.ks.rdb.Ping(ctx).Err()
 }

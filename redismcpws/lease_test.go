@@ -39,10 +39,10 @@ var loaded = &redismcpws.LimitsOptions{Timeout: 5 * time.Second}
 // replicas starts n Limits on srv, as n replicas of one endpoint would.
 func replicas(t *testing.T, srv *redistest.Server, n int, opts *redismcpws.LimitsOptions) []*redismcpws.Limits {
 	t.Helper()
-	store := redismcpws.New(client(t, srv), nil)
+	rdb := client(t, srv)
 	ls := make([]*redismcpws.Limits, n)
 	for i := range ls {
-		ls[i] = redismcpws.NewLimits(store, opts)
+		ls[i] = redismcpws.NewLimits(rdb, opts)
 		t.Cleanup(func() { ls[i].Close() })
 	}
 	return ls

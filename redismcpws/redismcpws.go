@@ -10,38 +10,31 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// DefaultPrefix begins every key a Store writes.
+// DefaultPrefix begins every key of [NewSessionStore], [NewBus] and
+// [NewLimits] when their options name no prefix.
 const DefaultPrefix = "mcpws:"
 
-// Options configures [New]. The zero value is a good default.
-type Options struct {
-	// Prefix begins every key; empty means DefaultPrefix. Replicas of one
-	// endpoint share it; two endpoints on one Redis need two prefixes.
-	Prefix string
-}
-
-// Store is the state of one endpoint shared through one Redis database.
-// All replicas of the endpoint create one with the same Prefix.
-type Store struct {
+// keyspace is the keys of one endpoint in one Redis database: every key
+// begins with its prefix. All replicas of the endpoint use the same one.
+type keyspace struct {
 	rdb    redis.UniversalClient
 	prefix string
 }
 
-// New returns a Store on rdb, which may be a single server, a Sentinel
-// group or a Cluster client. opts may be nil.
-func New(rdb redis.UniversalClient, opts *Options) *Store {
+// newKeyspace returns the keyspace of prefix ("" for DefaultPrefix) on
+// rdb; fn names the constructor that a nil rdb panics in.
+func newKeyspace(fn string, rdb redis.UniversalClient, prefix string) keyspace {
 	if rdb == nil {
-		panic("redismcpws: New needs a Redis client")
+		panic("redismcpws: " + fn + " needs a Redis client")
 	}
-	s := &Store{rdb: rdb, prefix: DefaultPrefix}
-	if opts != nil && opts.Prefix != "" {
-		s.prefix = opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
 	}
-	return s
+	return keyspace{rdb: rdb, prefix: prefix}
 }
 
-// key returns the Redis key for the given parts, under the Store's prefix.
-func (s *Store) key(parts ...string) string {
+// key returns the Redis key for the given parts, under the prefix.
+func (s keyspace) key(parts ...string) string {
 	n := len(s.prefix)
 	for _, p := range parts {
 		n += len(p) + 1
@@ -61,7 +54,7 @@ func (s *Store) key(parts ...string) string {
 // hash slot is that of the prefix and tag alone, so that the keys one
 // script touches together share a slot (they share tag), and keys of
 // different tags spread over the cluster.
-func (s *Store) slotKey(tag string, rest ...string) string {
+func (s keyspace) slotKey(tag string, rest ...string) string {
 	k := "{" + s.prefix + tag + "}"
 	for _, p := range rest {
 		k += ":" + p

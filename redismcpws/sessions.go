@@ -11,7 +11,15 @@ import (
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
-// Sessions returns the store of resumable sessions, for
+// SessionStoreOptions configures [NewSessionStore]. The zero value is a
+// good default.
+type SessionStoreOptions struct {
+	// Prefix begins every key; empty means DefaultPrefix. Replicas of one
+	// endpoint share it; two endpoints on one Redis need two prefixes.
+	Prefix string
+}
+
+// SessionStore is a wsmcp.SessionStore on Redis, for
 // wsmcp.ResumptionOptions.Store: one string key per session (under
 // Prefix + "session:"), holding its owner token, a newline and its state,
 // with the session's TTL. It is created when the session is granted (SET
@@ -29,11 +37,22 @@ import (
 // While Redis is unreachable, sessions carry on within their replica and
 // resume there as usual; only a resume on another replica fails (the
 // client gets wsmcp.ErrSessionLost, as without a store).
-func (s *Store) Sessions() wsmcp.SessionStore { return sessionStore{s} }
+type SessionStore struct{ ks keyspace }
 
-type sessionStore struct{ s *Store }
+var _ wsmcp.SessionStore = (*SessionStore)(nil)
 
-func (st sessionStore) key(id string) string { return st.s.key("session", id) }
+// NewSessionStore returns the session store of an endpoint on rdb, which
+// may be a single server, a Sentinel group or a Cluster client. opts may
+// be nil.
+func NewSessionStore(rdb redis.UniversalClient, opts *SessionStoreOptions) *SessionStore {
+	var o SessionStoreOptions
+	if opts != nil {
+		o = *opts
+	}
+	return &SessionStore{ks: newKeyspace("NewSessionStore", rdb, o.Prefix)}
+}
+
+func (st *SessionStore) key(id string) string { return st.ks.key("session", id) }
 
 // The owner token leads the value: GETRANGE reads it without copying the
 // state into the script. A state is never empty, so a value that is the
@@ -90,7 +109,7 @@ func check(owner string, ttl time.Duration) error {
 	return nil
 }
 
-func (st sessionStore) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
+func (st *SessionStore) Put(ctx context.Context, id, prev, owner string, state []byte, ttl time.Duration) (bool, error) {
 	if err := check(owner, ttl); err != nil {
 		return false, err
 	}
@@ -100,14 +119,14 @@ func (st sessionStore) Put(ctx context.Context, id, prev, owner string, state []
 	value := make([]byte, 0, len(owner)+1+len(state))
 	value = append(append(append(value, owner...), '\n'), state...)
 	if prev == "" {
-		return st.s.rdb.SetNX(ctx, st.key(id), value, ttl).Result()
+		return st.ks.rdb.SetNX(ctx, st.key(id), value, ttl).Result()
 	}
-	n, err := casScript.Run(ctx, st.s.rdb, []string{st.key(id)}, prev, value, ttl.Milliseconds()).Int()
+	n, err := casScript.Run(ctx, st.ks.rdb, []string{st.key(id)}, prev, value, ttl.Milliseconds()).Int()
 	return n == 1, err
 }
 
-func (st sessionStore) Get(ctx context.Context, id string) ([]byte, string, error) {
-	b, err := st.s.rdb.Get(ctx, st.key(id)).Bytes()
+func (st *SessionStore) Get(ctx context.Context, id string) ([]byte, string, error) {
+	b, err := st.ks.rdb.Get(ctx, st.key(id)).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return nil, "", nil
 	}
@@ -124,7 +143,7 @@ func (st sessionStore) Get(ctx context.Context, id string) ([]byte, string, erro
 	return []byte(state), owner, nil
 }
 
-func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl time.Duration) ([]string, error) {
+func (st *SessionStore) Touch(ctx context.Context, owners map[string]string, ttl time.Duration) ([]string, error) {
 	if len(owners) == 0 {
 		return nil, nil
 	}
@@ -139,7 +158,7 @@ func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl 
 	}
 	run := func(byHash bool) ([]*redis.Cmd, error) {
 		cmds := make([]*redis.Cmd, len(ids))
-		_, err := st.s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		_, err := st.ks.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, id := range ids {
 				keys, args := []string{st.key(id)}, []any{owners[id], ttl.Milliseconds()}
 				if byHash {
@@ -168,10 +187,10 @@ func (st sessionStore) Touch(ctx context.Context, owners map[string]string, ttl 
 	return stale, nil
 }
 
-func (st sessionStore) Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
+func (st *SessionStore) Delete(ctx context.Context, id, owner string, ttl time.Duration) (bool, error) {
 	if err := check(owner, ttl); err != nil {
 		return false, err
 	}
-	n, err := deleteScript.Run(ctx, st.s.rdb, []string{st.key(id)}, owner, ttl.Milliseconds()).Int()
+	n, err := deleteScript.Run(ctx, st.ks.rdb, []string{st.key(id)}, owner, ttl.Milliseconds()).Int()
 	return n == 1, err
 }

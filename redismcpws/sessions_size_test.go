@@ -28,7 +28,7 @@ func TestSessionStateSize(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	store := redismcpws.New(rdb, &redismcpws.Options{Prefix: "size:"}).Sessions()
+	store := redismcpws.NewSessionStore(rdb, &redismcpws.SessionStoreOptions{Prefix: "size:"})
 	server := mcp.NewServer(&mcp.Implementation{Name: "size", Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },

@@ -25,7 +25,7 @@ func TestSessionsContract(t *testing.T) {
 	n := 0
 	storetest.Run(t, func(*testing.T) wsmcp.SessionStore {
 		n++ // a prefix per check: fresh ids on one server
-		return redismcpws.New(rdb, &redismcpws.Options{Prefix: fmt.Sprintf("test%d:", n)}).Sessions()
+		return redismcpws.NewSessionStore(rdb, &redismcpws.SessionStoreOptions{Prefix: fmt.Sprintf("test%d:", n)})
 	})
 }
 
@@ -36,7 +36,7 @@ func TestSessionsKeyAndScripts(t *testing.T) {
 	srv := redistest.Start(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr})
 	t.Cleanup(func() { rdb.Close() })
-	st := redismcpws.New(rdb, &redismcpws.Options{Prefix: "test:"}).Sessions()
+	st := redismcpws.NewSessionStore(rdb, &redismcpws.SessionStoreOptions{Prefix: "test:"})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if ok, err := st.Put(ctx, "s1", "", "A", []byte(`{"a":1}`), 300*time.Millisecond); !ok || err != nil {

@@ -43,7 +43,7 @@ func TestUpgradeRateRedisLatency(t *testing.T) {
 	proxy.SetDelay(time.Millisecond)
 	rdb := redis.NewClient(&redis.Options{Addr: proxy.Addr(), ContextTimeoutEnabled: true, PoolSize: 64})
 	t.Cleanup(func() { rdb.Close() })
-	limits := redismcpws.NewLimits(redismcpws.New(rdb, nil), &redismcpws.LimitsOptions{Timeout: 5 * time.Second})
+	limits := redismcpws.NewLimits(rdb, &redismcpws.LimitsOptions{Timeout: 5 * time.Second})
 	t.Cleanup(func() { limits.Close() })
 	s := mcpws.New(func(*http.Request) *mcp.Server {
 		return mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)

@@ -36,7 +36,7 @@ func TestBadInputClosesSocket(t *testing.T) {
 			if got := c.closeCode(); got != tt.want {
 				t.Errorf("close code = %d, want %d", got, tt.want)
 			}
-			waitFor(t, "server to forget the session", func() bool { return ts.h.Sessions() == 0 })
+			waitFor(t, "server to forget the session", func() bool { return ts.h.Connections() == 0 })
 		})
 	}
 }
@@ -205,7 +205,7 @@ func TestPingTimeout(t *testing.T) {
 	c := dialRaw(t, ts.url)
 	c.initialize()
 	// The raw client now stops reading, so it answers no ping.
-	waitFor(t, "server to drop the silent peer", func() bool { return ts.h.Sessions() == 0 })
+	waitFor(t, "server to drop the silent peer", func() bool { return ts.h.Connections() == 0 })
 	if log := ts.log.String(); !strings.Contains(log, "did not answer ping") || !strings.Contains(log, "code=1006") {
 		t.Errorf("close not logged as a ping timeout:\n%s", log)
 	}
@@ -225,7 +225,7 @@ func TestPingKeepsAlive(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if n := ts.h.Sessions(); n != 1 {
+	if n := ts.h.Connections(); n != 1 {
 		t.Errorf("sessions = %d, want 1", n)
 	}
 }

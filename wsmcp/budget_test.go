@@ -129,7 +129,7 @@ func TestAnonymousParkedBound(t *testing.T) {
 		c := dialRaw(t, ts.url)
 		c.resumableInit()
 		_ = c.ws.CloseNow()
-		waitFor(t, "the drop", func() bool { return ts.h.Sessions() == 0 })
+		waitFor(t, "the drop", func() bool { return ts.h.Connections() == 0 })
 	}
 	waitFor(t, "four decisions", func() bool {
 		return strings.Count(ts.log.String(), "session parked")+strings.Count(ts.log.String(), "session not parked") == 4

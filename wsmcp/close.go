@@ -5,10 +5,9 @@ import "github.com/coder/websocket"
 // Close codes and reasons of the binding (docs/protocol.md). Reasons are
 // fixed strings, never built from input, and fit the 123-byte limit.
 const (
-	// StatusTokenExpired is 1008 with ReasonTokenExpired: the only 1008 after
-	// which a client redials, with a fresh token.
-	StatusTokenExpired = websocket.StatusPolicyViolation
-
+	// ReasonTokenExpired closes 1008 (websocket.StatusPolicyViolation) a
+	// connection whose token expired: the only 1008 after which a client
+	// redials, with a fresh token.
 	ReasonTokenExpired   = "token expired"
 	ReasonLifetime       = "connection lifetime reached"
 	ReasonIdle           = "idle timeout"

@@ -18,7 +18,7 @@ func (c *conn) expireAt(t time.Time) {
 	c.expiry = time.AfterFunc(d, func() {
 		c.log.Info("wsmcp: token expired", "session", c.id)
 		c.renew.Store(true)
-		c.shutdown(StatusTokenExpired, ReasonTokenExpired, true, nil)
+		c.shutdown(websocket.StatusPolicyViolation, ReasonTokenExpired, true, nil)
 	})
 }
 

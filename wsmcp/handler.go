@@ -33,7 +33,7 @@ const SessionIDHeader = "Mcp-Session-Id"
 // lives on its own, and [Handler.Shutdown] ends it. Because the connection
 // is hijacked, http.Server.Shutdown neither waits for it nor closes it (nor
 // waits for functions registered with RegisterOnShutdown): call
-// Handler.Shutdown beside it and wait for both, as mcpws.Server.Serve does.
+// Handler.Shutdown beside it and wait for both, as mcpws.Endpoint.Serve does.
 type Handler struct {
 	getServe  func(*http.Request) (ServeConnFunc, error)
 	opts      HandlerOptions
@@ -287,8 +287,9 @@ func isUpgrade(r *http.Request) bool {
 	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
-// Sessions reports the number of open connections.
-func (h *Handler) Sessions() int {
+// Connections reports the number of open WebSocket connections. A session
+// parked for resumption has none and is not counted.
+func (h *Handler) Connections() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.conns)

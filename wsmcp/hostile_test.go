@@ -159,7 +159,7 @@ func TestHostileCallsInFlight(t *testing.T) {
 	for _, a := range attackers {
 		_ = a.ws.CloseNow()
 	}
-	waitFor(t, "attack sockets to close", func() bool { return ts.h.Sessions() == 1 })
+	waitFor(t, "attack sockets to close", func() bool { return ts.h.Connections() == 1 })
 	settleGoroutines(t, base+8)
 }
 
@@ -203,7 +203,7 @@ func TestHostileParkedSessions(t *testing.T) {
 		for a.recv()["id"] != "sync" {
 		}
 		_ = a.ws.CloseNow()
-		waitFor(t, "the drop to be handled", func() bool { return ts.h.Sessions() == 0 })
+		waitFor(t, "the drop to be handled", func() bool { return ts.h.Connections() == 0 })
 	}
 	waitFor(t, "six decisions", func() bool {
 		return strings.Count(ts.log.String(), "session parked")+strings.Count(ts.log.String(), "session not parked") == 6

@@ -113,7 +113,7 @@ func TestConnHandlerRelay(t *testing.T) {
 				t.Errorf("result = %q", got)
 			}
 			cs.Close()
-			waitFor(t, "the session to end", func() bool { return h.Sessions() == 0 })
+			waitFor(t, "the session to end", func() bool { return h.Connections() == 0 })
 		})
 	}
 }
@@ -150,7 +150,7 @@ func TestCloseWith(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Reason != "child exited" {
 				t.Errorf("close = %v, want reason %q", err, "child exited")
 			}
-			waitFor(t, "the session to end", func() bool { return h.Sessions() == 0 })
+			waitFor(t, "the session to end", func() bool { return h.Connections() == 0 })
 		})
 	}
 }
@@ -208,5 +208,5 @@ func TestConnHandlerCancelledCallsReleased(t *testing.T) {
 		}
 	}
 	_ = c.ws.CloseNow()
-	waitFor(t, "the session to end", func() bool { return h.Sessions() == 0 })
+	waitFor(t, "the session to end", func() bool { return h.Connections() == 0 })
 }

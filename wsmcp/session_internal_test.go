@@ -41,7 +41,7 @@ func TestParkedCountAfterCloseRace(t *testing.T) {
 		wg.Go(func() { _ = ws.CloseNow() })
 		wg.Go(func() { _ = ss.Close() })
 		wg.Wait()
-		waitUntil(t, "the socket to be forgotten", func() bool { return h.Sessions() == 0 })
+		waitUntil(t, "the socket to be forgotten", func() bool { return h.Connections() == 0 })
 	}
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

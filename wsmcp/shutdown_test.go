@@ -76,7 +76,7 @@ func TestShutdownDrains(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown = %v", err)
 	}
-	if n := ts.h.Sessions(); n != 0 {
+	if n := ts.h.Connections(); n != 0 {
 		t.Errorf("sessions after shutdown = %d", n)
 	}
 }
@@ -143,7 +143,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 	if n := written.Load(); n > 400 {
 		t.Errorf("the server accepted %d messages of 64 KiB for a client that reads nothing", n)
 	}
-	waitFor(t, "the slow consumer to be dropped", func() bool { return ts.h.Sessions() == 0 })
+	waitFor(t, "the slow consumer to be dropped", func() bool { return ts.h.Connections() == 0 })
 	if grew := heapInUse() - heapBefore; grew > 2<<20 {
 		t.Errorf("heap grew by %d KiB after the drop, want everything freed", grew>>10)
 	}
@@ -196,7 +196,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	if results != sessions || going != sessions {
 		t.Errorf("%d of %d calls completed, %d of %d sockets closed with 1001", results, sessions, going, sessions)
 	}
-	if n := ts.h.Sessions(); n != 0 {
+	if n := ts.h.Connections(); n != 0 {
 		t.Errorf("%d sessions left", n)
 	}
 }
@@ -254,7 +254,7 @@ func TestShutdownDeadlineNonReading(t *testing.T) {
 					c.send(tt.stall)
 				}
 			}
-			waitFor(t, "the sessions to start", func() bool { return ts.h.Sessions() == clients })
+			waitFor(t, "the sessions to start", func() bool { return ts.h.Connections() == clients })
 			if tt.stall != "" {
 				// 50 messages of 64 KiB per client: past the socket buffers, into the
 				// 4 MiB queue.
@@ -285,7 +285,7 @@ func TestShutdownDeadlineNonReading(t *testing.T) {
 				t.Errorf("Shutdown with a %v deadline took %v, over %v", deadline, took, limit)
 			}
 			t.Logf("Shutdown returned after %v", took.Round(time.Millisecond))
-			if n := ts.h.Sessions(); n != 0 {
+			if n := ts.h.Connections(); n != 0 {
 				t.Errorf("%d sessions left after Shutdown", n)
 			}
 		})

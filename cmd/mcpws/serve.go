@@ -80,7 +80,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		return err
 	}
 	m.running = g.Running
-	ws := mcpws.NewConnServer(g.getServe, cfg.options(verifier, logger, m.hooks()))
+	ws := mcpws.NewConnEndpoint(g.getServe, cfg.options(verifier, logger, m.hooks()))
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/readyz", ws.Ready())
@@ -138,7 +138,7 @@ func (c *serveConfig) verifier(ctx context.Context) (auth.TokenVerifier, error) 
 // options assembles the mcpws stack from the flags.
 func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *wsmcp.Hooks) *mcpws.Options {
 	o := &mcpws.Options{
-		Handler: &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks,
+		Transport: &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks,
 			IdleTimeout: c.idleTimeout, MaxLifetime: c.maxLifetime},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
@@ -155,10 +155,10 @@ func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *
 		o.AuthorizationServers = []string{c.issuer}
 	}
 	if c.resume > 0 {
-		o.Handler.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
+		o.Transport.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
 	}
 	if c.rate != 0 {
-		o.Handler.MessageRate = rate.Limit(c.rate)
+		o.Transport.MessageRate = rate.Limit(c.rate)
 	}
 	return o
 }

@@ -12,10 +12,10 @@ import (
 	"github.com/mcpws/mcpws/redismcpws"
 )
 
-// redisStore connects to -redis, or returns nil without it. Replicas
+// redisClient connects to -redis, or returns nil without it. Replicas
 // started with the same -redis (and the same JWT secret or JWKS) form one
 // endpoint: three of them behind nginx are a cluster (docs/scaling.md).
-func (c *config) redisStore() (*redismcpws.Store, func(), error) {
+func (c *config) redisClient() (redis.UniversalClient, func(), error) {
 	if c.redisURL == "" {
 		return nil, func() {}, nil
 	}
@@ -27,7 +27,7 @@ func (c *config) redisStore() (*redismcpws.Store, func(), error) {
 	// hold an upgrade longer than the limits' Timeout.
 	opt.ContextTimeoutEnabled = true
 	rdb := redis.NewClient(opt)
-	return redismcpws.New(rdb, nil), func() { rdb.Close() }, nil
+	return rdb, func() { rdb.Close() }, nil
 }
 
 // limitsOptions configures the connection caps and upgrade rates that
@@ -44,10 +44,10 @@ func (c *config) limitsOptions(logger *slog.Logger) *redismcpws.LimitsOptions {
 // notifier returns the Notifier of server: on the Redis bus with -redis,
 // so that what one replica raises reaches the sessions of all; in memory
 // otherwise.
-func notifier(server *mcp.Server, store *redismcpws.Store, logger *slog.Logger) *notify.Notifier {
+func notifier(server *mcp.Server, rdb redis.UniversalClient, logger *slog.Logger) *notify.Notifier {
 	var bus notify.Bus
-	if store != nil {
-		bus = store.Bus(&redismcpws.BusOptions{Logger: logger})
+	if rdb != nil {
+		bus = redismcpws.NewBus(rdb, &redismcpws.BusOptions{Logger: logger})
 	}
 	return notify.New(server, bus, &notify.Options{Logger: logger})
 }

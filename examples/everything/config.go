@@ -133,7 +133,7 @@ func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
 // options assembles the mcpws stack from the flags.
 func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Options {
 	o := &mcpws.Options{
-		Handler:             &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
+		Transport:           &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,
@@ -150,10 +150,10 @@ func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Optio
 		o.AuthorizationServers = []string{c.issuer}
 	}
 	if c.resume > 0 {
-		o.Handler.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
+		o.Transport.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
 	}
 	if c.rate != 0 {
-		o.Handler.MessageRate = rate.Limit(c.rate)
+		o.Transport.MessageRate = rate.Limit(c.rate)
 	}
 	return o
 }

@@ -7,7 +7,7 @@
 // JWT authentication bound to an audience, message and upgrade rates and
 // connection caps.
 //
-// On SIGTERM or Ctrl-C it drains (mcpws.Server.Serve): /readyz turns 503
+// On SIGTERM or Ctrl-C it drains (mcpws.Endpoint.Serve): /readyz turns 503
 // for -drain-delay, calls in flight finish, sockets close with 1001.
 //
 //	go -C examples run ./everything -addr 127.0.0.1:8080
@@ -79,13 +79,13 @@ func main() {
 	getServer := func(*http.Request) *mcp.Server { return server }
 
 	// -redis: the replicas share state through Redis (docs/scaling.md).
-	store, closeStore, err := c.redisStore()
+	rdb, closeRedis, err := c.redisClient()
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer closeStore()
+	defer closeRedis()
 	// Notifications raised on any replica reach the sessions of all.
-	notify := notifier(server, store, logger)
+	notify := notifier(server, rdb, logger)
 	defer notify.Close()
 	addNotifyTool(server, notify)
 
@@ -94,14 +94,14 @@ func main() {
 		log.Fatal(err)
 	}
 	opts := c.options(verifier, logger)
-	if store != nil {
+	if rdb != nil {
 		// Connection caps and upgrade rates hold across all replicas.
-		limits := redismcpws.NewLimits(store, c.limitsOptions(logger))
+		limits := redismcpws.NewLimits(rdb, c.limitsOptions(logger))
 		defer limits.Close()
 		opts.SharedLimits = limits
 		// Resumable sessions survive their replica (with -resume).
-		if opts.Handler.Resumption != nil {
-			opts.Handler.Resumption.Store = store.Sessions()
+		if opts.Transport.Resumption != nil {
+			opts.Transport.Resumption.Store = redismcpws.NewSessionStore(rdb, nil)
 		}
 	}
 

@@ -62,7 +62,7 @@ func main() {
 		})
 
 	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
-		Handler:    &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
+		Transport:  &wsmcp.HandlerOptions{Hooks: metrics.Hooks()},
 		Logger:     logger,
 		DrainDelay: *drainDelay,
 	})

@@ -18,13 +18,13 @@ import (
 // Resumable sessions that survive their replica: when the replica that
 // holds a session dies or drains, its client redials, the ingress sends it
 // to another replica, and that one re-creates the session from Redis.
-func ExampleStore_Sessions() {
-	store := redismcpws.New(redis.NewClient(&redis.Options{Addr: "redis:6379"}), nil)
+func ExampleNewSessionStore() {
+	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
 	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
 	ws := mcpws.New(func(*http.Request) *mcp.Server { return server }, &mcpws.Options{
-		Handler: &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{
+		Transport: &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{
 			GracePeriod: 30 * time.Second,
-			Store:       store.Sessions(),
+			Store:       redismcpws.NewSessionStore(rdb, nil),
 		}},
 	})
 	mux := http.NewServeMux()
@@ -34,10 +34,10 @@ func ExampleStore_Sessions() {
 
 // Notifications that reach the subscribers of every replica: a REST
 // handler on any replica tells them that a resource changed.
-func ExampleStore_Bus() {
-	store := redismcpws.New(redis.NewClient(&redis.Options{Addr: "redis:6379"}), nil)
+func ExampleNewBus() {
+	rdb := redis.NewClient(&redis.Options{Addr: "redis:6379"})
 	server := mcp.NewServer(&mcp.Implementation{Name: "example", Version: "1"}, nil)
-	notifier := notify.New(server, store.Bus(nil), nil)
+	notifier := notify.New(server, redismcpws.NewBus(rdb, nil), nil)
 	defer notifier.Close()
 
 	mux := http.NewServeMux()
