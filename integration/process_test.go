@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
-	for _, pkg := range []string{"everything", "hello", "hello/client", "servemux", "prometheus", "client", "mint"} {
+	for _, pkg := range []string{"everything", "hello", "hello/client", "chi", "servemux", "prometheus", "client", "mint"} {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
 		// The examples are a module of their own, so that their
 		// dependencies (Prometheus, the OpenTelemetry SDK) stay out of the

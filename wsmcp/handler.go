@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/go-chi/chi/v5/middleware"
+	chimw "github.com/go-chi/chi/v5/middleware"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -252,7 +252,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if route != "" {
 		attrs = append(attrs, "route", route)
 	}
-	if rid := middleware.GetReqID(r.Context()); rid != "" {
+	if rid := chimw.GetReqID(r.Context()); rid != "" {
 		attrs = append(attrs, "request_id", rid)
 	}
 	h.lim.logger.Info("wsmcp: connection opened", attrs...)

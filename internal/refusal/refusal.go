@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
-	"github.com/go-chi/chi/v5/middleware"
+	chimw "github.com/go-chi/chi/v5/middleware"
 )
 
 // Refusal is a request refused before the upgrade.
@@ -25,7 +25,7 @@ func (f Refusal) Log(logger *slog.Logger, msg string, r *http.Request) {
 		attrs = append(attrs, "detail", f.Detail)
 	}
 	// chi's RequestID, when it ran, ties the line to the router's own.
-	if id := middleware.GetReqID(r.Context()); id != "" {
+	if id := chimw.GetReqID(r.Context()); id != "" {
 		attrs = append(attrs, "request_id", id)
 	}
 	logger.Info(msg, attrs...)

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/go-chi/chi/v5/middleware"
+	chimw "github.com/go-chi/chi/v5/middleware"
 )
 
 // A refusal's log line carries chi's request id when chi's RequestID ran,
@@ -16,7 +16,7 @@ import (
 func TestLogCarriesRequestID(t *testing.T) {
 	var buf bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&buf, nil))
-	h := middleware.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := chimw.RequestID(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Refusal{Status: 403, Reason: "origin"}.Log(logger, "refused", r)
 	}))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/mcp", nil))
