@@ -140,8 +140,8 @@ func (m *Metrics) Hooks() *wsmcp.Hooks {
 			}
 			m.duration.Record(ctx, d.Seconds(), m.attrSet("served\x00"+method, func() []attribute.KeyValue { return attrs }))
 		},
-		Limited: func(ctx context.Context, limit string) {
-			m.limits.Add(ctx, 1, metric.WithAttributes(AttrLimit.String(limit)))
+		Limited: func(ctx context.Context, limit wsmcp.Limit) {
+			m.limits.Add(ctx, 1, metric.WithAttributes(AttrLimit.String(string(limit))))
 		},
 	}
 }

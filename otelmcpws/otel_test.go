@@ -105,7 +105,7 @@ func TestMetricsAndSpans(t *testing.T) {
 		{"mcpws.messages", []attribute.KeyValue{otelmcpws.AttrDirection.String("in"), otelmcpws.AttrMethod.String("tools/call")}, 1},
 		{"mcpws.messages", []attribute.KeyValue{otelmcpws.AttrDirection.String("out"), otelmcpws.AttrMethod.String("tools/call")}, 1},
 		{"mcpws.messages", []attribute.KeyValue{otelmcpws.AttrDirection.String("in"), otelmcpws.AttrMethod.String("ping")}, 2},
-		{"mcpws.limit.hits", []attribute.KeyValue{otelmcpws.AttrLimit.String(wsmcp.LimitMessageRate)}, 1},
+		{"mcpws.limit.hits", []attribute.KeyValue{otelmcpws.AttrLimit.String(string(wsmcp.LimitMessageRate))}, 1},
 		{"mcpws.closes", []attribute.KeyValue{otelmcpws.AttrCloseCode.Int(1000)}, 1},
 	} {
 		if got := sums[key(want.metric, want.attrs)]; got != want.value {

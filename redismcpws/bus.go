@@ -12,6 +12,10 @@ import (
 	"github.com/mcpws/mcpws/notify"
 )
 
+// DefaultBusBuffer is how many notifications may wait for delivery on
+// one replica, by default (BusOptions.Buffer).
+const DefaultBusBuffer = 1024
+
 // BusOptions configures [NewBus]. The zero value is a good default.
 type BusOptions struct {
 	// Prefix names the channel (Prefix + "notify"); empty means
@@ -19,7 +23,7 @@ type BusOptions struct {
 	Prefix string
 	// Buffer is how many notifications may wait for delivery on this
 	// replica; beyond it, and after one minute without room, go-redis
-	// drops one. Zero means 1024.
+	// drops one. Zero means DefaultBusBuffer.
 	Buffer int
 	// Logger receives subscription problems and malformed messages. Nil
 	// discards them.
@@ -53,7 +57,7 @@ func NewBus(rdb redis.UniversalClient, opts *BusOptions) *Bus {
 		o = *opts
 	}
 	ks := newKeyspace("NewBus", rdb, o.Prefix)
-	b := &Bus{rdb: ks.rdb, channel: ks.key("notify"), buffer: 1024, logger: o.Logger}
+	b := &Bus{rdb: ks.rdb, channel: ks.key("notify"), buffer: DefaultBusBuffer, logger: o.Logger}
 	if o.Buffer > 0 {
 		b.buffer = o.Buffer
 	}

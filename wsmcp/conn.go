@@ -82,7 +82,7 @@ type conn struct {
 	invalidIn         atomic.Int64 // messages that were not valid JSON-RPC
 	ignored           atomic.Int64 // responses dropped: stray or malformed
 	limitHits         atomic.Int64
-	limitsLogged      []string // limits already logged; under mu
+	limitsLogged      []Limit // limits already logged; under mu
 
 	// flights counts the bytes of the requests running on the connection's
 	// session against its budgets (budget.go). A resumable session shares
@@ -297,7 +297,7 @@ func (c *conn) observe(dir Direction, method string, size int) {
 // limited reports a limit that fired to the Limited hook. The log has the
 // first hit of each limit on the connection, and the count in the close
 // line, so that a peer cannot flood it.
-func (c *conn) limited(limit string) {
+func (c *conn) limited(limit Limit) {
 	c.limitHits.Add(1)
 	c.mu.Lock()
 	first := !slices.Contains(c.limitsLogged, limit)
@@ -306,7 +306,7 @@ func (c *conn) limited(limit string) {
 	}
 	c.mu.Unlock()
 	if first {
-		c.log.Info("wsmcp: limit hit", "session", c.id, "limit", limit)
+		c.log.Info("wsmcp: limit hit", "session", c.id, "limit", string(limit))
 	}
 	if c.hooks.Limited != nil {
 		c.hooks.Limited(c.ctx, limit)

@@ -196,7 +196,7 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 		resumable bool
 		code      websocket.StatusCode
 		reason    string
-		limit     string
+		limit     wsmcp.Limit
 	}{
 		{"2025-x session", false, websocket.StatusAbnormalClosure, wsmcp.ReasonSlowConsumer, wsmcp.LimitSlowConsumer},
 		{"resumable session", true, websocket.StatusPolicyViolation, wsmcp.ReasonNoAcks, wsmcp.LimitReplay},
@@ -223,7 +223,7 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 				}
 			}
 			log := res.Log.String()
-			if n := strings.Count(log, "limit="+tt.limit); n != 1 {
+			if n := strings.Count(log, "limit="+string(tt.limit)); n != 1 {
 				t.Errorf("%d %s log lines, want 1:\n%s", n, tt.limit, log)
 			}
 			if n := strings.Count(log, fmt.Sprintf("session=%s code=%d", res.SlowID, tt.code)); n != 1 {

@@ -44,8 +44,8 @@ type Hooks struct {
 	Served func(ctx context.Context, method string, d time.Duration, code int64)
 
 	// Limited is called when a limit refuses a message or ends the
-	// connection: one of the Limit constants.
-	Limited func(ctx context.Context, limit string)
+	// connection.
+	Limited func(ctx context.Context, limit Limit)
 }
 
 // Direction is the way a message travels, seen from this end.
@@ -57,15 +57,19 @@ const (
 	Out Direction = "out"
 )
 
+// Limit names a limit of the transport that refused a message or ended a
+// connection, as reported to Hooks.Limited and logged.
+type Limit string
+
 // Limits reported to Hooks.Limited.
 const (
-	LimitMessageRate   = "message_rate"    // a request over HandlerOptions.MessageRate (-32011)
-	LimitRateAbuse     = "rate_abuse"      // too many of those without a pause: closed 1008
-	LimitInFlight      = "in_flight"       // a request over HandlerOptions.MaxInFlight (-32012)
-	LimitInFlightBytes = "in_flight_bytes" // a request over MaxInFlightBytes or its identity's bound (-32012)
-	LimitMessageSize   = "message_size"    // a message over the read limit: closed 1009
-	LimitSlowConsumer  = "slow_consumer"   // the outbound queue stayed full: dropped
-	LimitReplay        = "replay"          // a resumable session's peer stopped acknowledging: closed 1008
+	LimitMessageRate   Limit = "message_rate"    // a request over HandlerOptions.MessageRate (-32011)
+	LimitRateAbuse     Limit = "rate_abuse"      // too many of those without a pause: closed 1008
+	LimitInFlight      Limit = "in_flight"       // a request over HandlerOptions.MaxInFlight (-32012)
+	LimitInFlightBytes Limit = "in_flight_bytes" // a request over MaxInFlightBytes or its identity's bound (-32012)
+	LimitMessageSize   Limit = "message_size"    // a message over the read limit: closed 1009
+	LimitSlowConsumer  Limit = "slow_consumer"   // the outbound queue stayed full: dropped
+	LimitReplay        Limit = "replay"          // a resumable session's peer stopped acknowledging: closed 1008
 )
 
 // ConnInfo identifies a connection to Hooks.

@@ -28,7 +28,7 @@ type recorder struct {
 	closed   []wsmcp.CloseInfo
 	messages []string // "in initialize 123"
 	served   []string // "tools/call 0"
-	limits   []string
+	limits   []wsmcp.Limit
 	refused  []string // "405 method"
 }
 
@@ -51,7 +51,7 @@ func (r *recorder) hooks() *wsmcp.Hooks {
 			}
 			lock(func() { r.served = append(r.served, fmt.Sprint(method, " ", code)) })
 		},
-		Limited: func(_ context.Context, limit string) { lock(func() { r.limits = append(r.limits, limit) }) },
+		Limited: func(_ context.Context, limit wsmcp.Limit) { lock(func() { r.limits = append(r.limits, limit) }) },
 	}
 }
 
@@ -106,7 +106,7 @@ func TestHooksAndEvents(t *testing.T) {
 	if want := []string{"initialize 0", "tools/call 0", "no/such -32601", "ping 0"}; !slices.Equal(got.served, want) {
 		t.Errorf("served = %v, want %v", got.served, want)
 	}
-	if want := []string{wsmcp.LimitMessageRate}; !slices.Equal(got.limits, want) {
+	if want := []wsmcp.Limit{wsmcp.LimitMessageRate}; !slices.Equal(got.limits, want) {
 		t.Errorf("limits = %v, want %v", got.limits, want)
 	}
 	var methodsIn, methodsOut []string
