@@ -154,46 +154,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			hooks.Run()
 		}
 	}()
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		h.refuse(w, r, http.StatusMethodNotAllowed, "method", "MCP over WebSocket: use GET with a WebSocket upgrade")
+	offer, route, serve, ok := h.check(w, r)
+	if !ok {
 		return
 	}
-	if !isUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		h.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "MCP over WebSocket: this endpoint requires a WebSocket upgrade")
-		return
-	}
-	if h.isDraining() {
-		h.refuse(w, r, http.StatusServiceUnavailable, "draining", "MCP over WebSocket: server shutting down")
-		return
-	}
-	sp, err := subprotocol.Parse(r.Header)
-	if err == nil && !sp.MCP && !h.opts.AllowNoSubprotocol {
-		err = subprotocol.ErrNoMCP
-	}
-	if err == nil && sp.Version != "" && !slices.Contains(mcp.SupportedProtocolVersions(), sp.Version) {
-		err = subprotocol.ErrUnknownVersion
-	}
-	if err != nil {
-		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
-		return
-	}
-	route, err := routeKey(r, sp)
-	if err != nil {
-		h.refuse(w, r, http.StatusBadRequest, "route", err.Error())
-		return
-	}
-	serve, err := h.getServe(r)
-	if err != nil {
-		h.refuseErr(w, r, err)
-		return
-	}
-	if serve == nil {
-		h.refuse(w, r, http.StatusBadRequest, "no_server", "MCP over WebSocket: no server for this request")
-		return
-	}
-
 	id := rand.Text()
 	w.Header().Set(SessionIDHeader, id)
 	if route != "" {
@@ -212,14 +176,78 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.lim.logger.Info("wsmcp: upgrade failed", "remote", r.RemoteAddr, "error", err.Error())
 		return
 	}
+	started = true
+	c, info := h.open(ws, id, r, hooks)
+	if !h.track(c, hj.conn) {
+		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
+		return
+	}
+	h.logOpened(c, r, offer.Version, route)
+	var mc mcp.Connection = c
+	if h.opts.Resumption != nil {
+		mc = newSession(h, c, info, serve)
+	}
+	if err := serve(c.ctx, mc); err != nil {
+		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
+		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
+	}
+}
 
-	// The session outlives this request: keep the request's values (trace
-	// context, identity) but not its cancellation.
-	ctx := context.WithoutCancel(r.Context())
+// check runs the checks of an upgrade request, and refuses it (reporting
+// false) if one fails: the method, the upgrade, the drain, the
+// subprotocol offer and the routing key; then getServe.
+func (h *Handler) check(w http.ResponseWriter, r *http.Request) (offer subprotocol.Offer, route string, serve ServeConnFunc, ok bool) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		h.refuse(w, r, http.StatusMethodNotAllowed, "method", "MCP over WebSocket: use GET with a WebSocket upgrade")
+		return offer, "", nil, false
+	}
+	if !isUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		h.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "MCP over WebSocket: this endpoint requires a WebSocket upgrade")
+		return offer, "", nil, false
+	}
+	if h.isDraining() {
+		h.refuse(w, r, http.StatusServiceUnavailable, "draining", "MCP over WebSocket: server shutting down")
+		return offer, "", nil, false
+	}
+	offer, err := subprotocol.Parse(r.Header)
+	if err == nil && !offer.MCP && !h.opts.AllowNoSubprotocol {
+		err = subprotocol.ErrNoMCP
+	}
+	if err == nil && offer.Version != "" && !slices.Contains(mcp.SupportedProtocolVersions(), offer.Version) {
+		err = subprotocol.ErrUnknownVersion
+	}
+	if err != nil {
+		h.refuse(w, r, http.StatusBadRequest, "subprotocol", err.Error())
+		return offer, "", nil, false
+	}
+	route, err = routeKey(r, offer)
+	if err != nil {
+		h.refuse(w, r, http.StatusBadRequest, "route", err.Error())
+		return offer, "", nil, false
+	}
+	serve, err = h.getServe(r)
+	if err != nil {
+		h.refuseErr(w, r, err)
+		return offer, "", nil, false
+	}
+	if serve == nil {
+		h.refuse(w, r, http.StatusBadRequest, "no_server", "MCP over WebSocket: no server for this request")
+		return offer, "", nil, false
+	}
+	return offer, route, serve, true
+}
+
+// open makes the connection of an accepted upgrade, with the caller's
+// identity, limits and timers; hooks run once it closes. The session
+// outlives the request: its context keeps the request's values (trace
+// context, identity) but not its cancellation.
+func (h *Handler) open(ws *websocket.Conn, id string, r *http.Request, hooks closehook.Adopted) (*conn, *auth.TokenInfo) {
 	c := newConn(ws, id, &h.lim, false)
 	info := h.tokenInfo(r.Context())
 	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: h.filterHeader(r.Header)}
-	c.ctx = ctx
+	c.ctx = context.WithoutCancel(r.Context())
 	c.info.Remote = r.RemoteAddr
 	if info != nil {
 		c.info.Subject = info.UserID
@@ -230,7 +258,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.forget(c)
 		hooks.Run()
 	}
-	started = true
 	if info != nil && !info.Expiration.IsZero() {
 		c.expireAt(info.Expiration)
 	}
@@ -240,14 +267,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.IdleTimeout > 0 {
 		c.closeWhenIdle(h.opts.IdleTimeout)
 	}
-	if !h.track(c, hj.conn) {
-		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
-		return
-	}
-	attrs := []any{"session", id, "remote", r.RemoteAddr, "subject", c.info.Subject}
-	if sp.Version != "" {
+	return c, info
+}
+
+// logOpened logs the new connection and calls the Opened hook.
+func (h *Handler) logOpened(c *conn, r *http.Request, version, route string) {
+	attrs := []any{"session", c.id, "remote", r.RemoteAddr, "subject", c.info.Subject}
+	if version != "" {
 		// The protocol version the client named in an mcp.version entry.
-		attrs = append(attrs, "version", sp.Version)
+		attrs = append(attrs, "version", version)
 	}
 	if route != "" {
 		attrs = append(attrs, "route", route)
@@ -257,15 +285,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.lim.logger.Info("wsmcp: connection opened", attrs...)
 	if h.lim.hooks.Opened != nil {
-		h.lim.hooks.Opened(ctx, c.info)
-	}
-	var mc mcp.Connection = c
-	if h.opts.Resumption != nil {
-		mc = newSession(h, c, info, serve)
-	}
-	if err := serve(ctx, mc); err != nil {
-		h.lim.logger.Error("wsmcp: starting session", "session", id, "error", err.Error())
-		c.shutdown(websocket.StatusInternalError, "internal error", true, err)
+		h.lim.hooks.Opened(c.ctx, c.info)
 	}
 }
 
