@@ -17,6 +17,7 @@ import (
 
 // Messages that break the binding close the socket with a fixed code.
 func TestBadInputClosesSocket(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		typ  websocket.MessageType
@@ -44,6 +45,7 @@ func TestBadInputClosesSocket(t *testing.T) {
 // Messages that are not valid JSON-RPC get an error reply, and the
 // connection keeps working.
 func TestBadInputAnsweredAndConnectionSurvives(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		msg      string
@@ -81,6 +83,7 @@ func TestBadInputAnsweredAndConnectionSurvives(t *testing.T) {
 
 // A response whose id matches no request is dropped and logged.
 func TestUnknownResponseIgnoredAndLogged(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -97,6 +100,7 @@ func TestUnknownResponseIgnoredAndLogged(t *testing.T) {
 // A request id reused while the first call runs is refused with id null,
 // and the first call still gets its own result.
 func TestDuplicateInFlightID(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -114,6 +118,7 @@ func TestDuplicateInFlightID(t *testing.T) {
 
 // More requests than MaxInFlight are answered with CodeTooManyInFlight.
 func TestMaxInFlight(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlight: 1})
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -135,6 +140,7 @@ func TestMaxInFlight(t *testing.T) {
 // Requests that are not WebSocket upgrades, or that the binding refuses,
 // get a status code before any upgrade.
 func TestUpgradeRefusals(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	upgrade := func(protocols ...string) http.Header {
 		h := http.Header{
@@ -186,6 +192,7 @@ func TestUpgradeRefusals(t *testing.T) {
 
 // With AllowNoSubprotocol, a client offering none is served.
 func TestAllowNoSubprotocol(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{AllowNoSubprotocol: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -201,6 +208,7 @@ func TestAllowNoSubprotocol(t *testing.T) {
 // A peer that stops answering pings is dropped, and the log says why.
 // (Nothing else would drop it: it asked for nothing and sent no close.)
 func TestPingTimeout(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond})
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -216,6 +224,7 @@ func TestPingTimeout(t *testing.T) {
 // machine cannot make the client late; the test lasts three timeouts, so
 // that a server that missed the pongs would have dropped the peer.
 func TestPingKeepsAlive(t *testing.T) {
+	t.Parallel()
 	const pongTimeout = time.Second
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 20 * time.Millisecond, PongTimeout: pongTimeout})
 	cs := connect(t, ts.url, newClient(nil), "")
@@ -233,6 +242,7 @@ func TestPingKeepsAlive(t *testing.T) {
 // Request ids that are not strings or integers within ±(2⁵³−1) are refused
 // with -32600 and echoed as sent, never rounded into another request's id.
 func TestRequestIDsNeverRewritten(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -277,6 +287,7 @@ func TestRequestIDsNeverRewritten(t *testing.T) {
 // A call with id 2.7 is refused, so cancelling id 2 cannot cancel it, and
 // the call with id 2 is not confused with it.
 func TestCancelDoesNotReachRoundedID(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -295,6 +306,7 @@ func TestCancelDoesNotReachRoundedID(t *testing.T) {
 // response without result or error. The next reply the peer gets is the one
 // to its next request.
 func TestResponsesNeverAnswered(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -322,6 +334,7 @@ func TestResponsesNeverAnswered(t *testing.T) {
 // Stray responses are logged once per connection, with the count at close,
 // so that a peer cannot flood the log.
 func TestStrayResponsesLoggedOnce(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	c := dialRaw(t, ts.url)
 	c.initialize()

@@ -49,6 +49,7 @@ func bigCall(id any, ms, size int) string {
 // call is refused with CodeTooManyInFlight, and the bytes come back when a
 // call finishes.
 func TestMaxInFlightBytes(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlightBytes: 64 << 10})
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -81,6 +82,7 @@ func TestMaxInFlightBytes(t *testing.T) {
 // caller nothing, another caller is not affected, and the bytes of a
 // dropped socket's calls come back.
 func TestMaxInFlightBytesPerIdentity(t *testing.T) {
+	t.Parallel()
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlightBytes: -1, MaxInFlightBytesPerIdentity: 64 << 10})
 	a1 := dialRawAs(t, ts.url, "alice")
 	a1.initialize()
@@ -122,6 +124,7 @@ func TestMaxInFlightBytesPerIdentity(t *testing.T) {
 // parked session holds no connection, so the connection caps do not bound
 // them.
 func TestAnonymousParkedBound(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		Resumption: &wsmcp.ResumptionOptions{MaxParkedPerIdentity: 2, GracePeriod: time.Minute},
 	})

@@ -16,6 +16,7 @@ import (
 // A refused handshake surfaces the server's status, headers and reason,
 // in an error message a user can act on.
 func TestClientDialError(t *testing.T) {
+	t.Parallel()
 	serve := func(status int, challenge, body string) string {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if challenge != "" {
@@ -70,6 +71,7 @@ func TestClientDialError(t *testing.T) {
 
 // The client's subprotocol offer leads with "mcp" and keeps extra entries.
 func TestClientSubprotocols(t *testing.T) {
+	t.Parallel()
 	got := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got <- r.Header.Get("Sec-WebSocket-Protocol")
@@ -90,6 +92,7 @@ func TestClientSubprotocols(t *testing.T) {
 // Connect fails with a DialError once it passes, however long the caller's
 // context and the write timeout.
 func TestClientDialTimeout(t *testing.T) {
+	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

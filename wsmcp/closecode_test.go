@@ -17,6 +17,7 @@ import (
 // A message that does not finish arriving in time (a slow loris) gets a
 // close frame, 1008 with a fixed reason, not a silent drop.
 func TestMessageTimeoutCloses1008(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MessageTimeout: 200 * time.Millisecond})
 	c := dialRaw(t, ts.url)
 	c.initialize()
@@ -42,6 +43,7 @@ func TestMessageTimeoutCloses1008(t *testing.T) {
 // A slow consumer is dropped without a close frame: it is recorded as the
 // peer sees it, 1006, with the reason for the server's own log.
 func TestSlowConsumerRecorded1006(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	mcp.AddTool(server, &mcp.Tool{Name: "flood"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		chunk := strings.Repeat("x", 64<<10)
@@ -72,6 +74,7 @@ func TestSlowConsumerRecorded1006(t *testing.T) {
 // A limit that fires on every message is logged once per connection, and
 // counted in the close line.
 func TestLimitHitsLoggedOnce(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{MaxInFlight: 1})
 	c := dialRaw(t, ts.url)
 	c.initialize()

@@ -47,6 +47,7 @@ var codecCases = []string{
 // same message; what it refuses, the SDK refuses too (it is stricter only
 // about data after the value).
 func TestDecodeMatchesSDK(t *testing.T) {
+	t.Parallel()
 	for _, in := range codecCases {
 		checkDecode(t, []byte(in))
 	}

@@ -43,6 +43,7 @@ func (g *gatedStore) Delete(ctx context.Context, id, owner string, ttl time.Dura
 // the take-over is done, the order that lost the state before deletes were
 // compare-and-delete on the owner.
 func TestGraceDeleteRacesTakeOver(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	gate := &gatedStore{memStore: store, inside: make(chan struct{}), release: make(chan struct{}), done: make(chan bool, 1)}
 	a := newPeer(t, wsmcp.ResumptionOptions{Store: gate, GracePeriod: 2 * time.Second})
@@ -77,6 +78,7 @@ func TestGraceDeleteRacesTakeOver(t *testing.T) {
 // finds the session is not its own, ends its copy with one log line, and
 // neither overwrites the state that moved nor puts back one that ended.
 func TestStaleCopyFenced(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		name  string
 		ended bool // the session ends on B before A comes back
@@ -154,6 +156,7 @@ func (m *memStore) ended(id string) bool {
 // way to the store is deleted once the save lands: no replica can re-create
 // a session its client ended.
 func TestSessionEndedDuringCreate(t *testing.T) {
+	t.Parallel()
 	store := &createGate{memStore: newMemStore(), open: make(chan struct{})}
 	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 5 * time.Second}
 	a, b := newPeer(t, ro), newPeer(t, ro)
@@ -171,6 +174,7 @@ func TestSessionEndedDuringCreate(t *testing.T) {
 // A save that the store fails (a Redis blip) is tried again by the next
 // renewal: the session becomes movable as soon as the store is back.
 func TestFailedSaveRetried(t *testing.T) {
+	t.Parallel()
 	store := &createGate{memStore: newMemStore(), failFirst: true}
 	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 600 * time.Millisecond}
 	a, b := newPeer(t, ro), newPeer(t, ro)
@@ -189,6 +193,7 @@ func TestFailedSaveRetried(t *testing.T) {
 // secret: the store has the session, and the replica takes it over and
 // ends its stale copy.
 func TestStaleLocalCopyDefersToStore(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 30 * time.Second}
 	a, b := newPeer(t, ro), newPeer(t, ro)

@@ -293,6 +293,7 @@ func TestHostileInvalidFramesResumable(t *testing.T) {
 // is closed with 1008. One strike closes here: strikes further apart than
 // a second are forgiven, and a loaded machine must not decide the outcome.
 func TestHostileLargeNotifications(t *testing.T) {
+	t.Parallel()
 	var delivered atomic.Int32
 	server := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
 		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { delivered.Add(1) },
@@ -327,6 +328,7 @@ func TestHostileLargeNotifications(t *testing.T) {
 // refused. Until then the old secret still works, since the answer that
 // carried the new one may have been lost with the socket.
 func TestResumeSecretRotates(t *testing.T) {
+	t.Parallel()
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
 		Resumption: &wsmcp.ResumptionOptions{GracePeriod: time.Minute},
 	})
@@ -382,6 +384,7 @@ func secretOf(t *testing.T, answer map[string]any) string {
 // it, and messages within the rate slipped in between floods do not forgive
 // the strikes.
 func TestHostileBulkOverRateCancels(t *testing.T) {
+	t.Parallel()
 	var cancels atomic.Int32
 	server := newMCPServer()
 	server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {

@@ -150,6 +150,7 @@ func busNotifications(t *testing.T, newBus func() notify.Bus) {
 
 // Two replicas on one MemoryBus (two servers in one process).
 func TestNotifierMemoryBus(t *testing.T) {
+	t.Parallel()
 	bus := new(notify.MemoryBus)
 	busNotifications(t, func() notify.Bus { return bus })
 }
@@ -165,6 +166,7 @@ func (*failingBus) Publish(context.Context, notify.Notification) error { return 
 // delivers it to its own sessions, and the error says so; a method that
 // is not a notification the Notifier carries is refused.
 func TestNotifierErrors(t *testing.T) {
+	t.Parallel()
 	r := newReplica(t, new(failingBus))
 	s := r.subscribe(t, "2025-11-25", "test://watched")
 	ctx := context.Background()
@@ -191,6 +193,7 @@ func TestNotifierErrors(t *testing.T) {
 // log full, its session ended (it would park and keep the notification
 // waiting). That is logged once, however many notifications follow.
 func TestNotifySlowReaderMemoryBus(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		resumable bool

@@ -67,6 +67,7 @@ func (r *recorder) snapshot() recorder {
 // A scripted session (connect, calls, a limit hit, close) produces the
 // events and counts it should, in the hooks and in the log.
 func TestHooksAndEvents(t *testing.T) {
+	t.Parallel()
 	var rec recorder
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Hooks: rec.hooks(), MessageRate: 0.001, MessageBurst: 5})
 
@@ -148,6 +149,7 @@ func TestHooksAndEvents(t *testing.T) {
 // without a status not reported as an error, chi's request id on the
 // connection's line, and no empty version.
 func TestLogFormat(t *testing.T) {
+	t.Parallel()
 	buf := &testlog.Buffer{}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
 		&wsmcp.HandlerOptions{Logger: slog.New(slog.NewJSONHandler(buf, nil))})

@@ -18,6 +18,7 @@ import (
 // notification wait for room that only its absent client could make: the
 // server's other sessions are not held up.
 func TestParkedSessionFullOfNotificationsEnds(t *testing.T) {
+	t.Parallel()
 	var runs atomic.Int32
 	srv := subscribableServer(&runs)
 	ts := newTestServer(t, srv, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 2048}})

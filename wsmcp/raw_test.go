@@ -48,6 +48,7 @@ func frameServer(t *testing.T, replies ...string) (url string, got <-chan string
 // RawConn carries messages byte for byte both ways: ids however they are
 // spelled, member order, spacing, numbers and unknown members.
 func TestRawConnFidelity(t *testing.T) {
+	t.Parallel()
 	requests := []string{
 		`{"jsonrpc":"2.0","id":"a\u0062","method":"tools/call","params":{"name":"x","_meta":{"progressToken":1e0,"z":{"deep":[1.50,"\u00e9"]}}},"x-unknown":{"k":[true,null]}}`,
 		`{ "method" : "ping" , "id" : -0 , "jsonrpc" : "2.0" }`,
@@ -88,6 +89,7 @@ func TestRawConnFidelity(t *testing.T) {
 // Write sends nothing that is not one JSON-RPC message, and says what a
 // server would have answered.
 func TestRawConnWriteInvalid(t *testing.T) {
+	t.Parallel()
 	url, frames := frameServer(t, `{"jsonrpc":"2.0","id":1,"result":{}}`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -138,6 +140,7 @@ func TestRawConnWriteInvalid(t *testing.T) {
 // A call in flight when a session without resumption is lost gets an
 // error response with its id as written; then Read reports the loss.
 func TestRawConnLostCalls(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	srv := newMCPServer()
@@ -223,6 +226,7 @@ func initialize(t *testing.T, ctx context.Context, c *wsmcp.RawConn) []byte {
 // progress completes with every notification, and the resumption secret
 // never reaches the program.
 func TestRawConnResumption(t *testing.T) {
+	t.Parallel()
 	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -282,6 +286,7 @@ func TestRawConnResumption(t *testing.T) {
 // as written: every call gets one answer, however late the program is to
 // notice the end.
 func TestRawConnCallAfterEnd(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	proxy, c := rawSession(t, ctx)

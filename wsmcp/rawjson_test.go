@@ -5,6 +5,7 @@ import "testing"
 // The offer is added to the text of an initialize request, and every
 // other byte stays as the program wrote it.
 func TestSpliceOffer(t *testing.T) {
+	t.Parallel()
 	const entry = `{"window":9}`
 	tests := []struct {
 		name, in, want string
@@ -36,6 +37,7 @@ func TestSpliceOffer(t *testing.T) {
 // The grant is taken out of the text of the initialize result, and every
 // other byte stays as the server wrote it.
 func TestStripGrant(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, in, want string
 		ok             bool
@@ -63,6 +65,7 @@ func TestStripGrant(t *testing.T) {
 
 // objectMembers refuses text it cannot read rather than guess.
 func TestObjectMembersMalformed(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{``, `[`, `{`, `{"a"}`, `{"a":}`, `{"a":1`, `{"a":"1}`, `{"a":1 "b":2}`, `{1:2}`} {
 		if ms, ok := objectMembers([]byte(in)); ok {
 			t.Errorf("objectMembers(%q) = %v, true; want false", in, ms)

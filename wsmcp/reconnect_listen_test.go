@@ -95,6 +95,7 @@ func (c *watchedConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 // subscription cancelled before the cut is not sent again, whether the
 // server saw the cancellation or it was lost with the socket.
 func TestReconnectKeepsSubscriptions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// lostCancel: the cancellation is written into a stalled socket

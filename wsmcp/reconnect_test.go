@@ -71,6 +71,7 @@ func echoText(ctx context.Context, cs *mcp.ClientSession, text string) (string, 
 // and later calls work; a call in flight during the cut fails with
 // CodeConnectionLost rather than hanging.
 func TestReconnectStateless(t *testing.T) {
+	t.Parallel()
 	srv := newMCPServer()
 	started := toolStarts(srv, "sleep")
 	_, proxy, url := chaosServerWith(t, srv, nil)
@@ -115,6 +116,7 @@ func TestReconnectStateless(t *testing.T) {
 // connection drops, instead of reconnecting into a server that does not
 // know it.
 func TestReconnectSessionLost(t *testing.T) {
+	t.Parallel()
 	_, proxy, url := chaosServer(t, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -144,6 +146,7 @@ func TestReconnectSessionLost(t *testing.T) {
 // Redialing stops at the first final refusal (401) and after MaxAttempts;
 // a call made meanwhile waits within its context.
 func TestReconnectGivesUp(t *testing.T) {
+	t.Parallel()
 	var refuse atomic.Bool
 	inner := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -219,6 +222,7 @@ func TestReconnectGivesUp(t *testing.T) {
 // After 1008 "token expired" the transport redials with a fresh token from
 // TokenSource, and the session goes on.
 func TestReconnectAfterTokenExpiry(t *testing.T) {
+	t.Parallel()
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, nil)
 	var tokensSeen sync.Map
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -347,6 +351,7 @@ func flapClient(t *testing.T, fs *flapServer, ev *events, o wsmcp.ReconnectOptio
 // time carry on across the short-lived sockets, and the transport gives up
 // after MaxAttempts dials, or MaxElapsed, instead of redialing forever.
 func TestReconnectFlapping(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name      string
 		end       func(*websocket.Conn)
@@ -408,6 +413,7 @@ func TestReconnectFlapping(t *testing.T) {
 // a fresh count, so a server that comes back for real is redialed as often
 // as it goes away. One that did not is one more failed attempt.
 func TestReconnectMinUptime(t *testing.T) {
+	t.Parallel()
 	const hold = 400 * time.Millisecond // how long each socket stays up
 	tests := []struct {
 		name      string

@@ -80,6 +80,7 @@ func resumableClient(t *testing.T, url string, progress *progressLog, sample fun
 // order, its result arrives, and a sampling answer given while the socket
 // was dead reaches the tool.
 func TestResumption(t *testing.T) {
+	t.Parallel()
 	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
 	var progress progressLog
 	cutInSampling := true
@@ -140,6 +141,7 @@ func TestResumption(t *testing.T) {
 // unknown session, a wrong secret, and another identity presenting the
 // right id and secret; the session itself carries on.
 func TestResumeRefused(t *testing.T) {
+	t.Parallel()
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
 		&wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{}})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -215,6 +217,7 @@ func TestResumeRefused(t *testing.T) {
 // A client that does not come back within the grace period loses its
 // session: its resume is refused and it gets ErrSessionLost.
 func TestResumptionGraceExpires(t *testing.T) {
+	t.Parallel()
 	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 100 * time.Millisecond}})
 	cs := resumableClient(t, url, new(progressLog), func() (string, error) { return "", nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -238,6 +241,7 @@ func TestResumptionGraceExpires(t *testing.T) {
 // waits for room in its replay log instead of ending: 2 MiB of progress
 // through a 64 KiB log, across a cut, all delivered once.
 func TestResumptionLogWaitsForAcks(t *testing.T) {
+	t.Parallel()
 	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 64 << 10}})
 	var progress progressLog
 	cs := resumableClient(t, url, &progress, func() (string, error) { return "", nil })
@@ -270,6 +274,7 @@ func TestResumptionLogWaitsForAcks(t *testing.T) {
 // believes in the old socket: the server retires it and nothing sent
 // around the switch is lost or repeated.
 func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
+	t.Parallel()
 	ts, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{}})
 	var progress progressLog
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -358,6 +363,7 @@ func TestMaxLifetimeResumes(t *testing.T) {
 // third resume with it succeeds. The secret a client presented stays good
 // until it is heard on a new socket.
 func TestResumeAfterTwoLostAnswers(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 10 * time.Second}})
 	first, id := dialRawHeader(t, ts.url, nil)
 	first.send(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"},"_meta":{"io.mcpws/resume":{}}}}`)

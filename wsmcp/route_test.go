@@ -20,6 +20,7 @@ import (
 // A malformed routing key, in the header or in the subprotocol entry, is
 // refused before the upgrade with 400 and a reason that names it.
 func TestRouteRefusals(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	const (
 		badHeader = "MCP over WebSocket: malformed Mcp-Route header: one key of 16 to 128 letters, digits, '-' or '_'"
@@ -73,6 +74,7 @@ func TestRouteRefusals(t *testing.T) {
 // answered back in Mcp-Route (so that a client learns a key its ingress
 // made up) and never becomes the session id; the entry is never selected.
 func TestRouteAnswered(t *testing.T) {
+	t.Parallel()
 	ts := newTestServer(t, newMCPServer(), nil)
 	const key = "routing-key-of-the-client-01"
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -105,6 +107,7 @@ func TestRouteAnswered(t *testing.T) {
 // the first included, and the session id is not that key; a client that
 // does not reconnect sends none.
 func TestClientSendsRoutingKey(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var seen []string
 	record := func(next http.Handler) http.Handler {
@@ -168,6 +171,7 @@ func TestClientSendsRoutingKey(t *testing.T) {
 // the victim's stored state stays its own, and the victim resumes there
 // when its replica is gone.
 func TestSessionIDNeverProposed(t *testing.T) {
+	t.Parallel()
 	for _, form := range []struct {
 		name    string
 		propose func(id string) (http.Header, []string)

@@ -56,6 +56,7 @@ func serveRelayed(server *mcp.Server) wsmcp.ServeConnFunc {
 // TestConnHandlerRefusals checks the status and body of every way getServe
 // refuses an upgrade.
 func TestConnHandlerRefusals(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		err    error
@@ -92,6 +93,7 @@ func TestConnHandlerRefusals(t *testing.T) {
 // TestConnHandlerRelay serves a session through a relay, with and without
 // resumption: the SDK client sees the relayed server.
 func TestConnHandlerRelay(t *testing.T) {
+	t.Parallel()
 	for _, resume := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "resumable"}[resume], func(t *testing.T) {
 			var opts wsmcp.HandlerOptions
@@ -121,6 +123,7 @@ func TestConnHandlerRelay(t *testing.T) {
 // TestCloseWith checks that CloseWith reaches the client with its code and
 // reason, on a plain and on a resumable session.
 func TestCloseWith(t *testing.T) {
+	t.Parallel()
 	for _, resume := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "resumable"}[resume], func(t *testing.T) {
 			var opts wsmcp.HandlerOptions
@@ -161,6 +164,7 @@ func TestCloseWith(t *testing.T) {
 // cancels does not wedge its session. Served by an mcp.Server, which
 // answers every call, a call counts until its answer (TestHostile...).
 func TestConnHandlerCancelledCallsReleased(t *testing.T) {
+	t.Parallel()
 	// A peer that answers ping and initialize, and nothing else.
 	silent := func(ctx context.Context, conn mcp.Connection) error {
 		go func() {

@@ -67,6 +67,7 @@ func moveTo(t *testing.T, proxy *chaos.Proxy, b *testServer, restored *atomic.In
 // past its write timeout (300 ms here) and drop the socket as a slow
 // consumer, which B would see and park the session for.
 func TestMovedSessionKeepsReplayWindow(t *testing.T) {
+	t.Parallel()
 	b, proxy, cs, restored := moveSetup(t, newMemStore(), newMCPServer(), newMCPServer(), nil, wsmcp.ReconnectOptions{MaxReplayBytes: 16 << 10})
 	moveTo(t, proxy, b, restored)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -89,6 +90,7 @@ func TestMovedSessionKeepsReplayWindow(t *testing.T) {
 // carry the resuming socket's identity and headers, as the client's own
 // would: a SubscribeHandler that reads them sees them.
 func TestMovedSubscriptionsCarryExtra(t *testing.T) {
+	t.Parallel()
 	var nilExtra, calls atomic.Int32
 	mk := func() *mcp.Server {
 		s := newMCPServerWith(&mcp.ServerOptions{
@@ -124,6 +126,7 @@ func TestMovedSubscriptionsCarryExtra(t *testing.T) {
 // bounds: a client that sends refused or oversized subscriptions cannot
 // grow its stored state.
 func TestRefusedSubscriptionsNotStored(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
 	var ev events
@@ -174,6 +177,7 @@ func (s *slowStore) Put(ctx context.Context, id, prev, owner string, state []byt
 // the call in flight on the old server fails with CodeConnectionLost and
 // is not run again.
 func TestMoveSocketDiesDuringRestore(t *testing.T) {
+	t.Parallel()
 	store := &slowStore{memStore: newMemStore(), inside: make(chan struct{}), release: make(chan struct{})}
 	var runs atomic.Int32
 	b, proxy, cs, restored := moveSetup(t, store, subscribableServer(&runs), subscribableServer(&runs), nil, wsmcp.ReconnectOptions{})
@@ -217,6 +221,7 @@ func TestMoveSocketDiesDuringRestore(t *testing.T) {
 // ids start again: the new server's tool gets its own answer, and the
 // late answer to the old request goes nowhere.
 func TestMovedServerRequestIDs(t *testing.T) {
+	t.Parallel()
 	mk := func() *mcp.Server {
 		s := newMCPServer()
 		mcp.AddTool(s, &mcp.Tool{Name: "sample"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
@@ -271,6 +276,7 @@ func TestMovedServerRequestIDs(t *testing.T) {
 // clear, and the identity hash differs between two sessions of one
 // subject.
 func TestStoredStateHoldsNoSecret(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
 	var ids []string
@@ -305,6 +311,7 @@ func TestStoredStateHoldsNoSecret(t *testing.T) {
 // knows reaches it. B's SubscribeHandler is held for a while; the answer
 // to the resume waits for it.
 func TestMovedSubscriptionsBackBeforeRestored(t *testing.T) {
+	t.Parallel()
 	var onB atomic.Bool
 	var subscribed atomic.Bool
 	entered := make(chan struct{})
@@ -355,6 +362,7 @@ func TestMovedSubscriptionsBackBeforeRestored(t *testing.T) {
 // session is back, as during a resume on the same replica. Here B adds a
 // tool while its SubscribeHandler holds the re-creation.
 func TestMovedSessionKeepsNotificationsDuringRestore(t *testing.T) {
+	t.Parallel()
 	var onB atomic.Bool
 	entered, release := make(chan struct{}), make(chan struct{})
 	mk := func(b bool) *mcp.Server {

@@ -112,6 +112,7 @@ func (m *memStore) get(id string) []byte {
 
 // The in-memory store of these tests keeps the SessionStore contract.
 func TestMemStoreContract(t *testing.T) {
+	t.Parallel()
 	storetest.Run(t, func(*testing.T) wsmcp.SessionStore { return newMemStore() })
 }
 
@@ -231,6 +232,7 @@ func subscribableServer(runs *atomic.Int32) *mcp.Server {
 // subscription and the log level hold, new calls work, and a later cut
 // resumes on the new server exactly once as usual.
 func TestSessionMovesToAnotherServer(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	var runs atomic.Int32
 	srvA, srvB := subscribableServer(&runs), subscribableServer(&runs)
@@ -327,6 +329,7 @@ func TestSessionMovesToAnotherServer(t *testing.T) {
 // leaves the stored state in place for the real client; the real client
 // then takes it over, once.
 func TestStoredSessionRefused(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	a, b := newPeer(t, wsmcp.ResumptionOptions{Store: store}), newPeer(t, wsmcp.ResumptionOptions{Store: store})
 	alice, id := a.dialAs(t, "alice", nil)
@@ -369,6 +372,7 @@ func TestStoredSessionRefused(t *testing.T) {
 // the client redials, and the next server re-creates the session with its
 // subscription.
 func TestSessionSurvivesDrain(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	var runs atomic.Int32
 	srvB := subscribableServer(&runs)
@@ -405,6 +409,7 @@ func TestSessionSurvivesDrain(t *testing.T) {
 // again by the next renewal, so the session can still move; a session that
 // ended is deleted and not put again.
 func TestSessionStateRenewedAfterStoreLoss(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{GracePeriod: 300 * time.Millisecond, Store: store}})
 	var ev events

@@ -50,6 +50,7 @@ func upgradeStatus(t *testing.T, url string) int {
 
 // Shutdown lets running calls finish, refuses new work, then closes 1001.
 func TestShutdownDrains(t *testing.T) {
+	t.Parallel()
 	started, release := make(chan struct{}, 1), make(chan struct{})
 	ts := newTestServer(t, gatedServer(started, release), nil)
 	c := dialRaw(t, ts.url)
@@ -84,6 +85,7 @@ func TestShutdownDrains(t *testing.T) {
 // When the deadline passes first, Shutdown still closes every socket with
 // 1001 and reports the deadline.
 func TestShutdownDeadline(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 1)
 	ts := newTestServer(t, gatedServer(started, nil), nil)
 	c := dialRaw(t, ts.url)
@@ -157,6 +159,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 // upgrades are refused, every call completes with its result, every socket
 // is closed with 1001, and (TestMain's goleak) no goroutine is left.
 func TestShutdownUnderLoad(t *testing.T) {
+	t.Parallel()
 	const sessions = 1000
 	started, release := make(chan struct{}, sessions), make(chan struct{})
 	ts := newTestServer(t, gatedServer(started, release), nil)
@@ -224,6 +227,7 @@ func shutdownWithin(t *testing.T, h *wsmcp.Handler, ctx context.Context, bound t
 // A polite close instead would wait out coder/websocket's 5 s close
 // timeouts.
 func TestShutdownDeadlineNonReading(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		// stall is what the client sends after initialize before it stops

@@ -21,6 +21,7 @@ import (
 // up, and the stored state stays under 16 KiB. An unsubscribe makes room
 // again.
 func TestStoredStateBounded(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	var runs atomic.Int32
 	ts := newTestServer(t, subscribableServer(&runs), &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{Store: store}})
@@ -97,6 +98,7 @@ func TestStoredStateBounded(t *testing.T) {
 // ended: no replica re-creates it, nor admits the secret it named; it
 // still resumes on its own replica.
 func TestStateTooLargeAfterCreate(t *testing.T) {
+	t.Parallel()
 	store := newMemStore()
 	ro := wsmcp.ResumptionOptions{Store: store}
 	srv := func() *mcp.Server {

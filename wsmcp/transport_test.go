@@ -34,6 +34,7 @@ var versions = []string{"2025-11-25", "2026-07-28"}
 
 // Tool calls with progress work in both protocol generations.
 func TestToolCallWithProgress(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	mcp.AddTool(server, &mcp.Tool{Name: "progress"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		for i := range 3 {
@@ -86,6 +87,7 @@ func TestToolCallWithProgress(t *testing.T) {
 // In 2025-11-25 the server asks the client for sampling and elicitation in
 // the middle of a tool call.
 func TestServerToClientRequests(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	mcp.AddTool(server, &mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		msg, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
@@ -122,6 +124,7 @@ func TestServerToClientRequests(t *testing.T) {
 // In 2026-07-28 a tool asks for input with an input-required result; the
 // SDK client answers and retries over the same socket.
 func TestInputRequired(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	mcp.AddTool(server, &mcp.Tool{Name: "greet"}, func(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		if r, ok := req.Params.InputResponses["name"].(*mcp.ElicitResult); ok {
@@ -149,6 +152,7 @@ func TestInputRequired(t *testing.T) {
 // notifications/cancelled interrupts a running call, and a slow call does
 // not hold up a fast one.
 func TestCancelAndConcurrency(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	started, cancelled := make(chan struct{}), make(chan struct{})
 	mcp.AddTool(server, &mcp.Tool{Name: "block"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
@@ -189,6 +193,7 @@ func TestCancelAndConcurrency(t *testing.T) {
 
 // Logging notifications and resource subscriptions reach the client.
 func TestLoggingAndSubscriptions(t *testing.T) {
+	t.Parallel()
 	server := mcp.NewServer(&mcp.Implementation{Name: "test", Version: "1"}, &mcp.ServerOptions{
 		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
 		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
@@ -234,6 +239,7 @@ func TestLoggingAndSubscriptions(t *testing.T) {
 
 // Handlers see the caller's identity and a header with no secrets.
 func TestRequestExtra(t *testing.T) {
+	t.Parallel()
 	server := newMCPServer()
 	extras := make(chan *mcp.RequestExtra, 1)
 	mcp.AddTool(server, &mcp.Tool{Name: "extra"}, func(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {

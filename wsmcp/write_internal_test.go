@@ -40,6 +40,7 @@ func serverConn(t *testing.T, lim *limits) *conn {
 // in-flight bounds: a peer that stops reading cannot pile up results by
 // sending more calls. Once it is queued, the call is off the books.
 func TestResponseCountsUntilQueued(t *testing.T) {
+	t.Parallel()
 	lim := limits{pingInterval: -1, writeTimeout: time.Minute, maxQueueBytes: 10}.resolved(DefaultServerReadLimit)
 	c := serverConn(t, &lim)
 	var b budgets
@@ -84,6 +85,7 @@ func TestResponseCountsUntilQueued(t *testing.T) {
 
 // A call we gave up on (notifications/cancelled) leaves nothing behind.
 func TestCancelledOutgoingCallForgotten(t *testing.T) {
+	t.Parallel()
 	lim := limits{pingInterval: -1}.resolved(DefaultServerReadLimit)
 	c := serverConn(t, &lim)
 	for i := range 100 {
@@ -121,6 +123,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 // client does not send it again on the next socket, whose server would
 // answer it a second time.
 func TestLostCallAnsweredOnce(t *testing.T) {
+	t.Parallel()
 	lim := limits{pingInterval: -1, writeTimeout: time.Minute, maxQueueBytes: 10}.resolved(DefaultClientReadLimit)
 	c := serverConn(t, &lim)
 	// Stand in for a writer that makes no progress, with a full queue.
@@ -153,6 +156,7 @@ func TestLostCallAnsweredOnce(t *testing.T) {
 // goroutine that found the connection idle after a failed write, which may
 // be notifying every subscriber of the server in turn.
 func TestCloseAfterDropDoesNotFlush(t *testing.T) {
+	t.Parallel()
 	lim := limits{pingInterval: -1, writeTimeout: time.Minute}.resolved(DefaultServerReadLimit)
 	c := serverConn(t, &lim)
 	// What abort leaves before its own shutdown runs: a status, a dropped
