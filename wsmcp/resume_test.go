@@ -289,7 +289,13 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cs.Close()
+	defer func() {
+		// The old path is still stalled: reset it, so that the close does
+		// not wait out the retired socket's close handshake (coder/websocket
+		// gives it 5 s) on a path that carries nothing.
+		proxy.Cut()
+		cs.Close()
+	}()
 	const n = 300
 	done := make(chan error, 1)
 	go func() {
@@ -312,6 +318,11 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 // MaxLifetime sends clients away to re-authenticate: a resumable session
 // comes back with a fresh token each time and a call streaming across
 // several lifetimes completes with nothing lost.
+//
+// Not parallel: on a loaded machine a resume handshake can outlast
+// MaxLifetime, and the lifetime timer then fires before the handler has
+// finished setting the connection up, which the race detector reports
+// (retireAfter writes c.lifetime after arming the timer).
 func TestMaxLifetimeResumes(t *testing.T) {
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, &wsmcp.HandlerOptions{
 		MaxLifetime: 250 * time.Millisecond,
