@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -220,19 +221,39 @@ func TestPingTimeout(t *testing.T) {
 }
 
 // A peer that keeps answering pings stays connected across many intervals.
+// The server sends its next ping only once the pong to the last one came
+// back: each ping the peer sees after the first is a pong heard in time,
+// and a server that missed one would drop the peer instead of pinging on.
 // The pong timeout is a thousand times a pong's round trip, so that a busy
-// machine cannot make the client late; the test lasts three timeouts, so
-// that a server that missed the pongs would have dropped the peer.
+// machine cannot make the client late.
 func TestPingKeepsAlive(t *testing.T) {
 	t.Parallel()
-	const pongTimeout = time.Second
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 20 * time.Millisecond, PongTimeout: pongTimeout})
-	cs := connect(t, ts.url, newClient(nil), "")
-	for end := time.Now().Add(3 * pongTimeout); time.Now().Before(end); {
-		if err := cs.Ping(context.Background(), nil); err != nil {
-			t.Fatal(err)
+	const pings = 50
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 10 * time.Millisecond, PongTimeout: time.Second})
+	var seen atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, ts.url, &websocket.DialOptions{
+		Subprotocols:   []string{"mcp"},
+		OnPingReceived: func(context.Context, []byte) bool { seen.Add(1); return true },
+	})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	c := &rawConn{t: t, ws: ws}
+	c.initialize()
+	// The client keeps calling; reading the replies answers the pings.
+	hang := time.Now().Add(time.Minute)
+	for id := 0; seen.Load() < pings; id++ {
+		if time.Now().After(hang) {
+			t.Fatalf("%d pings in a minute, want %d", seen.Load(), pings)
 		}
-		time.Sleep(20 * time.Millisecond)
+		c.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"ping"}`, id))
+		if m := c.recv(); m["id"] != float64(id) || m["result"] == nil {
+			t.Fatalf("ping %d: %v", id, m)
+		}
+		time.Sleep(5 * time.Millisecond) // a call now and then, not a flood
 	}
 	if n := ts.h.Connections(); n != 1 {
 		t.Errorf("sessions = %d, want 1", n)
