@@ -46,13 +46,15 @@ func TestGraceDeleteRacesTakeOver(t *testing.T) {
 	t.Parallel()
 	store := newMemStore()
 	gate := &gatedStore{memStore: store, inside: make(chan struct{}), release: make(chan struct{}), done: make(chan bool, 1)}
-	a := newPeer(t, wsmcp.ResumptionOptions{Store: gate, GracePeriod: 2 * time.Second})
+	// A's grace is also how long the store keeps the state after A's last
+	// renewal (every 0.2 s): B has at least 0.4 s to take it over.
+	a := newPeer(t, wsmcp.ResumptionOptions{Store: gate, GracePeriod: 600 * time.Millisecond})
 	b := newPeer(t, wsmcp.ResumptionOptions{Store: store, GracePeriod: 2 * time.Second})
 	alice, id := a.dialAs(t, "alice", nil)
 	secret := grantedSession(t, alice)
 	waitFor(t, "the state in the store", func() bool { return store.get(id) != nil })
 	gate.armed.Store(true)
-	_ = alice.ws.CloseNow() // A parks the session; its grace ends in 2 s
+	_ = alice.ws.CloseNow() // A parks the session; its grace ends in 0.6 s
 
 	select {
 	case <-gate.inside:
@@ -87,9 +89,12 @@ func TestStaleCopyFenced(t *testing.T) {
 		{"moved and ended", true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			store := newMemStore()
-			// Renewals every 2 s; a parked session's grace ends after 6 s.
-			ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 6 * time.Second}
+			// Renewals every 0.5 s; a parked session's grace ends after
+			// 1.5 s, a second after the renewal that fences A at the
+			// latest, for the take-over on B to happen in.
+			ro := wsmcp.ResumptionOptions{Store: store, GracePeriod: 1500 * time.Millisecond}
 			a, b := newPeer(t, ro), newPeer(t, ro)
 			alice, id := a.dialAs(t, "alice", nil)
 			secret := grantedSession(t, alice)

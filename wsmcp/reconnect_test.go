@@ -414,7 +414,7 @@ func TestReconnectFlapping(t *testing.T) {
 // as it goes away. One that did not is one more failed attempt.
 func TestReconnectMinUptime(t *testing.T) {
 	t.Parallel()
-	const hold = 400 * time.Millisecond // how long each socket stays up
+	const hold = 100 * time.Millisecond // how long each socket stays up
 	tests := []struct {
 		name      string
 		minUptime time.Duration
