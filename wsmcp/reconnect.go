@@ -137,10 +137,12 @@ func (o *ReconnectOptions) resolve() ReconnectOptions {
 	return r
 }
 
-// redialer is the mcp.Connection of a reconnecting client: a socketSeq
-// whose policy redials when the socket drops (cur is nil meanwhile). The
-// SDK's read loop, the only caller of Read, also does the redialing.
-// socketSeq.pending holds the responses made up for lost requests.
+// redialer is the mcp.Connection of a reconnecting client: over a
+// socketSeq, it redials when the socket drops (cur is nil meanwhile). The
+// SDK's read loop, the only caller of Read, also does the redialing: it
+// alone sets the current socket (dropped, redial), so the socket never
+// changes under Read. socketSeq.pending holds the responses made up for
+// lost requests.
 type redialer struct {
 	socketSeq
 	t    *ClientTransport
@@ -151,7 +153,9 @@ type redialer struct {
 	cancel context.CancelFunc
 
 	// Under socketSeq.mu:
-	gen    generation
+	gen generation
+	// closed is set once, by Close: a redial that ends after it closes its
+	// new socket instead of making it current.
 	closed bool
 
 	// Resumption of a 2025-x session (resume.go): the log numbers what is
@@ -173,8 +177,9 @@ type redialer struct {
 	upSince     time.Time
 
 	// listens are the subscriptions/listen requests still open (sent,
-	// neither answered nor cancelled), by id; nListens counts them, so that
-	// Read looks at responses only while there are some.
+	// neither answered nor cancelled), by id, under socketSeq.mu as is each
+	// one's on; nListens counts them, so that Read looks at responses only
+	// while there are some.
 	listens  map[any]*listen
 	nListens atomic.Int32
 
@@ -206,22 +211,86 @@ func newRedialer(t *ClientTransport, lim *limits, c *conn) *redialer {
 		upSince:   time.Now(),
 		listens:   map[any]*listen{},
 	}
-	r.pol = r
 	r.rlog = &replayLog{max: r.opts.MaxReplayBytes}
 	c.rlog.Store(r.rlog)
 	return r
 }
 
-// start implements seqPolicy: the first socket needs nothing more.
-func (r *redialer) start(*conn) error { return nil }
+// Read implements mcp.Connection: it reads the current socket, and when
+// that drops, redials (dropped) before it goes on.
+func (r *redialer) Read(ctx context.Context) (jsonrpc.Message, error) {
+	for {
+		msg, c, err := r.next()
+		if c == nil {
+			return msg, err
+		}
+		if msg, err = c.Read(ctx); err == nil {
+			r.received(c, msg)
+			return msg, nil
+		}
+		r.dropped(c, err)
+	}
+}
 
-// received implements seqPolicy: it watches for the grant of resumption
-// and the end of subscriptions.
+// received looks at msg, read from c, before Read returns it: it watches
+// for the grant of resumption and the end of subscriptions.
 func (r *redialer) received(c *conn, msg jsonrpc.Message) {
 	r.watchGrant(c, msg)
 	r.watchListenEnd(msg)
 	if r.stale.n.Load() > 0 {
 		r.stale.renameIn(msg)
+	}
+}
+
+// Write implements mcp.Connection: it writes msg on the current socket and,
+// while there is none or when it dies before msg is queued, waits within
+// ctx for the reader to redial, or give up.
+//
+// The first initialize request carries the resumption offer, and a
+// subscriptions/listen request is recorded until it is answered or
+// cancelled, so that a new socket gets it again. Ordering with a redial:
+// the resume request, the replay and the open listen requests go out on
+// the new socket before it becomes current, so msg follows them; a listen
+// request that the redial sent on that socket already (listen.on) is not
+// sent twice.
+func (r *redialer) Write(ctx context.Context, msg jsonrpc.Message) error {
+	if r.stale.n.Load() > 0 {
+		var ok bool
+		if msg, ok = r.stale.answerOut(msg); !ok {
+			return nil
+		}
+	}
+	r.mu.Lock()
+	msg = r.offerLocked(msg)
+	l := r.trackListenLocked(msg)
+	r.mu.Unlock()
+	var failed *conn
+	for {
+		r.mu.Lock()
+		c, changed, err := r.cur, r.changed, r.final
+		sent := false
+		if err == nil && c != nil && c != failed && l != nil {
+			sent, l.on = l.on == c, c
+		}
+		r.mu.Unlock()
+		if err != nil || sent {
+			return err
+		}
+		if c != nil && c != failed {
+			if err = c.Write(ctx, msg); err == nil {
+				return nil
+			}
+			if ctx.Err() != nil {
+				return r.abandon(l, c, err)
+			}
+			failed = c // the socket died before queuing msg: wait for the next
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return r.abandon(l, failed, ctx.Err())
+		}
 	}
 }
 
@@ -298,60 +367,6 @@ func (r *redialer) watchGrant(c *conn, msg jsonrpc.Message) {
 	r.stopNumberingLocked()
 }
 
-// prepare implements seqPolicy: the first initialize request carries the
-// resumption offer, and a subscriptions/listen request is recorded until it
-// is answered or cancelled, so that a new socket gets it again (see
-// redial).
-func (r *redialer) prepare(w *seqWrite) {
-	if r.stale.n.Load() > 0 && !r.stale.answerOut(w) {
-		w.drop = true
-		return
-	}
-	r.mu.Lock()
-	w.msg = r.offerLocked(w.msg)
-	w.listen = r.trackListenLocked(w.msg)
-	r.mu.Unlock()
-}
-
-// onSocketLocked implements seqPolicy: a listen request that a redial sent
-// on c already is not sent twice.
-func (r *redialer) onSocketLocked(w *seqWrite, c *conn) bool {
-	if l := w.listen; l != nil {
-		if l.on == c {
-			return true
-		}
-		l.on = c
-	}
-	return false
-}
-
-// send implements seqPolicy.
-func (r *redialer) send(ctx context.Context, c *conn, w *seqWrite) error { return c.Write(ctx, w.msg) }
-
-// keep implements seqPolicy: while the transport redials, a write waits
-// within its ctx for the new socket.
-func (r *redialer) keep(*seqWrite) (bool, error) {
-	r.mu.Unlock()
-	return false, nil
-}
-
-// retry implements seqPolicy: the socket died under the write and the
-// message was not queued: wait for the reader to redial or give up, then
-// try again.
-func (r *redialer) retry() bool { return true }
-
-// abandon implements seqPolicy: a listen request whose write gave up may
-// have been sent on a newer socket by a redial meanwhile.
-func (r *redialer) abandon(w *seqWrite, tried *conn, err error) error {
-	if r.abandonListen(w.listen, tried) {
-		return nil
-	}
-	return err
-}
-
-// written implements seqPolicy.
-func (r *redialer) written(*seqWrite) {}
-
 // trackListenLocked records a subscriptions/listen request and returns it,
 // or forgets the one that a notifications/cancelled names. It returns nil
 // for any other message.
@@ -375,24 +390,24 @@ func (r *redialer) trackListenLocked(msg jsonrpc.Message) *listen {
 	return nil
 }
 
-// abandonListen settles listen request l, whose write gave up (its context
-// ended) after trying socket tried, or none: if a redial sent l on a newer
-// socket meanwhile it is open after all and abandonListen reports true;
-// otherwise l is forgotten.
-func (r *redialer) abandonListen(l *listen, tried *conn) bool {
+// abandon settles the write of listen request l (nil for any other
+// message), which gave up with err (its ctx ended) after trying socket
+// tried, or none: if a redial sent l on a newer socket meanwhile, l is open
+// after all and the write succeeded; otherwise l is forgotten.
+func (r *redialer) abandon(l *listen, tried *conn, err error) error {
 	if l == nil {
-		return false
+		return err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if l.on != nil && l.on != tried {
-		return true
+		return nil
 	}
 	if r.listens[idKey(l.req.ID)] == l {
 		delete(r.listens, idKey(l.req.ID))
 		r.nListens.Store(int32(len(r.listens)))
 	}
-	return false
+	return err
 }
 
 // watchListenEnd forgets a listen request once its response arrives: the
@@ -454,31 +469,41 @@ func cmpID(a, b jsonrpc.ID) int {
 	return 0
 }
 
-// closeLocked implements seqPolicy: the connection ends for good, once.
-func (r *redialer) closeLocked() bool {
+// Close implements mcp.Connection: the connection ends for good, once.
+func (r *redialer) Close() error {
+	r.mu.Lock()
 	if r.closed {
-		return false
+		r.mu.Unlock()
+		return nil
 	}
 	r.closed = true
 	r.cancel()
-	r.endLocked(ErrClosed)
-	return true
+	r.setFinalLocked(ErrClosed)
+	c := r.cur
+	r.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
 }
 
-// endedLocked implements seqPolicy.
-func (r *redialer) endedLocked() {}
+// end makes err final, unless an error is.
+func (r *redialer) end(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.setFinalLocked(err)
+}
 
-// dropped implements seqPolicy: it decides whether the session can go on
-// after socket c ended, and redials if so.
+// dropped handles the end of socket c, for Read: it decides whether the
+// session can go on, and redials if so.
 func (r *redialer) dropped(c *conn, cause error) {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
 		return
 	}
-	r.cur = nil
 	gen, resumable := r.gen, r.secret != ""
-	r.notifyLocked()
+	r.setLocked(nil)
 	r.mu.Unlock()
 	if r.opts.Disconnected != nil {
 		r.opts.Disconnected(cause)
@@ -635,9 +660,8 @@ func (r *redialer) redial(cause error, old *conn) {
 			c.Close()
 			return
 		}
-		r.cur = c
 		r.upSince = time.Now()
-		r.notifyLocked()
+		r.setLocked(c)
 		r.mu.Unlock()
 		r.lim.logger.Info("wsmcp: reconnected", "attempt", attempt)
 		if r.opts.Connected != nil {

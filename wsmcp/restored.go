@@ -94,10 +94,10 @@ func (s *staleIDs) renameIn(msg jsonrpc.Message) {
 // answerOut readies an outgoing answer: it reports false for the answer
 // to a stale request (dropped), and gives a renamed request's answer its
 // original id.
-func (s *staleIDs) answerOut(w *seqWrite) bool {
-	resp, ok := w.msg.(*jsonrpc.Response)
+func (s *staleIDs) answerOut(msg jsonrpc.Message) (jsonrpc.Message, bool) {
+	resp, ok := msg.(*jsonrpc.Response)
 	if !ok {
-		return true
+		return msg, true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,12 +105,12 @@ func (s *staleIDs) answerOut(w *seqWrite) bool {
 	if s.stale[key] {
 		delete(s.stale, key)
 		s.n.Add(-1)
-		return false
+		return nil, false
 	}
 	if orig, ok := s.renamed[key]; ok {
 		delete(s.renamed, key)
 		s.n.Add(-1)
-		w.msg = &jsonrpc.Response{ID: orig, Result: resp.Result, Error: resp.Error}
+		return &jsonrpc.Response{ID: orig, Result: resp.Result, Error: resp.Error}, true
 	}
-	return true
+	return msg, true
 }

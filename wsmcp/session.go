@@ -75,9 +75,17 @@ func (o *ResumptionOptions) resolve() ResumptionOptions {
 var errHandedOver = errors.New("wsmcp: socket handed over to the session it resumed")
 
 // session is the mcp.Connection of a server session when resumption is on:
-// a socketSeq whose policy parks the session while its socket is gone (cur
-// is nil), keeping what it is sent, until a resume request on a new socket
-// names it (attach) or the grace period ends.
+// over a socketSeq, it parks while its socket is gone (cur is nil), keeping
+// what it is sent, until a resume request on a new socket names it
+// (attach) or the grace period ends.
+//
+// Who sets the current socket: Read's goroutine, to none, when it hands
+// the first socket to the session it resumes (start) and when a socket
+// drops (park); and a resume, which takes the socket away (attach) and
+// makes the new one current once its answer and replay are queued
+// (attached). A resume finds only a granted session, so never one whose
+// first Read has not begun. The session ends through endLocked, but for
+// start's hand-over, which has nothing to undo.
 type session struct {
 	socketSeq
 	h        *Handler
@@ -147,6 +155,8 @@ type session struct {
 	// that nothing new overtakes the replay.
 	attaching bool
 
+	// started is set by the first Read, which runs start.
+	started atomic.Bool
 	// watching is true until the handshake is settled: resumption offered
 	// and granted or refused, or not offered. Until then every message is
 	// looked at; after, none is.
@@ -174,7 +184,6 @@ func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc
 		identity:  identity.Key(info),
 		flights:   c.flights,
 	}
-	s.pol = s
 	s.heardFn = s.heard
 	if opts.Store != nil {
 		fn := s.screen
@@ -187,13 +196,38 @@ func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc
 	return s
 }
 
-// start implements seqPolicy: it reads the first message of a new socket.
-// A resume request hands the socket to its session and ends this one;
+// Read implements mcp.Connection: it reads the current socket; a socket
+// that drops parks the session or ends it (dropped), and while the session
+// is parked Read waits for a resume to attach the next one.
+func (s *session) Read(ctx context.Context) (jsonrpc.Message, error) {
+	if !s.started.Swap(true) {
+		if err := s.start(); err != nil {
+			return nil, err
+		}
+	}
+	for {
+		msg, c, err := s.next()
+		if c == nil {
+			return msg, err
+		}
+		if msg, err = c.Read(ctx); err == nil {
+			s.received(c, msg)
+			return msg, nil
+		}
+		s.dropped(c, err)
+	}
+}
+
+// start reads the first message of the session's first socket. A resume
+// request hands the socket to the session it names and ends this one;
 // anything else is put back for Read.
-func (s *session) start(c *conn) error {
+func (s *session) start() error {
 	if s.restored != nil {
 		return nil // the resume request was its first message
 	}
+	s.mu.Lock()
+	c := s.cur
+	s.mu.Unlock()
 	in, err := c.next()
 	if err != nil {
 		s.end(err)
@@ -204,11 +238,13 @@ func (s *session) start(c *conn) error {
 			// The socket goes to the session the request names. This one is
 			// over first: the SDK may still notify it (a list change goes to
 			// every session), and nothing may reach the socket before the
-			// answer to the resume.
+			// answer to the resume. Not endLocked: this session was never
+			// granted, so never findable, parked or stored, and its flights
+			// are the socket's (closed below unless the socket is adopted).
 			s.mu.Lock()
-			s.cur, s.last = nil, nil
-			s.final = errHandedOver
-			s.notifyLocked()
+			s.last = nil
+			s.setLocked(nil)
+			s.setFinalLocked(errHandedOver)
 			s.mu.Unlock()
 			adopted := s.h.resume(c, req, m, s.serve)
 			if !adopted {
@@ -221,9 +257,9 @@ func (s *session) start(c *conn) error {
 	return nil
 }
 
-// received implements seqPolicy: it notes an initialize request that offers
-// resumption; any other first message means a session that will not be
-// resumed.
+// received looks at msg, read from c, before Read returns it: it notes an
+// initialize request that offers resumption; any other first message means
+// a session that will not be resumed.
 func (s *session) received(c *conn, msg jsonrpc.Message) {
 	req, ok := msg.(*jsonrpc.Request)
 	if !ok {
@@ -252,124 +288,156 @@ func (s *session) received(c *conn, msg jsonrpc.Message) {
 	s.watching.Store(false)
 }
 
-// prepare implements seqPolicy: the answer to an initialize request that
-// offered resumption carries the grant, and the answers to the requests
-// made up for a re-created session go nowhere.
-func (s *session) prepare(w *seqWrite) {
-	if s.nRestore.Load() > 0 {
-		if resp, ok := w.msg.(*jsonrpc.Response); ok && hasIDPrefix(resp.ID, s.restorePrefix) {
-			if s.nRestore.Add(-1) == 0 {
-				close(s.resubscribed)
+// Write implements mcp.Connection: it writes msg on the current socket.
+// While the session is parked, msg is kept for the client (keepLocked);
+// when the socket dies under a resumable session before msg is queued, the
+// writer waits within ctx for the park, and then the client.
+//
+// Ordering with a resume: msg is queued on a socket, or kept in the replay
+// log, either before attach seals the old socket and takes the replay
+// under s.mu (then msg is in the replay) or once attached has made the new
+// socket current (then msg follows the replay). Nothing new overtakes the
+// replay, and nothing falls between the two.
+func (s *session) Write(ctx context.Context, msg jsonrpc.Message) error {
+	msg, ok, granted := s.outgoing(msg)
+	if !ok {
+		return nil
+	}
+	if granted {
+		defer s.grantQueued()
+	}
+	var data []byte // msg encoded and booked while parked: done once
+	var failed *conn
+	for {
+		s.mu.Lock()
+		c, changed, err := s.cur, s.changed, s.final
+		var kept bool
+		var after func()
+		if err == nil && c == nil {
+			kept, after, err = s.keepLocked(msg, &data)
+		}
+		s.mu.Unlock()
+		if after != nil {
+			after()
+		}
+		if kept || err != nil {
+			return err
+		}
+		if c != nil && c != failed {
+			err = s.send(ctx, c, msg, data)
+			if err == nil || ctx.Err() != nil || !s.resumable() {
+				return err
 			}
-			w.drop = true
-			return
+			failed = c // the socket died before queuing msg: wait for the next
+			continue
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	if s.nPendingSubs.Load() > 0 {
-		if resp, ok := w.msg.(*jsonrpc.Response); ok {
-			s.answered(resp)
+}
+
+// outgoing readies msg for Write, once: the answers to the requests made up
+// for a re-created session go nowhere (ok is false), a subscription that
+// the SDK accepted is kept in the Store, and the answer to an initialize
+// request that offered resumption carries the grant.
+func (s *session) outgoing(msg jsonrpc.Message) (out jsonrpc.Message, ok, granted bool) {
+	resp, _ := msg.(*jsonrpc.Response)
+	if resp != nil && s.nRestore.Load() > 0 && hasIDPrefix(resp.ID, s.restorePrefix) {
+		if s.nRestore.Add(-1) == 0 {
+			close(s.resubscribed)
 		}
+		return nil, false, false
 	}
-	w.msg, w.granted = s.grant(w.msg)
-	if w.granted {
+	if resp != nil && s.nPendingSubs.Load() > 0 {
+		s.answered(resp)
+	}
+	msg, granted = s.grant(msg)
+	if granted {
 		// Findable before the grant goes out: a client whose socket dies
 		// right after it arrives resumes at once.
 		s.registered()
 	}
+	return msg, true, granted
 }
 
-// written implements seqPolicy: once the grant is queued, acks flow.
-func (s *session) written(w *seqWrite) {
-	if w.granted {
-		s.mu.Lock()
-		if s.cur != nil && s.final == nil {
-			s.cur.granted.Store(true)
-		}
-		s.mu.Unlock()
+// grantQueued runs when the Write of the grant returns: acks flow.
+func (s *session) grantQueued() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur != nil && s.final == nil {
+		s.cur.granted.Store(true)
 	}
 }
 
-// keep implements seqPolicy: while parked, messages are kept for the
-// client, a writer waiting (within its ctx, until the client is back or the
-// grace ends) for room. The bookkeeping is done under the lock, so that a
-// resume hands it over; the hooks run after it is released. While a resume
-// is queueing the replay (attaching), writers wait for it.
-func (s *session) keep(w *seqWrite) (bool, error) {
-	if s.attaching && fanOut(w.msg) {
+// keepLocked is Write's part while there is no socket; s.mu is held. While
+// a resume queues its replay (attaching), a notification fanned out to
+// every subscriber is deferred until after the replay and never waits;
+// anything else waits. While parked, msg is kept in the replay log: it is
+// encoded and booked once (*data) on the last socket, which holds the calls
+// until a resume hands them over, and a writer waits for room. kept reports
+// whether the write is over (with err); if not, Write waits for a change.
+// The bookkeeping is done under the lock, so that a resume hands it over;
+// the hooks are in after, which Write runs once s.mu is released.
+func (s *session) keepLocked(msg jsonrpc.Message, data *[]byte) (kept bool, after func(), err error) {
+	if s.attaching && fanOut(msg) {
 		if len(s.deferred) >= maxDeferred {
 			s.endLocked(fmt.Errorf("%w: %w while resuming", ErrSessionLost, errReplayOverflow))
-			s.mu.Unlock()
-			return true, errReplayOverflow
+			return true, nil, errReplayOverflow
 		}
-		s.deferred = append(s.deferred, w.msg)
-		s.mu.Unlock()
-		return true, nil
+		s.deferred = append(s.deferred, msg)
+		return true, nil, nil
 	}
 	if s.last == nil || s.attaching {
-		s.mu.Unlock()
-		return false, nil
+		return false, nil, nil
 	}
-	holder := s.last // holds the calls until a resume hands them over
-	fresh := w.data == nil
+	holder := s.last
+	fresh := *data == nil
 	if fresh {
-		data, err := holder.encodeBooked(w.msg)
-		if err != nil {
-			s.mu.Unlock()
-			return true, err
+		if *data, err = holder.encodeBooked(msg); err != nil {
+			return true, nil, err
 		}
-		w.data = data
 	}
-	if !s.log.fits(len(w.data)) {
-		if fanOut(w.msg) {
+	observe := func() {
+		if fresh {
+			holder.observeOut(msg, *data)
+		}
+	}
+	if !s.log.fits(len(*data)) {
+		if fanOut(msg) {
 			// A notification sent to every subscriber in turn must not
 			// wait for room that only the absent client can make: the
 			// session ends, as it does on a live socket (conn.noRoom).
 			s.endLocked(fmt.Errorf("%w: %w while the client was away", ErrSessionLost, errReplayOverflow))
-			s.mu.Unlock()
-			s.h.lim.logger.Info("wsmcp: parked session ended: its replay buffer is full", "session", s.id)
-			return true, errReplayOverflow
+			return true, func() {
+				s.h.lim.logger.Info("wsmcp: parked session ended: its replay buffer is full", "session", s.id)
+			}, errReplayOverflow
 		}
-		s.mu.Unlock()
-		if fresh {
-			holder.observeOut(w.msg, w.data)
-		}
-		return false, nil
+		return false, observe, nil
 	}
-	err := s.log.add(w.data, false)
-	var call inCall
-	resp, _ := w.msg.(*jsonrpc.Response)
-	if resp != nil && err == nil {
-		call = holder.takeCall(resp.ID)
+	err = s.log.add(*data, false)
+	resp, _ := msg.(*jsonrpc.Response)
+	if resp == nil || err != nil {
+		return true, observe, err
 	}
-	s.mu.Unlock()
-	if fresh {
-		holder.observeOut(w.msg, w.data)
-	}
-	if resp != nil && err == nil {
-		holder.served(resp, call, len(w.data))
-	}
-	return true, err
+	call := holder.takeCall(resp.ID)
+	return true, func() {
+		observe()
+		holder.served(resp, call, len(*data))
+	}, nil
 }
 
-// send implements seqPolicy. A message encoded while parked keeps its
-// bookkeeping.
-func (s *session) send(ctx context.Context, c *conn, w *seqWrite) error {
-	if w.data == nil {
-		return c.Write(ctx, w.msg)
+// send writes msg on socket c. A message encoded while parked (data) keeps
+// its bookkeeping.
+func (s *session) send(ctx context.Context, c *conn, msg jsonrpc.Message, data []byte) error {
+	if data == nil {
+		return c.Write(ctx, msg)
 	}
-	resp, _ := w.msg.(*jsonrpc.Response)
-	return c.enqueue(ctx, w.data, resp)
+	resp, _ := msg.(*jsonrpc.Response)
+	return c.enqueue(ctx, data, resp)
 }
-
-// onSocketLocked implements seqPolicy: every write goes out.
-func (s *session) onSocketLocked(*seqWrite, *conn) bool { return false }
-
-// retry implements seqPolicy: a write whose socket died waits for the park,
-// and then the client, if the session is resumable.
-func (s *session) retry() bool { return s.resumable() }
-
-// abandon implements seqPolicy.
-func (s *session) abandon(_ *seqWrite, _ *conn, err error) error { return err }
 
 // grant adds the resumption grant to the answer to the offering initialize
 // request.
@@ -422,8 +490,8 @@ func (s *session) resumable() bool {
 	return s.secret != ""
 }
 
-// dropped implements seqPolicy: a granted session whose client vanished
-// waits for it (parked); anything else ends.
+// dropped handles the end of socket c, for Read: a granted session whose
+// client vanished waits for it (parked); anything else ends.
 func (s *session) dropped(c *conn, cause error) {
 	if parked, logged := s.park(c, cause); logged {
 		// Logged here, not under the lock: the logger is the user's.
@@ -458,13 +526,12 @@ func (s *session) park(c *conn, cause error) (parked, logged bool) {
 		s.endLocked(cause)
 		return false, true
 	}
-	s.cur = nil
 	s.parked = true
 	s.grace = time.AfterFunc(s.opts.GracePeriod, func() {
 		s.h.lim.logger.Info("wsmcp: parked session expired", "session", s.id)
 		s.end(fmt.Errorf("%w: the client did not come back within %v", ErrSessionLost, s.opts.GracePeriod))
 	})
-	s.notifyLocked()
+	s.setLocked(nil)
 	return true, true
 }
 
@@ -537,8 +604,9 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 	s.saveLocked()
 	encoded, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Result: result})
 	replay := s.log.since(received)
-	s.cur, s.last = nil, c
+	s.last = c
 	s.attaching = true
+	s.setLocked(nil)
 	s.mu.Unlock()
 
 	_ = c.enqueueRaw(encoded)
@@ -558,14 +626,15 @@ func (s *session) attached(c *conn) {
 	s.mu.Lock()
 	s.attaching = false
 	ended := s.final != nil
-	if !ended {
+	if ended {
+		s.notifyLocked() // for the writers waiting for the end of attaching
+	} else {
 		c.rlog.Store(s.log)
 		c.granted.Store(true)
-		s.cur = c
+		s.setLocked(c)
 	}
 	deferred := s.deferred
 	s.deferred = nil
-	s.notifyLocked()
 	s.mu.Unlock()
 	if ended {
 		_ = c.Close() // as Close would have
@@ -613,15 +682,32 @@ func (c *conn) handOver(to *conn) {
 	to.flights = c.flights
 }
 
-// closeLocked implements seqPolicy: the session is over.
-func (s *session) closeLocked() bool {
+// Close implements mcp.Connection: the session is over.
+func (s *session) Close() error {
+	s.mu.Lock()
+	c := s.cur
 	s.endLocked(ErrClosed)
-	return true
+	s.mu.Unlock()
+	if c != nil {
+		return c.Close()
+	}
+	return nil
 }
 
-// endedLocked implements seqPolicy: an ended session is neither parked nor
-// findable, and its calls' bytes are returned.
-func (s *session) endedLocked() {
+// end ends the session with err, unless it has ended.
+func (s *session) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(err)
+}
+
+// endLocked makes err final, unless an error is. The first time, the
+// session stops being parked and findable, its calls' bytes are returned,
+// and its stored state is deleted (unless a drain handed it off).
+func (s *session) endLocked(err error) {
+	if !s.setFinalLocked(err) {
+		return
+	}
 	if s.grace != nil {
 		s.grace.Stop()
 		s.grace = nil

@@ -24,7 +24,7 @@ func parkedSession(t *testing.T, c *conn) *session {
 	s := newSession(h, c, nil, nil)
 	s.secret = "secret"
 	s.initResult = []byte(`{"protocolVersion":"2025-11-25"}`)
-	s.cur = nil // parked, with c as its last socket
+	s.setLocked(nil) // parked, with c as its last socket
 	return s
 }
 

@@ -457,7 +457,8 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		s.resubscribed = make(chan struct{})
 	}
 	// Writers wait until the answer is queued, as in attach.
-	s.cur, s.attaching = nil, true
+	s.attaching = true
+	s.setLocked(nil)
 	c.onHeard.Store(&s.heardFn)
 	h.lim.logger.Info("wsmcp: session re-created from its stored state", "session", s.id, "connection", c.id,
 		"subscriptions", len(st.Subscriptions))
