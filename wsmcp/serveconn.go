@@ -68,13 +68,7 @@ func CloseWith(mc mcp.Connection, code websocket.StatusCode, reason string) erro
 		c.shutdown(code, reason, true, nil)
 		return nil
 	case *session:
-		c.mu.Lock()
-		cur := c.cur
-		c.endLocked(ErrClosed)
-		c.mu.Unlock()
-		if cur != nil {
-			cur.shutdown(code, reason, true, nil)
-		}
+		c.closeWith(code, reason)
 		return nil
 	default:
 		return mc.Close()

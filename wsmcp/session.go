@@ -684,14 +684,20 @@ func (c *conn) handOver(to *conn) {
 
 // Close implements mcp.Connection: the session is over.
 func (s *session) Close() error {
+	s.closeWith(websocket.StatusNormalClosure, "")
+	return nil
+}
+
+// closeWith ends the session, parked or not, and closes its socket, if it
+// has one, with code and reason.
+func (s *session) closeWith(code websocket.StatusCode, reason string) {
 	s.mu.Lock()
 	c := s.cur
 	s.endLocked(ErrClosed)
 	s.mu.Unlock()
 	if c != nil {
-		return c.Close()
+		c.shutdown(code, reason, true, nil)
 	}
-	return nil
 }
 
 // end ends the session with err, unless it has ended.
