@@ -2,6 +2,7 @@ package wsmcp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -198,5 +199,29 @@ func TestParkLogsOutsideSessionLock(t *testing.T) {
 	}
 	if underMu.Load() != 0 {
 		t.Error("the parked log line was written with the session lock held")
+	}
+}
+
+// A write while the reconnecting client has no socket waits for the next
+// one without holding the lock (the reader needs it to redial), and
+// returns the final error when redialing gives up.
+func TestRedialerWriteWaitsOutsideLock(t *testing.T) {
+	r := &redialer{socketSeq: socketSeq{changed: make(chan struct{})}, listens: map[any]*listen{}}
+	wrote := make(chan error, 1)
+	go func() {
+		wrote <- r.Write(context.Background(), &jsonrpc.Request{Method: "notifications/message", Params: []byte(`{}`)})
+	}()
+	select {
+	case err := <-wrote:
+		t.Fatalf("Write = %v with no socket; want it to wait", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if !r.mu.TryLock() {
+		t.Fatal("the lock is held while a write waits for a socket")
+	}
+	r.mu.Unlock()
+	r.end(ErrReconnectFailed)
+	if err := <-wrote; !errors.Is(err, ErrReconnectFailed) {
+		t.Errorf("Write = %v, want the final error", err)
 	}
 }
