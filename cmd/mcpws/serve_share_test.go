@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -89,6 +90,15 @@ func TestServeLingeringNotPerUser(t *testing.T) {
 	g := startGateway(t, "-audience", testAudience, "-kill-grace", "5s",
 		"-max-children", "5", "-max-children-per-user", "2", "--",
 		"/bin/sh", "-c", `trap "" TERM; cat >/dev/null; exec sleep 30`)
+	// The children ignore SIGTERM: once the test is done they are killed
+	// here, each with its process group, so that the gateway's exit does
+	// not wait out their kill grace.
+	var pids []int
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
 	const oneShots = 3
 	for i := 1; i <= oneShots; i++ {
 		ws, status := dialStatus(t, g.url(), "alice")
@@ -97,6 +107,7 @@ func TestServeLingeringNotPerUser(t *testing.T) {
 		}
 		send(t, ws, initialize)
 		pid := logPid(t, g.waitLogN(t, i, "process started")[i-1], "pid")
+		pids = append(pids, pid)
 		ws.Close(websocket.StatusNormalClosure, "")
 		// Its stdin closed: the process went on to sleep, lingering.
 		deadline := time.Now().Add(10 * time.Second)
@@ -114,7 +125,7 @@ func TestServeLingeringNotPerUser(t *testing.T) {
 			t.Fatalf("live session %d: status %d, want 101", i, status)
 		}
 		send(t, ws, initialize)
-		g.waitLogN(t, oneShots+i, "process started")
+		pids = append(pids, logPid(t, g.waitLogN(t, oneShots+i, "process started")[oneShots+i-1], "pid"))
 	}
 	for _, tt := range []struct {
 		sub    string

@@ -262,7 +262,7 @@ func TestServeChildEnv(t *testing.T) {
 	t.Setenv("MCPWS_TEST_LISTED", "listed value")
 	t.Setenv("MCPWS_TEST_UNLISTED", "secret")
 	os.Unsetenv("MCPWS_TEST_UNSET")
-	g := startGateway(t, "-audience", testAudience,
+	g := startGateway(t, "-audience", testAudience, "-kill-grace", "300ms",
 		"-env", "MCPWS_TEST_LISTED", "-env", "MCPWS_TEST_UNSET",
 		"-env-from-claim", "MCP_USER=sub", "-env-from-claim", "MCP_SCOPE=scope",
 		"--", "/bin/sleep", "60")
@@ -381,7 +381,7 @@ func TestServeRlimits(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-child-memory", "1073741824", "-child-files", "64", "--", "/bin/sleep", "60")
+	cmd := exec.Command(bin, "serve", "-addr", "127.0.0.1:0", "-kill-grace", "300ms", "-child-memory", "1073741824", "-child-files", "64", "--", "/bin/sleep", "60")
 	stdout, _ := cmd.StdoutPipe()
 	var logs testlog.Buffer
 	cmd.Stderr = &logs
