@@ -27,11 +27,13 @@ func TestConnectStopsWithStdoutBlocked(t *testing.T) {
 	}
 	defer outR.Close()
 	defer outW.Close()
-	// Fill the pipe, so that the bridge's first write blocks.
-	if err := outW.SetWriteDeadline(time.Now().Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
+	// Fill the pipe, so that the bridge's first write blocks: a write into
+	// a pipe with room returns at once, so the first one that waits out its
+	// deadline found it full.
 	for {
+		if err := outW.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := outW.Write(make([]byte, 4096)); err != nil {
 			break
 		}
