@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// BenchmarkRelay measures the gateway's relay of one message each way:
+// a notification from the client to /bin/cat, which echoes it, and back
+// from the process to the client. Messages are pipelined (a writer and a
+// reader at once, at most 8 messages apart: the gateway bounds what a
+// process has not read yet), so that the figure is the relay's cost
+// rather than a round trip's latency. The transport's message and byte
+// rates are off.
+func BenchmarkRelay(b *testing.B) {
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	r, err := newReaper(logger)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.close()
+	stop := make(chan struct{})
+	var reaping sync.WaitGroup
+	reaping.Go(func() { r.run(stop) })
+	defer func() { close(stop); reaping.Wait() }()
+	m := newMetrics()
+	cfg := &serveConfig{command: []string{"/bin/cat"}, killGrace: 200 * time.Millisecond,
+		maxChildren: 8, maxChildrenID: 8, maxLineBytes: defaultMaxLineBytes}
+	g, err := newGateway(cfg, logger, m, r)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m.running = g.Running
+	h := wsmcp.NewConnHandler(g.getServe, &wsmcp.HandlerOptions{Logger: logger, MessageRate: -1, ByteRate: -1, Hooks: m.hooks()})
+	ts := httptest.NewServer(h)
+	defer func() {
+		ts.Close()
+		_ = h.Shutdown(context.Background())
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = g.wait(ctx)
+	}()
+	for _, size := range []struct {
+		name  string
+		bytes int
+	}{{"1KiB", 1 << 10}, {"64KiB", 64 << 10}} {
+		b.Run(size.name, func(b *testing.B) {
+			ctx := context.Background()
+			ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(ts.URL, "http"), &websocket.DialOptions{Subprotocols: []string{"mcp"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ws.CloseNow()
+			ws.SetReadLimit(1 << 20)
+			msg := []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"` +
+				strings.Repeat("x", size.bytes) + `"}}`)
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			b.ResetTimer()
+			errc := make(chan error, 1)
+			window := make(chan struct{}, 8)
+			go func() {
+				for range b.N {
+					window <- struct{}{}
+					if err := ws.Write(ctx, websocket.MessageText, msg); err != nil {
+						errc <- err
+						return
+					}
+				}
+				errc <- nil
+			}()
+			for range b.N {
+				if _, _, err := ws.Read(ctx); err != nil {
+					b.Fatal(err)
+				}
+				<-window
+			}
+			b.StopTimer()
+			if err := <-errc; err != nil {
+				b.Fatal(err)
+			}
+			ws.Close(websocket.StatusNormalClosure, "")
+		})
+	}
+}
