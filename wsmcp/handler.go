@@ -84,6 +84,7 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 	// The SDK answers every call, cancelled or not: each counts until
 	// its answer.
 	h.lim.releaseOnCancel = false
+	h.lim.keepRaw = false
 	return h
 }
 
@@ -120,6 +121,7 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 		maxInFlightBytes: o.MaxInFlightBytes,
 	}.resolved(DefaultServerReadLimit)
 	h.lim.releaseOnCancel = true // NewHandler turns it off
+	h.lim.keepRaw = true         // a relay reads the text (textconn.go); NewHandler turns it off
 	if o.Hooks != nil {
 		h.lim.hooks = *o.Hooks
 	}

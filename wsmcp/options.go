@@ -193,7 +193,7 @@ type limits struct {
 	maxInFlightBytes int64
 	hooks            Hooks
 	// keepRaw keeps the text of each message read on its Extra (client
-	// side, raw path: raw.go).
+	// side, raw path: raw.go; server side, relays: textconn.go).
 	keepRaw bool
 	// releaseOnCancel ends a call's bookkeeping when the peer cancels it
 	// (relays: their server may never answer it; see releaseCancelled).

@@ -94,20 +94,13 @@ func (c *RawConn) SessionID() string { return c.conn.SessionID() }
 // Write waits, within ctx, while the connection redials, and for room in
 // the outbound queue.
 func (c *RawConn) Write(ctx context.Context, data []byte) error {
-	if !utf8.Valid(data) {
-		return fmt.Errorf("%w: invalid UTF-8: %w", ErrInvalidMessage, errParse)
-	}
-	msg, err := decodeMessage(data)
+	msg, err := parseText(data)
 	if err != nil {
-		if bad := classify(data, err); bad.reply != nil {
-			return &InvalidMessageError{ID: bad.id, Reply: bad.reply}
-		}
-		return fmt.Errorf("%w: malformed response", ErrInvalidMessage)
+		return err
 	}
-	data = bytes.Clone(data)
-	setWire(msg, data)
+	data = msg.wire
 	var key any
-	if req, ok := msg.(*jsonrpc.Request); ok {
+	if req, ok := msg.Message.(*jsonrpc.Request); ok {
 		c.mu.Lock()
 		if c.final != nil {
 			// The connection has ended: a call written now is answered
@@ -132,7 +125,7 @@ func (c *RawConn) Write(ctx context.Context, data []byte) error {
 		}
 		c.mu.Unlock()
 	}
-	err = c.conn.Write(ctx, msg)
+	err = c.conn.Write(ctx, msg.Message)
 	if err != nil && key != nil && ctx.Err() != nil {
 		// Given up before it was sent: no response will come.
 		c.mu.Lock()
@@ -238,6 +231,36 @@ func errorResponse(id json.RawMessage, e error) []byte {
 		Error   *jsonrpc.Error  `json:"error"`
 	}{"2.0", id, je})
 	return data
+}
+
+// textMessage is a message given as text (RawConn.Write, WriteText): the
+// decoded message, which the transport's bookkeeping reads, with wire, a
+// copy of the text, attached to be written instead of an encoding.
+type textMessage struct {
+	jsonrpc.Message
+	wire []byte
+}
+
+// parseText checks that data is one JSON-RPC 2.0 message, the same way the
+// transport checks what a peer sends, and returns it with a copy of data
+// attached. Invalid UTF-8, text that is not JSON, a batch and JSON that is
+// not JSON-RPC 2.0 give an error wrapping [ErrInvalidMessage] (an
+// *[InvalidMessageError] when the input is to be answered), which does not
+// quote data.
+func parseText(data []byte) (textMessage, error) {
+	if !utf8.Valid(data) {
+		return textMessage{}, fmt.Errorf("%w: invalid UTF-8: %w", ErrInvalidMessage, errParse)
+	}
+	msg, err := decodeMessage(data)
+	if err != nil {
+		if bad := classify(data, err); bad.reply != nil {
+			return textMessage{}, &InvalidMessageError{ID: bad.id, Reply: bad.reply}
+		}
+		return textMessage{}, fmt.Errorf("%w: malformed response", ErrInvalidMessage)
+	}
+	data = bytes.Clone(data)
+	setWire(msg, data)
+	return textMessage{msg, data}, nil
 }
 
 // wire is the text of a message as a peer wrote it, kept on the decoded

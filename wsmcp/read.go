@@ -286,7 +286,7 @@ func (c *conn) admit(msg jsonrpc.Message, size int) bool {
 			c.replyError(key, errTooManyBytes, true)
 			return false
 		}
-		if c.extra != nil {
+		if c.extra != nil && !c.lim.keepRaw { // a relay reads the text, not an mcp.Server
 			m.Extra = c.extra
 		}
 		return true

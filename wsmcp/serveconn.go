@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -18,7 +17,7 @@ import (
 //
 // From then on the session is conn's: it ends when conn.Read returns an
 // error (the client left, a limit closed it, the handler drained), and it
-// is ended from the serving side with conn.Close or [CloseWith]. With
+// is ended from the serving side with conn.Close. With
 // resumption on, conn is the session rather than one socket: Read waits
 // across a dropped socket for the client to resume, so whatever serves it
 // lives as long as the session. conn.Read returning an error before any
@@ -52,25 +51,4 @@ func (h *Handler) refuseErr(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	h.lim.logger.Warn("wsmcp: no session for this request", "remote", r.RemoteAddr, "error", err.Error())
 	h.refuse(w, r, http.StatusServiceUnavailable, "unavailable", "MCP over WebSocket: service unavailable")
-}
-
-// CloseWith ends a session that a Handler handed to a ServeConnFunc,
-// closing its socket with code and reason (a fixed string of at most 123
-// bytes, never built from input: the client sees it). A resumable session
-// ends for good, parked or not. For any other mcp.Connection it is
-// conn.Close.
-//
-// Use it when the serving side fails: 1011 (websocket.StatusInternalError)
-// tells the client that retrying the same session is pointless.
-func CloseWith(mc mcp.Connection, code websocket.StatusCode, reason string) error {
-	switch c := mc.(type) {
-	case *conn:
-		c.shutdown(code, reason, true, nil)
-		return nil
-	case *session:
-		c.closeWith(code, reason)
-		return nil
-	default:
-		return mc.Close()
-	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/internal/textconn"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -120,8 +121,8 @@ func TestConnHandlerRelay(t *testing.T) {
 	}
 }
 
-// TestCloseWith checks that CloseWith reaches the client with its code and
-// reason, on a plain and on a resumable session.
+// TestCloseWith checks that a relay's CloseWith reaches the client with its
+// code and reason, on a plain and on a resumable session.
 func TestCloseWith(t *testing.T) {
 	t.Parallel()
 	for _, resume := range []bool{false, true} {
@@ -134,7 +135,7 @@ func TestCloseWith(t *testing.T) {
 				return func(ctx context.Context, conn mcp.Connection) error {
 					go func() {
 						if _, err := conn.Read(ctx); err == nil {
-							wsmcp.CloseWith(conn, websocket.StatusInternalError, "child exited")
+							conn.(textconn.Conn).CloseWith(websocket.StatusInternalError, "child exited")
 						}
 					}()
 					return nil

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -16,10 +18,10 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/auth"
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/internal/textconn"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -91,7 +93,11 @@ func (g *gateway) getServe(r *http.Request) (wsmcp.ServeConnFunc, error) {
 		return nil, &wsmcp.Refusal{Status: http.StatusForbidden, Reason: refusedClaim, Message: refusedClaimMsg}
 	}
 	return func(ctx context.Context, conn mcp.Connection) error {
-		s := &relay{g: g, conn: conn, key: key, env: env}
+		tc, ok := conn.(textconn.Conn)
+		if !ok {
+			return fmt.Errorf("mcpws serve: a session of type %T cannot be relayed", conn)
+		}
+		s := &relay{g: g, conn: conn, text: tc, key: key, env: env}
 		go s.run(ctx)
 		return nil
 	}, nil
@@ -222,6 +228,7 @@ func claimOf(info *auth.TokenInfo) func(string) string {
 type relay struct {
 	g    *gateway
 	conn mcp.Connection
+	text textconn.Conn // conn, its messages as text
 	key  string
 	env  []string
 	// clientGone is set when the session ended on the client's side (or
@@ -241,7 +248,7 @@ func (s *relay) end() { s.ended.Do(func() { s.g.leave(s.key) }) }
 // run starts the child at the session's first message and copies the
 // client's messages to the child's stdin until the session ends.
 func (s *relay) run(ctx context.Context) {
-	first, err := s.conn.Read(ctx)
+	first, err := s.text.ReadText(ctx)
 	if err != nil {
 		// No session here: the socket resumed another one, or closed.
 		s.conn.Close()
@@ -250,7 +257,7 @@ func (s *relay) run(ctx context.Context) {
 	log := s.g.log.With("session", s.conn.SessionID())
 	if !s.g.take(s.key) {
 		log.Warn("mcpws serve: process bound reached after the upgrade")
-		_ = wsmcp.CloseWith(s.conn, websocket.StatusTryAgainLater, reasonChildsBusy)
+		s.text.CloseWith(websocket.StatusTryAgainLater, reasonChildsBusy)
 		return
 	}
 	start := time.Now()
@@ -268,7 +275,7 @@ func (s *relay) run(ctx context.Context) {
 		s.g.release()
 		s.g.metrics.spawnFailures.Add(1)
 		log.Error("mcpws serve: starting the MCP server process", "error", err.Error())
-		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildFailed)
+		s.text.CloseWith(websocket.StatusInternalError, reasonChildFailed)
 		return
 	}
 	c.tree = tree
@@ -282,26 +289,18 @@ func (s *relay) run(ctx context.Context) {
 	// Reading goes on whatever the child does with its stdin, so that the
 	// end of the session is seen, and the child stopped, even when it has
 	// stopped reading and the pipe is full.
-	msg := first
+	data := first
 	for {
-		data, err := jsonrpc.EncodeMessage(msg)
-		if err != nil {
-			log.Error("mcpws serve: encoding a message", "error", err.Error())
-			s.end()
-			in.close()
-			c.stop()
-			return
-		}
-		if !in.push(append(data, '\n')) {
+		if !in.push(oneLine(data)) {
 			log.Warn("mcpws serve: process is not reading its input; ending the session", "backlog", maxStdinBacklog)
 			s.stuck.Store(true)
-			_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reasonChildStuck)
+			s.text.CloseWith(websocket.StatusInternalError, reasonChildStuck)
 			s.end()
 			in.close()
 			c.stop()
 			return
 		}
-		if msg, err = s.conn.Read(ctx); err != nil {
+		if data, err = s.text.ReadText(ctx); err != nil {
 			s.clientGone.Store(true)
 			s.end()
 			in.close()
@@ -346,11 +345,12 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 			break
 		}
 		if len(bytes.TrimSpace(line)) > 0 && writing {
-			msg, derr := jsonrpc.DecodeMessage(line)
-			if derr != nil {
+			// Checked, and sent as the process wrote it.
+			werr := s.text.WriteText(ctx, line)
+			if errors.Is(werr, wsmcp.ErrInvalidMessage) {
 				// Not protocol: a server that prints to stdout by mistake.
 				log.Warn("mcpws serve: process wrote a line on stdout that is not JSON-RPC; dropped", "bytes", len(line))
-			} else if werr := s.conn.Write(ctx, msg); werr != nil {
+			} else if werr != nil {
 				// The session is over; keep draining stdout so that the
 				// child can see its stdin close and exit.
 				writing = false
@@ -365,7 +365,7 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 	ended := !s.clientGone.Load()
 	if ended && !s.stuck.Load() {
 		// The child ended the session: tell the client, then reap.
-		_ = wsmcp.CloseWith(s.conn, websocket.StatusInternalError, reason)
+		s.text.CloseWith(websocket.StatusInternalError, reason)
 	}
 	s.end()
 	c.stop()
@@ -384,6 +384,20 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		log.Info("mcpws serve: process stopped", attrs...)
 	}
 	s.conn.Close()
+}
+
+// oneLine returns a client's message as one line of the process's stdin.
+// A message with line breaks between its tokens (JSON allows them, the
+// stdio framing does not; inside a string they are escaped) is compacted;
+// any other passes as the client wrote it.
+func oneLine(data []byte) []byte {
+	if bytes.ContainsAny(data, "\r\n") {
+		var b bytes.Buffer
+		if json.Compact(&b, data) == nil {
+			data = b.Bytes()
+		}
+	}
+	return append(data, '\n')
 }
 
 // reuseLine returns line emptied for the next one, or nil when it grew over
