@@ -96,6 +96,10 @@ func NewHandler(getServer func(*http.Request) *mcp.Server, opts *HandlerOptions)
 // rates, resumption, drain and hooks. NewHandler is NewConnHandler with a
 // ServeConnFunc that calls mcp.Server.Connect.
 //
+// The requests it hands over carry no mcp.RequestExtra, which only an
+// mcp.Server reads: the caller's identity is in the ServeConnFunc's context
+// ([TokenInfoFromContext]).
+//
 // getServe runs before the upgrade: a nil ServeConnFunc with a nil error
 // refuses the request with 400, a *Refusal with its status (429 and 503
 // for a bound reached, say), any other error with 503 (the error is
