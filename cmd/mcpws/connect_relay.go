@@ -14,6 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/mcpws/mcpws/internal/lines"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -138,10 +139,10 @@ func relayStdin(ctx context.Context, conn *wsmcp.RawConn, stdin io.Reader, out *
 	for {
 		var tooLong bool
 		var err error
-		line, tooLong, err = readLine(br, line[:0], limit)
-		if errors.Is(err, errRestUnread) {
+		line, tooLong, err = lines.Read(br, line[:0], limit)
+		if errors.Is(err, lines.ErrRestUnread) {
 			// An over-long line is answered and skipped, not the end.
-			err = skipLine(br)
+			err = lines.Skip(br)
 		}
 		if err != nil && (err != io.EOF || len(line) == 0 && !tooLong) {
 			if err == io.EOF {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -11,26 +13,27 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"golang.org/x/time/rate"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/gateway"
 	"github.com/mcpws/mcpws/internal/rlimit"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // runServe runs "mcpws serve": the stdio MCP server COMMAND behind the
-// secure stack at /mcp, one process per session. It prints "listening on
-// ADDR" (and "metrics on ADDR" with -metrics-addr) on stdout, logs on
-// stderr, and drains when ctx ends: new upgrades refused, calls in flight
-// finished, sockets closed with 1001, every process stopped and reaped.
+// secure stack at /mcp, one process per session (package gateway). It
+// prints "listening on ADDR" (and "metrics on ADDR" with -metrics-addr) on
+// stdout, logs on stderr, and drains when ctx ends: new upgrades refused,
+// calls in flight finished, sockets closed with 1001, every process
+// stopped and reaped.
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == rlimitExecFlag {
-		return rlimitExec(args[1:], os.Environ(), stderr)
+		return gateway.ExecWithLimits(args[1:])
 	}
 	cfg, err := parseServe(args, os.LookupEnv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -51,42 +54,35 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return 0
 }
 
-// serve runs the gateway until ctx ends and every child is reaped.
+// rlimitExecFlag makes "mcpws serve" the gateway's limits helper
+// (gateway.ExecWithLimits): mcpws serve --rlimit-exec as=BYTES nofile=N --
+// ARGV. The gateway starts each process this way when -child-memory or
+// -child-files is set.
+const rlimitExecFlag = "--rlimit-exec"
+
+// serve runs the gateway until ctx ends and every process is reaped.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	rlimit.RaiseFiles()
-	// The children run as this user: without this, each could read the
-	// gateway's environment (JWT_SECRET) from /proc.
-	if err := notDumpable(); err != nil {
-		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
-	}
 	verifier, err := cfg.verifier(ctx)
 	if err != nil {
 		return err
 	}
-	// Whatever the processes start, however it detaches, comes back to
-	// the gateway when its parent dies.
-	r, err := newReaper(logger)
-	if err != nil {
-		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
-	}
-	defer r.close()
-	stopReaper := make(chan struct{})
-	var reaping sync.WaitGroup
-	reaping.Go(func() { r.run(stopReaper) })
-	defer func() { close(stopReaper); reaping.Wait() }()
-	m := newMetrics()
-	g, err := newGateway(cfg, logger, m, r)
+	gopts, err := cfg.gateway(logger)
 	if err != nil {
 		return err
 	}
-	m.running = g.Running
-	ws := mcpws.NewConnEndpoint(g.getServe, cfg.options(verifier, logger, m.hooks()))
+	gw, err := gateway.New(gopts)
+	if err != nil {
+		return err
+	}
+	ws := mcpws.NewConnEndpoint(gw.Session, cfg.options(verifier, logger, gw.Hooks()))
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/readyz", ws.Ready())
 
 	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
+		_ = gw.Shutdown(ctx)
 		return err
 	}
 	fmt.Fprintf(stdout, "listening on %s\n", ln.Addr())
@@ -94,11 +90,12 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		mln, err := net.Listen("tcp", cfg.metricsAddr)
 		if err != nil {
 			ln.Close()
+			_ = gw.Shutdown(ctx)
 			return fmt.Errorf("-metrics-addr: %w", err)
 		}
 		fmt.Fprintf(stdout, "metrics on %s\n", mln.Addr())
 		mmux := http.NewServeMux()
-		mmux.Handle("/metrics", m)
+		mmux.Handle("/metrics", gw.Metrics())
 		msrv := &http.Server{Handler: mmux, ReadHeaderTimeout: 10 * time.Second}
 		go msrv.Serve(mln)
 		defer msrv.Close()
@@ -106,18 +103,41 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	logger.Info("mcpws serve: serving", "addr", ln.Addr().String(), "command", cfg.command[0], "auth", verifier != nil)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.maxHeaderBytes}
 	serveErr := ws.Serve(ctx, srv, ln)
-	// The sockets are closed: every child has had its stdin closed and is
-	// on its way out; the kill grace bounds how long that takes.
-	wctx, cancel := context.WithTimeout(context.Background(), 2*cfg.killGrace+5*time.Second)
+	// The sockets are closed: every process has had its stdin closed and
+	// is on its way out; the kill grace bounds how long that takes.
+	sctx, cancel := context.WithTimeout(context.Background(), 2*cfg.killGrace+5*time.Second)
 	defer cancel()
-	if err := g.wait(wctx); err != nil {
-		logger.Error("mcpws serve: processes still running at exit; killing them", "count", g.Running())
-		g.killAll()
-		kctx, kcancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer kcancel()
-		_ = g.wait(kctx)
-	}
+	_ = gw.Shutdown(sctx) // kills what is left, and says so
 	return serveErr
+}
+
+// gateway returns the gateway's options from the flags.
+func (c *serveConfig) gateway(logger *slog.Logger) (*gateway.Options, error) {
+	o := &gateway.Options{
+		Command:                 c.command,
+		Env:                     c.env,
+		KillGrace:               c.killGrace,
+		MaxProcesses:            c.maxChildren,
+		MaxProcessesPerIdentity: c.maxChildrenID,
+		MaxMessageBytes:         c.maxLineBytes,
+		MemoryLimit:             c.childMemory,
+		FilesLimit:              c.childFiles,
+		Logger:                  logger,
+	}
+	if len(c.envFromClaim) > 0 {
+		o.EnvFromClaim = map[string]string{}
+		for _, ce := range c.envFromClaim {
+			o.EnvFromClaim[ce.name] = ce.claim
+		}
+	}
+	if o.MemoryLimit > 0 || o.FilesLimit > 0 {
+		self, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("finding this executable for the process limits: %w", err)
+		}
+		o.LimitsHelper = []string{self, "serve", rlimitExecFlag}
+	}
+	return o, nil
 }
 
 // verifier builds the JWT verifier, or nil without authentication.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -72,6 +74,7 @@ func TestServeClientLeavesChildNotReading(t *testing.T) {
 // A client that goes on sending to a process that does not read its stdin
 // has its session closed with 1011 once the backlog is over its bound.
 func TestServeChildNotReadingBacklog(t *testing.T) {
+	const maxStdinBacklog = 1 << 20 // the gateway's bound
 	g := startGateway(t, "-kill-grace", "200ms", "--", "/bin/sleep", "60")
 	ws := dial(t, g.url(), "")
 	send(t, ws, initialize)

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -6,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/internal/proctest"
 )
 
 // A helper that a process starts in a session of its own (setsid, as
@@ -18,7 +22,7 @@ func TestServeDetachedHelpersReaped(t *testing.T) {
 	var helpers []int
 	t.Cleanup(func() {
 		for _, pid := range helpers {
-			if procComm(pid) == "sleep" {
+			if proctest.Comm(pid) == "sleep" {
 				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
@@ -45,12 +49,12 @@ func TestServeDetachedHelpersReaped(t *testing.T) {
 		}
 		ws.Close(websocket.StatusNormalClosure, "")
 		g.waitLogN(t, i, "process stopped")
-		if st := procState(helper); st != "" {
+		if st := proctest.State(helper); st != "" {
 			t.Errorf("session %d: its helper %d is still there (state %s) after its process was stopped", i, helper, st)
 		}
 	}
 	g.stop()
-	if st := procState(helpers[sessions]); st != "" {
+	if st := proctest.State(helpers[sessions]); st != "" {
 		t.Errorf("the open session's helper %d is still there (state %s) after the gateway exited", helpers[sessions], st)
 	}
 }

@@ -1,9 +1,10 @@
+//go:build linux
+
 package main
 
 import (
 	"context"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/mcpws/mcpws/internal/proctest"
 )
 
 // waitLogN waits (up to 10 s) until n log lines contain all of parts, and
@@ -45,23 +48,6 @@ func logPid(t *testing.T, line, name string) int {
 	}
 	pid, _ := strconv.Atoi(m[1])
 	return pid
-}
-
-// procState returns the state letter of process pid ("S", "Z", ...), or ""
-// when there is no such process.
-func procState(pid int) string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return ""
-	}
-	s := string(b)
-	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])[0]
-}
-
-// procComm returns the command name of process pid, or "".
-func procComm(pid int) string {
-	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
-	return strings.TrimSpace(string(b))
 }
 
 // dialStatus opens a socket as sub and returns it, or nil, with the
@@ -111,9 +97,9 @@ func TestServeLingeringNotPerUser(t *testing.T) {
 		ws.Close(websocket.StatusNormalClosure, "")
 		// Its stdin closed: the process went on to sleep, lingering.
 		deadline := time.Now().Add(10 * time.Second)
-		for procComm(pid) != "sleep" {
+		for proctest.Comm(pid) != "sleep" {
 			if time.Now().After(deadline) {
-				t.Fatalf("process %d of session %d is %q, want it lingering in sleep", pid, i, procComm(pid))
+				t.Fatalf("process %d of session %d is %q, want it lingering in sleep", pid, i, proctest.Comm(pid))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}

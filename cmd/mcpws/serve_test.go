@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -22,6 +24,13 @@ import (
 	"github.com/lestrrat-go/jwx/v2/jwt"
 
 	"github.com/mcpws/mcpws/internal/testlog"
+)
+
+// Close reasons of the gateway's, as docs/gateway.md gives them.
+const (
+	reasonChildExited = "MCP server process exited"
+	reasonChildTooBig = "MCP server process sent a message over the limit"
+	reasonChildStuck  = "MCP server process is not reading its input"
 )
 
 const (

@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -8,7 +10,8 @@ import (
 	"os/exec"
 	"strings"
 	"time"
-	"unicode"
+
+	"github.com/mcpws/mcpws/gateway"
 )
 
 // serveConfig is the command line of "mcpws serve". Flags shared with
@@ -56,14 +59,9 @@ type claimEnv struct{ name, claim string }
 // establishes about a caller.
 var claims = []string{"sub", "iss", "scope"}
 
-// Defaults of the child's flags.
-const (
-	defaultKillGrace     = 5 * time.Second
-	defaultMaxChildren   = 256
-	defaultMaxChildrenID = 8
-	defaultMaxLineBytes  = 4 << 20
-	defaultIdleTimeout   = 30 * time.Minute
-)
+// defaultIdleTimeout is -idle-timeout's default; the process flags'
+// defaults are the gateway's.
+const defaultIdleTimeout = 30 * time.Minute
 
 // listFlag is a repeatable string flag.
 type listFlag []string
@@ -112,12 +110,12 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	var env, fromClaim listFlag
 	fs.Var(&env, "env", "pass the gateway's environment variable NAME to the process (repeatable); nothing else is passed, not even PATH")
 	fs.Var(&fromClaim, "env-from-claim", "set NAME to the caller's token claim (sub, iss or scope) in the process: NAME=claim (repeatable)")
-	fs.DurationVar(&c.killGrace, "kill-grace", defaultKillGrace, "at session end: stdin closed, SIGTERM after this long, SIGKILL after as long again")
-	fs.IntVar(&c.maxChildren, "max-children", defaultMaxChildren, "processes running at once, in total (beyond: 503 before the upgrade)")
-	fs.IntVar(&c.maxChildrenID, "max-children-per-user", defaultMaxChildrenID, "processes running at once per identity (beyond: 429 before the upgrade)")
+	fs.DurationVar(&c.killGrace, "kill-grace", gateway.DefaultKillGrace, "at session end: stdin closed, SIGTERM after this long, SIGKILL after as long again")
+	fs.IntVar(&c.maxChildren, "max-children", gateway.DefaultMaxProcesses, "processes running at once, in total (beyond: 503 before the upgrade)")
+	fs.IntVar(&c.maxChildrenID, "max-children-per-user", gateway.DefaultMaxProcessesPerIdentity, "processes running at once per identity (beyond: 429 before the upgrade)")
 	fs.Int64Var(&c.childMemory, "child-memory", 0, "address-space limit of each process in bytes (RLIMIT_AS; 0: none)")
 	fs.Uint64Var(&c.childFiles, "child-files", 0, "open-file limit of each process (RLIMIT_NOFILE; 0: inherited)")
-	fs.IntVar(&c.maxLineBytes, "max-message-bytes", defaultMaxLineBytes, "largest message a process may write on stdout; larger ends the session")
+	fs.IntVar(&c.maxLineBytes, "max-message-bytes", gateway.DefaultMaxMessageBytes, "largest message a process may write on stdout; larger ends the session")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -210,25 +208,4 @@ func isClaim(s string) bool {
 		}
 	}
 	return false
-}
-
-// childEnv is the environment of a child: the allow-listed variables of
-// the gateway's environment that are set, then the claims.
-// It reports false when a claim value has a control character (a newline
-// or a NUL, say), which a process could take for more than one value.
-func (c *serveConfig) childEnv(lookup func(string) (string, bool), claim func(string) string) ([]string, bool) {
-	env := make([]string, 0, len(c.env)+len(c.envFromClaim))
-	for _, name := range c.env {
-		if v, ok := lookup(name); ok {
-			env = append(env, name+"="+v)
-		}
-	}
-	for _, ce := range c.envFromClaim {
-		v := claim(ce.claim)
-		if strings.ContainsFunc(v, unicode.IsControl) {
-			return nil, false
-		}
-		env = append(env, ce.name+"="+v)
-	}
-	return env, true
 }

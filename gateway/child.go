@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"bufio"
@@ -7,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -43,11 +46,11 @@ type spawnSpec struct {
 	argv  []string // argv[0] an absolute path
 	env   []string
 	grace time.Duration
-	// self and limits, when limits is not empty, start the child through
-	// "self serve --rlimit-exec LIMITS -- argv", which sets the limits on
-	// itself and then execs argv: the limits hold from the first
-	// instruction of the child, with no window.
-	self   string
+	// helper and limits, when limits is not empty, start the child
+	// through "helper... LIMITS -- argv" (Options.LimitsHelper), which
+	// sets the limits on itself and then execs argv: the limits hold from
+	// the first instruction of the child, with no window.
+	helper []string
 	limits []string
 	log    *slog.Logger
 }
@@ -57,7 +60,7 @@ type spawnSpec struct {
 func startChild(s spawnSpec) (*child, error) {
 	argv := s.argv
 	if len(s.limits) > 0 {
-		argv = append(append(append([]string{s.self, "serve", rlimitExecFlag}, s.limits...), "--"), s.argv...)
+		argv = slices.Concat(s.helper, s.limits, []string{"--"}, s.argv)
 	}
 	inR, inW, err := os.Pipe()
 	if err != nil {
@@ -109,7 +112,7 @@ const stderrLinesPerSecond = 100
 // logSuppressed logs how many lines were dropped, if any, and resets it.
 func (c *child) logSuppressed(n *int) {
 	if *n > 0 {
-		c.log.Warn("mcpws serve: child stderr lines suppressed over the rate", "count", *n, "per_second", stderrLinesPerSecond)
+		c.log.Warn("gateway: child stderr lines suppressed over the rate", "count", *n, "per_second", stderrLinesPerSecond)
 		*n = 0
 	}
 }
@@ -137,7 +140,7 @@ func (c *child) logStderr(r *os.File) {
 			}
 			if lim.Allow() {
 				c.logSuppressed(&suppressed)
-				c.log.Info("mcpws serve: child stderr", "line", string(line))
+				c.log.Info("gateway: child stderr", "line", string(line))
 			} else {
 				suppressed++
 			}

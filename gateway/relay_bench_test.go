@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"context"
@@ -6,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,31 +25,18 @@ import (
 // rates are off.
 func BenchmarkRelay(b *testing.B) {
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	r, err := newReaper(logger)
+	g, err := New(&Options{Command: []string{"/bin/cat"}, KillGrace: 200 * time.Millisecond, Logger: logger})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer r.close()
-	stop := make(chan struct{})
-	var reaping sync.WaitGroup
-	reaping.Go(func() { r.run(stop) })
-	defer func() { close(stop); reaping.Wait() }()
-	m := newMetrics()
-	cfg := &serveConfig{command: []string{"/bin/cat"}, killGrace: 200 * time.Millisecond,
-		maxChildren: 8, maxChildrenID: 8, maxLineBytes: defaultMaxLineBytes}
-	g, err := newGateway(cfg, logger, m, r)
-	if err != nil {
-		b.Fatal(err)
-	}
-	m.running = g.Running
-	h := wsmcp.NewConnHandler(g.getServe, &wsmcp.HandlerOptions{Logger: logger, MessageRate: -1, ByteRate: -1, Hooks: m.hooks()})
+	h := wsmcp.NewConnHandler(g.Session, &wsmcp.HandlerOptions{Logger: logger, MessageRate: -1, ByteRate: -1, Hooks: g.Hooks()})
 	ts := httptest.NewServer(h)
 	defer func() {
 		ts.Close()
 		_ = h.Shutdown(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = g.wait(ctx)
+		_ = g.Shutdown(ctx)
 	}()
 	for _, size := range []struct {
 		name  string

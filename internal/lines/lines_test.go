@@ -1,4 +1,4 @@
-package main
+package lines
 
 import (
 	"bufio"
@@ -23,9 +23,9 @@ func (e *endless) Read(p []byte) (int, error) {
 func TestReadLineEndless(t *testing.T) {
 	in := &endless{}
 	br := bufio.NewReaderSize(in, 4<<10)
-	line, tooLong, err := readLine(br, nil, 1024)
-	if !tooLong || len(line) != 0 || !errors.Is(err, errRestUnread) {
-		t.Fatalf("readLine = %d bytes, tooLong %v, %v; want tooLong with the rest unread", len(line), tooLong, err)
+	line, tooLong, err := Read(br, nil, 1024)
+	if !tooLong || len(line) != 0 || !errors.Is(err, ErrRestUnread) {
+		t.Fatalf("Read = %d bytes, tooLong %v, %v; want tooLong with the rest unread", len(line), tooLong, err)
 	}
 	if in.read > 8<<10 {
 		t.Errorf("read %d bytes of a line over 1024; want at most two buffers", in.read)
@@ -52,9 +52,9 @@ func TestReadLine(t *testing.T) {
 			br := bufio.NewReaderSize(strings.NewReader(tt.in), 16)
 			var got []string
 			for {
-				line, tooLong, err := readLine(br, nil, tt.limit)
-				if errors.Is(err, errRestUnread) {
-					err = skipLine(br)
+				line, tooLong, err := Read(br, nil, tt.limit)
+				if errors.Is(err, ErrRestUnread) {
+					err = Skip(br)
 				}
 				switch {
 				case tooLong:
@@ -73,18 +73,5 @@ func TestReadLine(t *testing.T) {
 				t.Errorf("lines %q; want %q", got, tt.want)
 			}
 		})
-	}
-}
-
-// A line buffer that grew over maxKeptLineBytes is let go.
-func TestReuseLine(t *testing.T) {
-	for _, tt := range []struct {
-		capacity int
-		kept     bool
-	}{{0, true}, {4 << 10, true}, {maxKeptLineBytes, true}, {maxKeptLineBytes + 1, false}, {4 << 20, false}} {
-		got := reuseLine(make([]byte, min(10, tt.capacity), tt.capacity))
-		if len(got) != 0 || (cap(got) > 0) != (tt.kept && tt.capacity > 0) {
-			t.Errorf("capacity %d: reuseLine kept len %d cap %d; want kept %v", tt.capacity, len(got), cap(got), tt.kept)
-		}
 	}
 }

@@ -1,10 +1,14 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,7 +21,10 @@ import (
 // metrics are the gateway's counters, served in the Prometheus text
 // exposition format (version 0.0.4) by a few lines of hand-written code:
 // the library's module does not depend on the Prometheus client, and a
-// dozen counters do not justify it.
+// dozen counters do not justify it. Nothing counted per message takes a
+// lock: a labelled counter is an atomic found in a sync.Map, which is
+// lock-free for keys it holds, and the labels are bounded (labels.Method,
+// labels.CloseCode). Scrapes read the atomics as they go.
 type metrics struct {
 	running func() int
 
@@ -29,27 +36,48 @@ type metrics struct {
 	connsOpen       atomic.Int64
 	connsOpened     atomic.Int64
 
-	mu        sync.Mutex
+	spawnMu   sync.Mutex // once per process started
 	spawnSum  float64
 	spawnHist [len(spawnBuckets)]int64
-	refused   map[string]int64    // by reason
-	closed    map[int64]int64     // by close code
-	messages  map[[2]string]int64 // by direction and method
+
+	refused  counters[string]    // by reason
+	closed   counters[int64]     // by close code
+	messages counters[[2]string] // by direction and method
+}
+
+// counters is a family of counters by label.
+type counters[K comparable] struct{ m sync.Map } // K → *atomic.Int64
+
+// add counts one under k.
+func (c *counters[K]) add(k K) {
+	v, ok := c.m.Load(k)
+	if !ok {
+		v, _ = c.m.LoadOrStore(k, new(atomic.Int64))
+	}
+	v.(*atomic.Int64).Add(1)
+}
+
+// snapshot returns the counts by label, labels sorted by less.
+func (c *counters[K]) snapshot(less func(a, b K) int) ([]K, map[K]int64) {
+	counts := map[K]int64{}
+	c.m.Range(func(k, v any) bool {
+		counts[k.(K)] = v.(*atomic.Int64).Load()
+		return true
+	})
+	return slices.SortedFunc(maps.Keys(counts), less), counts
 }
 
 // spawnBuckets are the upper bounds, in seconds, of the spawn histogram.
 var spawnBuckets = [...]float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1}
 
-func newMetrics() *metrics {
-	return &metrics{refused: map[string]int64{}, closed: map[int64]int64{}, messages: map[[2]string]int64{}}
-}
+func newMetrics(running func() int) *metrics { return &metrics{running: running} }
 
 // spawned records a child started in d.
 func (m *metrics) spawned(d time.Duration) {
 	m.started.Add(1)
 	s := d.Seconds()
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.spawnMu.Lock()
+	defer m.spawnMu.Unlock()
 	m.spawnSum += s
 	for i, b := range spawnBuckets {
 		if s <= b {
@@ -69,26 +97,17 @@ func (m *metrics) exited(endedSession bool) {
 // hooks feed the connection counters from the transport.
 func (m *metrics) hooks() *wsmcp.Hooks {
 	return &wsmcp.Hooks{
-		Refused: func(_ *http.Request, _ int, reason string) {
-			m.mu.Lock()
-			m.refused[reason]++
-			m.mu.Unlock()
-		},
+		Refused: func(_ *http.Request, _ int, reason string) { m.refused.add(reason) },
 		Opened: func(context.Context, wsmcp.ConnInfo) {
 			m.connsOpen.Add(1)
 			m.connsOpened.Add(1)
 		},
 		Closed: func(_ context.Context, _ wsmcp.ConnInfo, st wsmcp.CloseInfo) {
 			m.connsOpen.Add(-1)
-			m.mu.Lock()
-			m.closed[int64(labels.CloseCode(int(st.Code)))]++ // nor with close codes
-			m.mu.Unlock()
+			m.closed.add(int64(labels.CloseCode(int(st.Code)))) // nor with close codes
 		},
 		Message: func(_ context.Context, dir wsmcp.Direction, method string, _ int) {
-			method = labels.Method(method) // a client cannot grow the label set
-			m.mu.Lock()
-			m.messages[[2]string{string(dir), method}]++
-			m.mu.Unlock()
+			m.messages.add([2]string{string(dir), labels.Method(method)}) // a client cannot grow the label set
 		},
 	}
 }
@@ -112,39 +131,28 @@ func (m *metrics) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	metric("mcpws_gateway_connections_total", "counter", "WebSocket connections opened.")
 	fmt.Fprintf(&b, "mcpws_gateway_connections_total %d\n", m.connsOpened.Load())
 
-	m.mu.Lock()
+	m.spawnMu.Lock()
 	metric("mcpws_gateway_spawn_seconds", "histogram", "Time to start an MCP server process (fork and exec).")
 	for i, ub := range spawnBuckets {
 		fmt.Fprintf(&b, "mcpws_gateway_spawn_seconds_bucket{le=\"%g\"} %d\n", ub, m.spawnHist[i])
 	}
 	fmt.Fprintf(&b, "mcpws_gateway_spawn_seconds_bucket{le=\"+Inf\"} %d\n", m.started.Load())
 	fmt.Fprintf(&b, "mcpws_gateway_spawn_seconds_sum %g\nmcpws_gateway_spawn_seconds_count %d\n", m.spawnSum, m.started.Load())
+	m.spawnMu.Unlock()
 	metric("mcpws_gateway_refused_total", "counter", "Upgrades refused, by reason.")
-	for _, k := range sortedKeys(m.refused) {
-		fmt.Fprintf(&b, "mcpws_gateway_refused_total{reason=%q} %d\n", k, m.refused[k])
+	reasons, refused := m.refused.snapshot(strings.Compare)
+	for _, k := range reasons {
+		fmt.Fprintf(&b, "mcpws_gateway_refused_total{reason=%q} %d\n", k, refused[k])
 	}
 	metric("mcpws_gateway_closed_total", "counter", "WebSocket connections closed, by close code.")
-	for _, k := range sortedKeys(m.closed) {
-		fmt.Fprintf(&b, "mcpws_gateway_closed_total{code=\"%d\"} %d\n", k, m.closed[k])
+	codes, closed := m.closed.snapshot(cmp.Compare[int64])
+	for _, k := range codes {
+		fmt.Fprintf(&b, "mcpws_gateway_closed_total{code=\"%d\"} %d\n", k, closed[k])
 	}
 	metric("mcpws_gateway_messages_total", "counter", "MCP messages relayed, by direction and method.")
-	keys := make([][2]string, 0, len(m.messages))
-	for k := range m.messages {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i][0]+keys[i][1] < keys[j][0]+keys[j][1] })
+	keys, messages := m.messages.snapshot(func(a, b [2]string) int { return strings.Compare(a[0]+a[1], b[0]+b[1]) })
 	for _, k := range keys {
-		fmt.Fprintf(&b, "mcpws_gateway_messages_total{direction=%q,method=%q} %d\n", k[0], k[1], m.messages[k])
+		fmt.Fprintf(&b, "mcpws_gateway_messages_total{direction=%q,method=%q} %d\n", k[0], k[1], messages[k])
 	}
-	m.mu.Unlock()
 	_, _ = w.Write([]byte(b.String()))
-}
-
-func sortedKeys[K string | int64, V any](m map[K]V) []K {
-	keys := make([]K, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
-	return keys
 }

@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"context"
@@ -227,7 +229,7 @@ func (r *reaper) scanLocked(sig treeSignal) []*tree {
 				t = &tree{r: r, start: p.start, known: map[int]uint64{}, cands: cands, done: make(chan struct{})}
 				r.trees[t] = struct{}{}
 				r.strays++
-				r.log.Warn("mcpws serve: a process left its session before it could be tied to one; it counts against -max-children until every session that may have started it has ended", "pid", p.pid)
+				r.log.Warn("gateway: a process left its session before it could be tied to one; it counts against -max-children until every session that may have started it has ended", "pid", p.pid)
 			}
 		}
 		t.known[p.pid] = p.start

@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"log/slog"
@@ -9,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpws/mcpws/internal/proctest"
 	"github.com/mcpws/mcpws/internal/testlog"
 )
 
@@ -61,7 +64,7 @@ func TestReaperStray(t *testing.T) {
 	}
 	helper, _ := strconv.Atoi(strings.TrimSpace(string(out)))
 	t.Cleanup(func() {
-		if procComm(helper) == "sleep" {
+		if proctest.Comm(helper) == "sleep" {
 			_ = syscall.Kill(helper, syscall.SIGKILL)
 		}
 	})
@@ -71,14 +74,14 @@ func TestReaperStray(t *testing.T) {
 	}
 	endRoot(t, cmdA, a)
 	r.scan()
-	if n, st := r.strayCount(), procState(helper); n != 1 || st == "" || st == "Z" {
+	if n, st := r.strayCount(), proctest.State(helper); n != 1 || st == "" || st == "Z" {
 		t.Fatalf("with session B running: %d strays, helper state %q; want 1, alive", n, st)
 	}
 	endRoot(t, cmdB, b)
 	deadline := time.Now().Add(10 * time.Second)
-	for r.scan(); r.strayCount() != 0 || procState(helper) != ""; r.scan() {
+	for r.scan(); r.strayCount() != 0 || proctest.State(helper) != ""; r.scan() {
 		if time.Now().After(deadline) {
-			t.Fatalf("both sessions ended: %d strays, helper state %q; want none, gone", r.strayCount(), procState(helper))
+			t.Fatalf("both sessions ended: %d strays, helper state %q; want none, gone", r.strayCount(), proctest.State(helper))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -113,11 +116,11 @@ func TestReaperHoldsPlaceUntilReaped(t *testing.T) {
 	n, _ := out.Read(line[:])
 	helper, _ := strconv.Atoi(strings.TrimSpace(string(line[:n])))
 	t.Cleanup(func() {
-		if procComm(helper) == "sleep" {
+		if proctest.Comm(helper) == "sleep" {
 			_ = syscall.Kill(helper, syscall.SIGKILL)
 		}
 	})
-	if helper == 0 || procState(helper) == "" {
+	if helper == 0 || proctest.State(helper) == "" {
 		t.Fatalf("no helper (%q)", line[:n])
 	}
 	r.scan() // the helper is tied to the session by parentage
@@ -125,10 +128,10 @@ func TestReaperHoldsPlaceUntilReaped(t *testing.T) {
 	// Killed by exited, but nobody has reaped it: the place is held.
 	select {
 	case <-emptied:
-		t.Fatalf("place given back with the helper %d still there (state %q)", helper, procState(helper))
+		t.Fatalf("place given back with the helper %d still there (state %q)", helper, proctest.State(helper))
 	default:
 	}
-	if procState(helper) == "" {
+	if proctest.State(helper) == "" {
 		t.Fatalf("helper %d gone before the reaper reaped it", helper)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -136,14 +139,14 @@ func TestReaperHoldsPlaceUntilReaped(t *testing.T) {
 		r.scan()
 		select {
 		case <-emptied:
-			if st := procState(helper); st != "" {
+			if st := proctest.State(helper); st != "" {
 				t.Errorf("place given back, helper %d still there (state %q)", helper, st)
 			}
 			return
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("place not given back; helper %d state %q", helper, procState(helper))
+			t.Fatalf("place not given back; helper %d state %q", helper, proctest.State(helper))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -1,8 +1,11 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"strconv"
 	"strings"
@@ -10,20 +13,26 @@ import (
 	"unsafe"
 )
 
-// rlimitExecFlag makes "mcpws serve" set resource limits on itself and
-// exec a command: mcpws serve --rlimit-exec as=BYTES nofile=N -- ARGV.
-// The gateway starts a child this way when -child-memory or -child-files
-// is set, so that the limits hold from the child's first instruction
-// (setting them from outside, with prlimit, leaves a window after exec).
-// Limits survive exec; the environment is passed as it is.
-const rlimitExecFlag = "--rlimit-exec"
+// ExecWithLimits is the helper that sets Options.MemoryLimit and
+// FilesLimit: a program named as Options.LimitsHelper passes it the
+// arguments that follow, "as=BYTES nofile=N -- COMMAND ARGS…". It sets the
+// limits on its own process and execs COMMAND with the environment as it
+// is, so that the limits hold from COMMAND's first instruction (setting
+// them from outside, with prlimit, leaves a window after exec). It returns
+// only on failure, with an exit code (2 for arguments it cannot read),
+// having written why on stderr.
+//
+// "mcpws serve --rlimit-exec" is this helper.
+func ExecWithLimits(args []string) int {
+	return execWithLimits(args, os.Environ(), os.Stderr)
+}
 
-// rlimitExec runs the --rlimit-exec form; it returns only on failure.
+// execWithLimits is ExecWithLimits with its environment and stderr given.
 //
 // The limits are set with raw system calls right before a raw execve, on
 // one locked thread, after everything is allocated: under a low address
 // space limit the Go runtime itself could no longer start a thread.
-func rlimitExec(args []string, environ []string, stderr io.Writer) int {
+func execWithLimits(args []string, environ []string, stderr io.Writer) int {
 	type limit struct {
 		res int
 		val syscall.Rlimit
@@ -43,19 +52,19 @@ func rlimitExec(args []string, environ []string, stderr io.Writer) int {
 			err = fmt.Errorf("unknown limit %q", name)
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "mcpws serve: %s %s: %v\n", rlimitExecFlag, args[i], err)
+			fmt.Fprintf(stderr, "gateway: limits helper: %s: %v\n", args[i], err)
 			return 2
 		}
 		limits = append(limits, l)
 	}
 	if i+1 >= len(args) {
-		fmt.Fprintf(stderr, "mcpws serve: %s: no command\n", rlimitExecFlag)
+		fmt.Fprintf(stderr, "gateway: limits helper: no command\n")
 		return 2
 	}
 	argv := args[i+1:]
 	path, err := syscall.BytePtrFromString(argv[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "mcpws serve: exec %s: %v\n", argv[0], err)
+		fmt.Fprintf(stderr, "gateway: exec %s: %v\n", argv[0], err)
 		return 1
 	}
 	argvp, err := syscall.SlicePtrFromStrings(argv)
@@ -66,7 +75,7 @@ func rlimitExec(args []string, environ []string, stderr io.Writer) int {
 			runtime.LockOSThread()
 			for _, l := range limits {
 				if _, _, e := syscall.RawSyscall6(syscall.SYS_PRLIMIT64, 0, uintptr(l.res), uintptr(unsafe.Pointer(&l.val)), 0, 0, 0); e != 0 {
-					fmt.Fprintf(stderr, "mcpws serve: setting limit %d: %v\n", l.res, e)
+					fmt.Fprintf(stderr, "gateway: setting limit %d: %v\n", l.res, e)
 					return 1
 				}
 			}
@@ -74,6 +83,6 @@ func rlimitExec(args []string, environ []string, stderr io.Writer) int {
 			err = e
 		}
 	}
-	fmt.Fprintf(stderr, "mcpws serve: exec %s: %v\n", argv[0], err)
+	fmt.Fprintf(stderr, "gateway: exec %s: %v\n", argv[0], err)
 	return 1
 }

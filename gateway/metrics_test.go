@@ -1,4 +1,6 @@
-package main
+//go:build linux
+
+package gateway
 
 import (
 	"context"
@@ -28,8 +30,7 @@ func series(m *metrics, name string) int {
 // A client cannot grow the number of series with made-up method names or
 // close codes.
 func TestMetricsLabelsBounded(t *testing.T) {
-	m := newMetrics()
-	m.running = func() int { return 0 }
+	m := newMetrics(func() int { return 0 })
 	h := m.hooks()
 	ctx := context.Background()
 	h.Message(ctx, wsmcp.In, "tools/call", 10)

@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package rlimit raises the open-file limit of programs that hold many
 // sockets.
 package rlimit
