@@ -52,6 +52,8 @@ vet:
 	if [ -n "$$big" ]; then echo "tracked files over 1 MiB (build outputs belong in .gitignore):"; echo "$$big"; exit 1; fi
 	@fmt=$$(find . -name '*.go' -not -path './integration/node/*' | xargs gofmt -l); if [ -n "$$fmt" ]; then echo "gofmt needed:"; echo "$$fmt"; exit 1; fi
 	@for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...) || exit 1; done
+	@# The command builds everywhere (serve says it needs Linux; connect works).
+	@for os in darwin windows; do echo "GOOS=$$os go build ./cmd/mcpws"; GOOS=$$os $(GO) build -o /dev/null ./cmd/mcpws || exit 1; done
 	@# The core module depends on neither Redis nor OpenTelemetry nor Prometheus.
 	@deps=$$(GOWORK=off $(GO) list -deps ./... | grep -E '^(github.com/redis|go.opentelemetry.io|github.com/prometheus)/'); \
 	if [ -n "$$deps" ]; then echo "the core module depends on:"; echo "$$deps"; exit 1; fi
