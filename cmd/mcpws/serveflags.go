@@ -140,14 +140,14 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	c.command[0] = path
 	for _, name := range env {
-		if !validEnvName(name) {
+		if !envName(name) {
 			return bad("-env %q: want a variable NAME (its value is read from the environment, never from the command line)", name)
 		}
 		c.env = append(c.env, name)
 	}
 	for _, kv := range fromClaim {
 		name, claim, ok := strings.Cut(kv, "=")
-		if !ok || !validEnvName(name) || !isClaim(claim) {
+		if !ok || !envName(name) || !isClaim(claim) {
 			return bad("-env-from-claim %q: want NAME=claim, claim one of %s", kv, strings.Join(claims, ", "))
 		}
 		c.envFromClaim = append(c.envFromClaim, claimEnv{name, claim})
@@ -188,18 +188,10 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	return c, nil
 }
 
-// validEnvName reports whether s is a portable environment variable name.
-func validEnvName(s string) bool {
-	if s == "" || (s[0] >= '0' && s[0] <= '9') {
-		return false
-	}
-	for _, r := range s {
-		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
-			return false
-		}
-	}
-	return true
-}
+// envName reports whether s may name a variable here: not empty, no "="
+// (a value belongs in the environment, never on the command line). New
+// checks that it is a portable name.
+func envName(s string) bool { return s != "" && !strings.ContainsAny(s, "=\x00") }
 
 func isClaim(s string) bool {
 	for _, c := range claims {
