@@ -396,7 +396,7 @@ func TestResumeAfterTwoLostAnswers(t *testing.T) {
 	for lost := 1; lost <= 2; lost++ {
 		c, _ := dialRawHeader(t, ts.url, nil)
 		c.send(string(resume))
-		waitFor(t, "the resume", func() bool { return strings.Count(ts.log.String(), "session resumed") == lost })
+		waitFor(t, "the resume", func() bool { return strings.Count(ts.log.String(), `msg="wsmcp: session resumed"`) == lost })
 		_ = c.ws.CloseNow() // the answer is never read
 	}
 	c, _ := dialRawHeader(t, ts.url, nil)
