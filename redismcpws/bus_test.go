@@ -20,7 +20,6 @@ import (
 	"github.com/mcpws/mcpws/internal/redistest"
 	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/redismcpws"
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // busRedis is a redis-server of the test's own on a free loopback port,
@@ -278,8 +277,8 @@ func TestNotifySlowReaderRedisBus(t *testing.T) {
 	if d := res.Delta(); d > 500*time.Millisecond {
 		t.Errorf("a subscriber that does not read delayed another's notifications by %v (over 500ms)", d)
 	}
-	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != wsmcp.ReasonSlowConsumer {
-		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, wsmcp.ReasonSlowConsumer)
+	if res.Closed.Code != websocket.StatusAbnormalClosure || res.Closed.Reason != "slow consumer" {
+		t.Errorf("slow subscriber closed with %d %q, want 1006 %q", res.Closed.Code, res.Closed.Reason, "slow consumer")
 	}
 	if n := res.Notifier.Errors(); n < 1 {
 		t.Errorf("Notifier.Errors() = %d after the slow subscriber was dropped, want at least 1", n)

@@ -35,7 +35,7 @@ func (c *conn) closeWhenIdle(d time.Duration) {
 			return
 		}
 		c.log.Info("wsmcp: idle timeout", "session", c.id)
-		c.shutdown(websocket.StatusNormalClosure, ReasonIdle, true, nil)
+		c.shutdown(websocket.StatusNormalClosure, reasonIdle, true, nil)
 	})
 	c.idle.Reset(d)
 }
@@ -46,6 +46,6 @@ func (c *conn) retireAfter(d time.Duration) {
 	c.lifetime = time.AfterFunc(d, func() {
 		c.log.Info("wsmcp: connection lifetime reached", "session", c.id)
 		c.renew.Store(true)
-		c.shutdown(websocket.StatusGoingAway, ReasonLifetime, true, nil)
+		c.shutdown(websocket.StatusGoingAway, reasonLifetime, true, nil)
 	})
 }

@@ -185,7 +185,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	started = true
 	c, info := h.open(ws, id, r, hooks)
 	if !h.track(c, hj.conn) {
-		c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil)
+		c.shutdown(websocket.StatusGoingAway, reasonShutdown, true, nil)
 		return
 	}
 	h.logOpened(c, r, offer.Version, route)

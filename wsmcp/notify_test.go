@@ -201,8 +201,8 @@ func TestNotifySlowReaderMemoryBus(t *testing.T) {
 		reason    string
 		limit     wsmcp.Limit
 	}{
-		{"2025-x session", false, websocket.StatusAbnormalClosure, wsmcp.ReasonSlowConsumer, wsmcp.LimitSlowConsumer},
-		{"resumable session", true, websocket.StatusPolicyViolation, wsmcp.ReasonNoAcks, wsmcp.LimitReplay},
+		{"2025-x session", false, websocket.StatusAbnormalClosure, "slow consumer", wsmcp.LimitSlowConsumer},
+		{"resumable session", true, websocket.StatusPolicyViolation, "peer does not acknowledge", wsmcp.LimitReplay},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

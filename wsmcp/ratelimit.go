@@ -8,9 +8,9 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// ReasonRateLimit closes a connection that keeps sending over its message
+// reasonRateLimit closes a connection that keeps sending over its message
 // rate.
-const ReasonRateLimit = "message rate exceeded"
+const reasonRateLimit = "message rate exceeded"
 
 // messageLimiter is one connection's token buckets, one for messages and one
 // for bytes (see HandlerOptions.MessageRate). Every inbound message draws on
@@ -92,5 +92,5 @@ func (l *messageLimiter) allow(size int) (ok, abuse bool) {
 func (c *conn) rateAbuse() {
 	c.limited(LimitRateAbuse)
 	c.log.Warn("wsmcp: message rate abuse, closing", "session", c.id)
-	go c.shutdown(websocket.StatusPolicyViolation, ReasonRateLimit, true, nil)
+	go c.shutdown(websocket.StatusPolicyViolation, reasonRateLimit, true, nil)
 }

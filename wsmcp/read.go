@@ -148,7 +148,7 @@ func (c *conn) messageStalled() {
 	// A close frame, so that the peer learns why: Close writes it while the
 	// reader is still waiting for the rest of the message, and drops the
 	// socket if the peer does not answer it in time.
-	go c.shutdown(websocket.StatusPolicyViolation, ReasonMessageTimeout, true, errors.New("message did not finish arriving in time"))
+	go c.shutdown(websocket.StatusPolicyViolation, reasonMessageTimeout, true, errors.New("message did not finish arriving in time"))
 }
 
 // decode parses one message of the peer's.

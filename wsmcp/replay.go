@@ -9,9 +9,9 @@ import (
 // outgrew its bound: dropping messages silently is not an option.
 var errReplayOverflow = errors.New("wsmcp: resumption buffer full: the peer has not acknowledged enough messages")
 
-// ReasonNoAcks closes (1008) the socket of a resumable session whose peer
+// reasonNoAcks closes (1008) the socket of a resumable session whose peer
 // keeps sending requests but stopped acknowledging what it receives.
-const ReasonNoAcks = "peer does not acknowledge"
+const reasonNoAcks = "peer does not acknowledge"
 
 // A resumable side acknowledges every ackEvery messages or ackBytes bytes
 // received, whichever comes first; sooner if the peer's replay log (its

@@ -23,10 +23,10 @@ const (
 	// CodeNotResumable answers a resume request for a session that does not
 	// exist, has ended, or belongs to someone else: one answer for all.
 	CodeNotResumable = -32014
-	// ReasonResumed closes (1000) the old socket of a resumed session.
-	ReasonResumed = "session resumed on another connection"
-	// ReasonNotResumable closes (1008) a socket whose resume was refused.
-	ReasonNotResumable = "session not resumable"
+	// reasonResumed closes (1000) the old socket of a resumed session.
+	reasonResumed = "session resumed on another connection"
+	// reasonNotResumable closes (1008) a socket whose resume was refused.
+	reasonNotResumable = "session not resumable"
 )
 
 // resumeMeta is the value under metaResume.

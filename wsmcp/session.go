@@ -583,7 +583,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		// it first, so that nothing more is numbered on it after the replay
 		// below is taken; the close frame may take its time.
 		old.seal()
-		go old.shutdown(websocket.StatusNormalClosure, ReasonResumed, true, nil)
+		go old.shutdown(websocket.StatusNormalClosure, reasonResumed, true, nil)
 	}
 	prev := s.last
 	if old != nil {
@@ -766,9 +766,9 @@ func (h *Handler) resume(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Ser
 		return true
 	}
 	h.lim.logger.Info("wsmcp: resume refused", "connection", c.id, "remote", c.info.Remote)
-	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeNotResumable, Message: ReasonNotResumable}})
+	answer, _ := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: req.ID, Error: &jsonrpc.Error{Code: CodeNotResumable, Message: reasonNotResumable}})
 	_ = c.enqueueRaw(answer)
-	go c.shutdown(websocket.StatusPolicyViolation, ReasonNotResumable, true, nil)
+	go c.shutdown(websocket.StatusPolicyViolation, reasonNotResumable, true, nil)
 	return false
 }
 

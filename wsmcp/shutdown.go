@@ -55,7 +55,7 @@ func (h *Handler) Shutdown(ctx context.Context) error {
 
 	var wg sync.WaitGroup
 	for c := range conns {
-		wg.Go(func() { c.shutdown(websocket.StatusGoingAway, ReasonShutdown, true, nil) })
+		wg.Go(func() { c.shutdown(websocket.StatusGoingAway, reasonShutdown, true, nil) })
 	}
 	closed := make(chan struct{})
 	go func() { wg.Wait(); close(closed) }()

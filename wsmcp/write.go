@@ -223,7 +223,7 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 			c.mu.Unlock()
 			if err == ErrSlowConsumer {
 				c.limited(LimitSlowConsumer)
-				c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, err)
+				c.abort(websocket.StatusAbnormalClosure, reasonSlowConsumer, err)
 			}
 			return err
 		}
@@ -236,7 +236,7 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 		if err := l.add(data, mode == numberedReader); err != nil {
 			c.mu.Unlock()
 			c.limited(LimitReplay)
-			go c.shutdown(websocket.StatusPolicyViolation, ReasonNoAcks, true, err)
+			go c.shutdown(websocket.StatusPolicyViolation, reasonNoAcks, true, err)
 			return err
 		}
 	}
@@ -278,10 +278,10 @@ func (c *conn) enqueueMsg(ctx context.Context, data []byte, mode enqueueMode, an
 // that only the client can make. The first notification to find no room
 // reports it; the next ones find the socket closing.
 func (c *conn) noRoom(logFull bool) error {
-	st := closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
+	st := closeStatus{code: websocket.StatusAbnormalClosure, reason: reasonSlowConsumer, err: ErrSlowConsumer}
 	limit := LimitSlowConsumer
 	if logFull {
-		st = closeStatus{code: websocket.StatusPolicyViolation, reason: ReasonNoAcks, err: errReplayOverflow}
+		st = closeStatus{code: websocket.StatusPolicyViolation, reason: reasonNoAcks, err: errReplayOverflow}
 		limit = LimitReplay
 	}
 	c.mu.Lock()
@@ -364,7 +364,7 @@ func (c *conn) writeMessage(data []byte) error {
 // writeStalled fires when one frame write took longer than the write
 // timeout: the peer is not reading.
 func (c *conn) writeStalled() {
-	c.abort(websocket.StatusAbnormalClosure, ReasonSlowConsumer, ErrSlowConsumer)
+	c.abort(websocket.StatusAbnormalClosure, reasonSlowConsumer, ErrSlowConsumer)
 }
 
 // broadcastLocked wakes everyone waiting for progress. c.mu must be held.

@@ -162,7 +162,7 @@ func TestCloseAfterDropDoesNotFlush(t *testing.T) {
 	// What abort leaves before its own shutdown runs: a status, a dropped
 	// socket, a queue that no writer will send.
 	c.mu.Lock()
-	c.status = closeStatus{code: websocket.StatusAbnormalClosure, reason: ReasonSlowConsumer, err: ErrSlowConsumer}
+	c.status = closeStatus{code: websocket.StatusAbnormalClosure, reason: reasonSlowConsumer, err: ErrSlowConsumer}
 	c.queue, c.queued = [][]byte{[]byte(`{}`)}, 2
 	c.mu.Unlock()
 	_ = c.ws.CloseNow()
@@ -174,7 +174,7 @@ func TestCloseAfterDropDoesNotFlush(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Close on a dropped socket waited to flush its queue (up to the 1 minute write timeout)")
 	}
-	if st := c.closeInfo(); st.Code != websocket.StatusAbnormalClosure || st.Reason != ReasonSlowConsumer {
+	if st := c.closeInfo(); st.Code != websocket.StatusAbnormalClosure || st.Reason != reasonSlowConsumer {
 		t.Errorf("closed with %d %q, want the status recorded when the socket was dropped", st.Code, st.Reason)
 	}
 }

@@ -15,8 +15,6 @@ import (
 	"unsafe"
 
 	"github.com/coder/websocket"
-
-	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // startedPid returns the pid of the process the gateway logged as started.
@@ -131,8 +129,8 @@ func TestServeSessionTimeouts(t *testing.T) {
 		code   websocket.StatusCode
 		reason string
 	}{
-		{"-idle-timeout", websocket.StatusNormalClosure, wsmcp.ReasonIdle},
-		{"-max-lifetime", websocket.StatusGoingAway, wsmcp.ReasonLifetime},
+		{"-idle-timeout", websocket.StatusNormalClosure, "idle timeout"},
+		{"-max-lifetime", websocket.StatusGoingAway, "connection lifetime reached"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.flag, func(t *testing.T) {
