@@ -29,7 +29,7 @@ func BenchmarkRelay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := wsmcp.NewConnHandler(g.Session, &wsmcp.HandlerOptions{Logger: logger, MessageRate: -1, ByteRate: -1, Hooks: g.Hooks()})
+	h := wsmcp.NewConnHandler(g.Session, &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{Logger: logger}, MessageRate: -1, ByteRate: -1, Hooks: g.Hooks()})
 	ts := httptest.NewServer(h)
 	defer func() {
 		ts.Close()

@@ -78,9 +78,8 @@ func chaosClient(t *testing.T, proxy *chaos.Proxy, version string, reconnects *a
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "chaos", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{
-		URL:          "ws://" + proxy.Addr() + "/mcp",
-		PingInterval: 200 * time.Millisecond,
-		PongTimeout:  time.Second,
+		ConnOptions: wsmcp.ConnOptions{PingInterval: 200 * time.Millisecond, PongTimeout: time.Second},
+		URL:         "ws://" + proxy.Addr() + "/mcp",
 		Reconnect: &wsmcp.ReconnectOptions{
 			MinDelay: 5 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxAttempts: 100,
 			Connected: func(n int) {

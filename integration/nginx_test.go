@@ -126,9 +126,9 @@ func TestNginx(t *testing.T) {
 			defer cancel()
 			client := mcp.NewClient(&mcp.Implementation{Name: "go", Version: "1"}, nil)
 			cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
-				URL:          "ws://" + proxy + "/mcp",
-				Header:       http.Header{"Authorization": {"Bearer " + testToken(t, "dora", testAudience, "")}},
-				PingInterval: time.Hour, // only the server's pings count here
+				URL:         "ws://" + proxy + "/mcp",
+				Header:      http.Header{"Authorization": {"Bearer " + testToken(t, "dora", testAudience, "")}},
+				ConnOptions: wsmcp.ConnOptions{PingInterval: time.Hour}, // only the server's pings count here
 			}, nil)
 			if err != nil {
 				t.Fatal(err)

@@ -43,7 +43,8 @@ func TestPartitionedReplicaFenced(t *testing.T) {
 	for i := range clients {
 		c := &client{proxy: startProxy(t, a.addr)}
 		cs, err := mcp.NewClient(&mcp.Implementation{Name: "fenced", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{
-			URL: "ws://" + c.proxy.Addr() + "/mcp", PingInterval: 200 * time.Millisecond, PongTimeout: 300 * time.Millisecond,
+			ConnOptions: wsmcp.ConnOptions{PingInterval: 200 * time.Millisecond, PongTimeout: 300 * time.Millisecond},
+			URL:         "ws://" + c.proxy.Addr() + "/mcp",
 			Reconnect: &wsmcp.ReconnectOptions{MinDelay: 5 * time.Millisecond, MaxDelay: 100 * time.Millisecond, MaxAttempts: 200,
 				Restored: func() { c.restored.Add(1) }},
 		}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})

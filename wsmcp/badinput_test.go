@@ -31,7 +31,7 @@ func TestBadInputClosesSocket(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{ReadLimit: 1024})
+			ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 1024}})
 			c := dialRaw(t, ts.url)
 			c.initialize()
 			c.sendType(tt.typ, tt.msg)
@@ -210,7 +210,7 @@ func TestAllowNoSubprotocol(t *testing.T) {
 // (Nothing else would drop it: it asked for nothing and sent no close.)
 func TestPingTimeout(t *testing.T) {
 	t.Parallel()
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond})
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 50 * time.Millisecond}})
 	c := dialRaw(t, ts.url)
 	c.initialize()
 	// The raw client now stops reading, so it answers no ping.
@@ -229,7 +229,7 @@ func TestPingTimeout(t *testing.T) {
 func TestPingKeepsAlive(t *testing.T) {
 	t.Parallel()
 	const pings = 50
-	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{PingInterval: 10 * time.Millisecond, PongTimeout: time.Second})
+	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{PingInterval: 10 * time.Millisecond, PongTimeout: time.Second}})
 	var seen atomic.Int64
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

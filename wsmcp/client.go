@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -39,28 +38,15 @@ type ClientTransport struct {
 	// follow redirects.
 	HTTPClient *http.Client
 
-	// Logger receives connection events. Nil discards them.
-	Logger *slog.Logger
-
-	// ReadLimit bounds one inbound message; zero means
-	// DefaultClientReadLimit, negative means no limit.
-	ReadLimit int64
-
-	// PingInterval, PongTimeout, WriteTimeout and MaxQueueBytes mean what
-	// they mean in HandlerOptions, with the same defaults.
-	PingInterval  time.Duration
-	PongTimeout   time.Duration
-	WriteTimeout  time.Duration
-	MaxQueueBytes int
+	// ConnOptions are the settings of the connection, as on the server,
+	// except that ReadLimit's default is DefaultClientReadLimit.
+	ConnOptions
 
 	// DialTimeout bounds each handshake, the first and every redial: the
 	// TCP connection, TLS, the upgrade and, when resuming, the server's
 	// answer. Zero means DefaultDialTimeout. The token source is not in it
 	// (see TokenSource).
 	DialTimeout time.Duration
-
-	// CompressionMode enables permessage-deflate; off by default.
-	CompressionMode websocket.CompressionMode
 
 	// TokenSource, if set, is called before every dial for a bearer token,
 	// sent as "Authorization: Bearer <token>": a redial after 1008 "token

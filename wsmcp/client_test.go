@@ -115,7 +115,7 @@ func TestClientDialTimeout(t *testing.T) {
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		_, err := (&wsmcp.ClientTransport{URL: "ws://" + ln.Addr().String(), DialTimeout: 100 * time.Millisecond, WriteTimeout: time.Minute}).Connect(ctx)
+		_, err := (&wsmcp.ClientTransport{ConnOptions: wsmcp.ConnOptions{WriteTimeout: time.Minute}, URL: "ws://" + ln.Addr().String(), DialTimeout: 100 * time.Millisecond}).Connect(ctx)
 		done <- err
 	}()
 	select {

@@ -55,8 +55,8 @@ func TestSlowConsumerRecorded1006(t *testing.T) {
 	})
 	closed := make(chan wsmcp.CloseInfo, 1)
 	ts := newTestServer(t, server, &wsmcp.HandlerOptions{
-		MaxQueueBytes: 256 << 10, WriteTimeout: 200 * time.Millisecond,
-		Hooks: &wsmcp.Hooks{Closed: func(_ context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) { closed <- s }},
+		ConnOptions: wsmcp.ConnOptions{MaxQueueBytes: 256 << 10, WriteTimeout: 200 * time.Millisecond},
+		Hooks:       &wsmcp.Hooks{Closed: func(_ context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) { closed <- s }},
 	})
 	c := dialRaw(t, ts.url)
 	c.initialize()

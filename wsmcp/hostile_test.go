@@ -101,12 +101,12 @@ func TestHostileCallsInFlight(t *testing.T) {
 		calls       = 12 // per socket: 36 MiB of requests in all, over four times the budget
 	)
 	ts := newIdentityServer(t, newMCPServer(), &wsmcp.HandlerOptions{
-		ReadLimit: 2 * mib, MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
+		MaxInFlightBytes: perConn, MaxInFlightBytesPerIdentity: perIdentity,
 		// No pings: the attackers stop reading after their sync, and on a
 		// machine slow enough for the test to outlast a ping and its pong
 		// timeout (35 s), the first socket would be dropped and its bytes
 		// handed to the last one.
-		PingInterval: -1,
+		ConnOptions: wsmcp.ConnOptions{ReadLimit: 2 * mib, PingInterval: -1},
 	})
 	base := runtime.NumGoroutine()
 	before := heapInUse()
@@ -304,7 +304,7 @@ func TestHostileLargeNotifications(t *testing.T) {
 	server := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
 		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { delivered.Add(1) },
 	})
-	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 3 * mib / 2, MessageRate: 100, ByteRate: 8 << 10, MaxRateStrikes: 1})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 3 * mib / 2}, MessageRate: 100, ByteRate: 8 << 10, MaxRateStrikes: 1})
 	a := dialRaw(t, ts.url)
 	a.initialize()
 	note := `{"jsonrpc":"2.0","method":"notifications/roots/list_changed","params":{"_meta":{"pad":"` + strings.Repeat("x", mib-100) + `"}}}`
@@ -401,7 +401,7 @@ func TestHostileBulkOverRateCancels(t *testing.T) {
 			return next(ctx, method, req)
 		}
 	})
-	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ReadLimit: 2 * mib, MessageRate: 1000, ByteRate: 64 << 10, MaxRateStrikes: 5})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 2 * mib}, MessageRate: 1000, ByteRate: 64 << 10, MaxRateStrikes: 5})
 	a := dialRaw(t, ts.url)
 	a.initialize()
 	bulk := `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":"x","reason":"` + strings.Repeat("x", mib) + `"}}`

@@ -152,7 +152,7 @@ func TestLogFormat(t *testing.T) {
 	t.Parallel()
 	buf := &testlog.Buffer{}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() },
-		&wsmcp.HandlerOptions{Logger: slog.New(slog.NewJSONHandler(buf, nil))})
+		&wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{Logger: slog.New(slog.NewJSONHandler(buf, nil))}})
 	ts := httptest.NewServer(chimw.RequestID(h))
 	defer ts.Close()
 	defer h.Shutdown(context.Background())

@@ -51,21 +51,18 @@ const (
 	DefaultByteRate    = 16 << 20 // bytes per second
 )
 
-// HandlerOptions configures a [Handler]. The zero value, and a nil
-// *HandlerOptions, are good defaults.
-type HandlerOptions struct {
+// ConnOptions are the settings of one WebSocket connection that the server
+// ([HandlerOptions]) and the client ([ClientTransport]) share: both embed
+// it. The zero value of each field is its default.
+type ConnOptions struct {
 	// Logger receives connection events. Nil discards them.
 	Logger *slog.Logger
 
 	// ReadLimit bounds the size of one inbound message in bytes; a larger
-	// one closes the socket with 1009. Zero means DefaultServerReadLimit;
-	// negative means no limit, which lets any client exhaust memory.
+	// one closes the socket with 1009. Zero means DefaultServerReadLimit on
+	// the server and DefaultClientReadLimit on the client; negative means
+	// no limit, which lets the peer exhaust memory.
 	ReadLimit int64
-
-	// MessageTimeout bounds how long a message may take to arrive after its
-	// first frame (a slow-loris guard). Zero means DefaultMessageTimeout;
-	// negative disables it.
-	MessageTimeout time.Duration
 
 	// PingInterval is the time between WebSocket pings. Zero means
 	// DefaultPingInterval; negative disables pings, and with them the
@@ -85,6 +82,25 @@ type HandlerOptions struct {
 	// Zero means DefaultMaxQueueBytes. A single message larger than the bound
 	// is still sent, alone.
 	MaxQueueBytes int
+
+	// CompressionMode enables permessage-deflate. The default, disabled, is
+	// right for most deployments: a deflate writer costs about 1.2 MB per
+	// connection, and compressing secrets next to attacker-chosen text opens
+	// CRIME-style attacks.
+	CompressionMode websocket.CompressionMode
+}
+
+// HandlerOptions configures a [Handler]. The zero value, and a nil
+// *HandlerOptions, are good defaults.
+type HandlerOptions struct {
+	// ConnOptions are the settings of each connection: logger, read
+	// limit, keepalive, write timeout, outbound queue, compression.
+	ConnOptions
+
+	// MessageTimeout bounds how long a message may take to arrive after its
+	// first frame (a slow-loris guard). Zero means DefaultMessageTimeout;
+	// negative disables it.
+	MessageTimeout time.Duration
 
 	// MaxInFlight bounds the requests that one connection may have running
 	// at once; further requests are answered with CodeTooManyInFlight. Zero
@@ -107,12 +123,6 @@ type HandlerOptions struct {
 	// Zero means DefaultMaxInFlightBytesPerIdentity; negative means no
 	// bound.
 	MaxInFlightBytesPerIdentity int64
-
-	// CompressionMode enables permessage-deflate. The default, disabled, is
-	// right for most deployments: a deflate writer costs about 1.2 MB per
-	// connection, and compressing secrets next to attacker-chosen text opens
-	// CRIME-style attacks.
-	CompressionMode websocket.CompressionMode
 
 	// MessageRate limits the messages one connection may send, per second,
 	// with a token bucket of MessageBurst (zero means MessageRate, at least

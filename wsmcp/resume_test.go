@@ -283,8 +283,9 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 		ProgressNotificationHandler: progress.handler,
 	})
 	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{
-		URL: url, PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond,
-		Reconnect: &wsmcp.ReconnectOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
+		ConnOptions: wsmcp.ConnOptions{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond},
+		URL:         url,
+		Reconnect:   &wsmcp.ReconnectOptions{MinDelay: time.Millisecond, MaxDelay: 10 * time.Millisecond},
 	}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)

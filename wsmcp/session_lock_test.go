@@ -186,7 +186,7 @@ func TestParkLogsOutsideSessionLock(t *testing.T) {
 	c.flights = b.newFlights("", 1<<20)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 	h := NewHandler(func(*http.Request) *mcp.Server { return srv },
-		&HandlerOptions{Logger: logger, Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
+		&HandlerOptions{ConnOptions: ConnOptions{Logger: logger}, Resumption: &ResumptionOptions{GracePeriod: time.Hour}})
 	s = newSession(h, c, nil, nil)
 	s.secret = "secret"
 	defer s.end(ErrClosed)

@@ -44,7 +44,7 @@ func moveSetupA(t *testing.T, store wsmcp.SessionStore, srvA, srvB *mcp.Server, 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	cs, err = mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, copts).Connect(ctx,
-		&wsmcp.ClientTransport{URL: "ws://" + proxy.Addr(), Reconnect: o, WriteTimeout: 300 * time.Millisecond},
+		&wsmcp.ClientTransport{ConnOptions: wsmcp.ConnOptions{WriteTimeout: 300 * time.Millisecond}, URL: "ws://" + proxy.Addr(), Reconnect: o},
 		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)

@@ -136,7 +136,7 @@ func newPeerWith(t *testing.T, ro wsmcp.ResumptionOptions, newServer func() *mcp
 	t.Helper()
 	p := &peer{log: &testlog.Buffer{}}
 	p.h = wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newServer() },
-		&wsmcp.HandlerOptions{Resumption: &ro, Logger: p.log.Logger()})
+		&wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{Logger: p.log.Logger()}, Resumption: &ro})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user := r.Header.Get("X-User")
 		p.h.ServeHTTP(w, r.WithContext(wsmcp.ContextWithTokenInfo(r.Context(), &auth.TokenInfo{UserID: user})))

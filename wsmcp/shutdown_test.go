@@ -126,7 +126,7 @@ func TestSlowConsumerDropped(t *testing.T) {
 			}
 		}
 	})
-	ts := newTestServer(t, server, &wsmcp.HandlerOptions{MaxQueueBytes: 256 << 10, WriteTimeout: 200 * time.Millisecond})
+	ts := newTestServer(t, server, &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{MaxQueueBytes: 256 << 10, WriteTimeout: 200 * time.Millisecond}})
 	c := dialRaw(t, ts.url)
 	c.initialize()
 	heapBefore := heapInUse()

@@ -137,11 +137,9 @@ func (cfg *connectConfig) check() error {
 // transport builds the client transport the flags describe.
 func (cfg *connectConfig) transport(logger *slog.Logger) (*wsmcp.ClientTransport, error) {
 	t := &wsmcp.ClientTransport{
-		URL:          cfg.url,
-		Header:       cfg.header.h,
-		Logger:       logger,
-		ReadLimit:    cfg.maxMessage,
-		PingInterval: cfg.pingInterval,
+		ConnOptions: wsmcp.ConnOptions{Logger: logger, ReadLimit: cfg.maxMessage, PingInterval: cfg.pingInterval},
+		URL:         cfg.url,
+		Header:      cfg.header.h,
 	}
 	switch {
 	case cfg.tokenEnv != "":

@@ -158,8 +158,12 @@ func (c *serveConfig) verifier(ctx context.Context) (auth.TokenVerifier, error) 
 // options assembles the mcpws stack from the flags.
 func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *wsmcp.Hooks) *mcpws.Options {
 	o := &mcpws.Options{
-		Transport: &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout, Hooks: hooks,
-			IdleTimeout: c.idleTimeout, MaxLifetime: c.maxLifetime},
+		Transport: &wsmcp.HandlerOptions{
+			ConnOptions: wsmcp.ConnOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
+			Hooks:       hooks,
+			IdleTimeout: c.idleTimeout,
+			MaxLifetime: c.maxLifetime,
+		},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,

@@ -133,7 +133,7 @@ func (c *config) verifier(ctx context.Context) (auth.TokenVerifier, error) {
 // options assembles the mcpws stack from the flags.
 func (c *config) options(v auth.TokenVerifier, logger *slog.Logger) *mcpws.Options {
 	o := &mcpws.Options{
-		Transport:           &wsmcp.HandlerOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
+		Transport:           &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout}},
 		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
 		Verifier:            v,
 		Resource:            c.audience,

@@ -91,9 +91,8 @@ func Run(t testing.TB, bus notify.Bus, resumable bool) *Result {
 		resumption = &wsmcp.ResumptionOptions{MaxBufferBytes: queueBytes}
 	}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{
-		Logger:        res.Log.Logger(),
-		MaxQueueBytes: queueBytes,
-		Resumption:    resumption,
+		ConnOptions: wsmcp.ConnOptions{Logger: res.Log.Logger(), MaxQueueBytes: queueBytes},
+		Resumption:  resumption,
 		Hooks: &wsmcp.Hooks{Closed: func(_ context.Context, c wsmcp.ConnInfo, s wsmcp.CloseInfo) {
 			mu.Lock()
 			defer mu.Unlock()
