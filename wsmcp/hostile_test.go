@@ -243,7 +243,7 @@ func TestHostileParkedSessions(t *testing.T) {
 func TestHostileInvalidFramesResumable(t *testing.T) {
 	const frames = 50_000
 	ts := newTestServer(t, newMCPServer(), &wsmcp.HandlerOptions{
-		Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 256 << 10},
+		Resumption: &wsmcp.ResumptionOptions{MaxReplayBytes: 256 << 10},
 		// The replay bound is under test, not the rate: the flood must
 		// all arrive.
 		MessageRate: -1, ByteRate: -1,

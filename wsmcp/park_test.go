@@ -21,7 +21,7 @@ func TestParkedSessionFullOfNotificationsEnds(t *testing.T) {
 	t.Parallel()
 	var runs atomic.Int32
 	srv := subscribableServer(&runs)
-	ts := newTestServer(t, srv, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 2048}})
+	ts := newTestServer(t, srv, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxReplayBytes: 2048}})
 	c, _ := dialRawHeader(t, ts.url, http.Header{})
 	grantedSession(t, c)
 	c.send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)

@@ -17,6 +17,17 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
+// Defaults for the zero values of [ReconnectOptions].
+const (
+	DefaultMaxAttempts = 10                     // dials per outage
+	DefaultMaxElapsed  = time.Minute            // time per outage
+	DefaultMinDelay    = 100 * time.Millisecond // the first backoff's bound
+	DefaultMaxDelay    = 10 * time.Second       // the longest backoff
+	// DefaultMinUptime is the least time a new socket must stay up to end
+	// an outage (MinUptime is at least MaxDelay too).
+	DefaultMinUptime = 5 * time.Second
+)
+
 // ReconnectOptions turns on redialing in a [ClientTransport]: when the
 // socket drops, the transport dials again with exponential backoff and full
 // jitter, and the SDK's session carries on over the new socket.
@@ -50,13 +61,15 @@ import (
 // ends with [ErrReconnectFailed]; without this, each short-lived socket
 // would reset the count and the client would redial in a hot loop.
 type ReconnectOptions struct {
-	// MaxAttempts bounds the dials per outage; zero means 10.
+	// MaxAttempts bounds the dials per outage; zero means
+	// DefaultMaxAttempts.
 	MaxAttempts int
-	// MaxElapsed bounds the time per outage; zero means one minute.
+	// MaxElapsed bounds the time per outage; zero means
+	// DefaultMaxElapsed.
 	MaxElapsed time.Duration
 	// MinDelay and MaxDelay bound the backoff before each dial: the n-th
 	// waits a random time up to min(MaxDelay, MinDelay·2ⁿ⁻¹). Zero means
-	// 100 ms and 10 s.
+	// DefaultMinDelay and DefaultMaxDelay.
 	MinDelay time.Duration
 	MaxDelay time.Duration
 	// MinUptime is how long a new socket must stay up to end the outage.
@@ -64,7 +77,7 @@ type ReconnectOptions struct {
 	// crash loop behind a load balancer) is a failed attempt: the attempts
 	// and the elapsed time of the outage carry on, the backoff keeps
 	// growing, and MaxAttempts and MaxElapsed still hold. Zero means
-	// MaxDelay, but at least 5 s: a socket that does not outlive the longest
+	// MaxDelay, but at least DefaultMinUptime: a socket that does not outlive the longest
 	// backoff is no better than a failed dial. A small value brings the
 	// hot loop back: a server that closes each socket just after MinUptime
 	// gets MaxAttempts dials every MinUptime, for as long as it likes.
@@ -86,7 +99,7 @@ type ReconnectOptions struct {
 
 	// MaxReplayBytes bounds the messages of a resumable session kept until
 	// the server acknowledges them; a writer waits for room. Zero means
-	// 4 MiB.
+	// DefaultMaxReplayBytes.
 	MaxReplayBytes int
 }
 
@@ -117,22 +130,22 @@ const (
 func (o *ReconnectOptions) resolve() ReconnectOptions {
 	r := *o
 	if r.MaxAttempts <= 0 {
-		r.MaxAttempts = 10
+		r.MaxAttempts = DefaultMaxAttempts
 	}
 	if r.MaxElapsed <= 0 {
-		r.MaxElapsed = time.Minute
+		r.MaxElapsed = DefaultMaxElapsed
 	}
 	if r.MinDelay <= 0 {
-		r.MinDelay = 100 * time.Millisecond
+		r.MinDelay = DefaultMinDelay
 	}
 	if r.MaxDelay <= 0 {
-		r.MaxDelay = 10 * time.Second
+		r.MaxDelay = DefaultMaxDelay
 	}
 	if r.MinUptime <= 0 {
-		r.MinUptime = max(r.MaxDelay, 5*time.Second)
+		r.MinUptime = max(r.MaxDelay, DefaultMinUptime)
 	}
 	if r.MaxReplayBytes <= 0 {
-		r.MaxReplayBytes = 4 << 20
+		r.MaxReplayBytes = DefaultMaxReplayBytes
 	}
 	return r
 }

@@ -242,7 +242,7 @@ func TestResumptionGraceExpires(t *testing.T) {
 // through a 64 KiB log, across a cut, all delivered once.
 func TestResumptionLogWaitsForAcks(t *testing.T) {
 	t.Parallel()
-	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxBufferBytes: 64 << 10}})
+	_, proxy, url := chaosServer(t, &wsmcp.HandlerOptions{Resumption: &wsmcp.ResumptionOptions{MaxReplayBytes: 64 << 10}})
 	var progress progressLog
 	cs := resumableClient(t, url, &progress, func() (string, error) { return "", nil })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -19,6 +19,21 @@ import (
 	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
+// Defaults for the zero values of [ResumptionOptions] and, for the replay
+// log, [ReconnectOptions].
+const (
+	// DefaultGracePeriod is how long a dropped session waits for its
+	// client.
+	DefaultGracePeriod = 30 * time.Second
+	// DefaultMaxReplayBytes bounds the unacknowledged messages each end of
+	// a resumable session keeps.
+	DefaultMaxReplayBytes = 4 << 20
+	// DefaultMaxParked bounds the sessions that wait for their clients at
+	// once, and DefaultMaxParkedPerIdentity those of one identity.
+	DefaultMaxParked            = 10000
+	DefaultMaxParkedPerIdentity = 8
+)
+
 // ResumptionOptions turns on session resumption in a Handler (see
 // docs/resumption.md). A 2025-x session whose client offers resumption (a
 // reconnecting ClientTransport does) survives a dropped socket for
@@ -28,19 +43,20 @@ import (
 // calls in flight finish.
 type ResumptionOptions struct {
 	// GracePeriod is how long a session waits for its client after the
-	// socket drops. Zero means 30 seconds.
+	// socket drops. Zero means DefaultGracePeriod.
 	GracePeriod time.Duration
-	// MaxBufferBytes bounds the messages kept for the client and not yet
+	// MaxReplayBytes bounds the messages kept for the client and not yet
 	// acknowledged; a writer waits for room (the client acknowledges before
-	// it fills). Zero means 4 MiB.
-	MaxBufferBytes int
+	// it fills). Zero means DefaultMaxReplayBytes.
+	MaxReplayBytes int
 	// MaxParked bounds the sessions waiting for their client at once;
-	// beyond it a dropped session ends at once. Zero means 10,000.
+	// beyond it a dropped session ends at once. Zero means
+	// DefaultMaxParked.
 	MaxParked int
 	// MaxParkedPerIdentity bounds the same for one verified identity, so
 	// that one caller cannot fill MaxParked and leave no room for the
 	// sessions of others; sessions without an identity share one such
-	// bound. Zero means 8.
+	// bound. Zero means DefaultMaxParkedPerIdentity.
 	MaxParkedPerIdentity int
 
 	// Store keeps the state of resumable sessions where every replica
@@ -56,16 +72,16 @@ type ResumptionOptions struct {
 func (o *ResumptionOptions) resolve() ResumptionOptions {
 	r := *o
 	if r.GracePeriod <= 0 {
-		r.GracePeriod = 30 * time.Second
+		r.GracePeriod = DefaultGracePeriod
 	}
-	if r.MaxBufferBytes <= 0 {
-		r.MaxBufferBytes = 4 << 20
+	if r.MaxReplayBytes <= 0 {
+		r.MaxReplayBytes = DefaultMaxReplayBytes
 	}
 	if r.MaxParked <= 0 {
-		r.MaxParked = 10000
+		r.MaxParked = DefaultMaxParked
 	}
 	if r.MaxParkedPerIdentity <= 0 {
-		r.MaxParkedPerIdentity = 8
+		r.MaxParkedPerIdentity = DefaultMaxParkedPerIdentity
 	}
 	return r
 }
@@ -180,7 +196,7 @@ func newSessionID(h *Handler, c *conn, info *auth.TokenInfo, serve ServeConnFunc
 		serve:     serve,
 		opts:      opts,
 		last:      c,
-		log:       &replayLog{max: opts.MaxBufferBytes},
+		log:       &replayLog{max: opts.MaxReplayBytes},
 		identity:  identity.Key(info),
 		flights:   c.flights,
 	}
@@ -457,7 +473,7 @@ func (s *session) grant(msg jsonrpc.Message) (jsonrpc.Message, bool) {
 		return msg, false
 	}
 	secret := rand.Text()
-	result, err := withMeta(resp.Result, resumeMeta{Secret: secret, Window: s.opts.MaxBufferBytes})
+	result, err := withMeta(resp.Result, resumeMeta{Secret: secret, Window: s.opts.MaxReplayBytes})
 	if err != nil {
 		return msg, false
 	}
@@ -564,7 +580,7 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 	heldPrev := s.prevSecret != "" && subtle.ConstantTimeCompare([]byte(s.prevSecret), []byte(presented)) == 1
 	again := s.unconfirmed && heldPrev
 	if again {
-		answer = resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: s.opts.MaxBufferBytes}
+		answer = resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: s.opts.MaxReplayBytes}
 		received = 0
 	}
 	result, err := withMeta(s.initResult, answer)

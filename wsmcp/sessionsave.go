@@ -431,7 +431,7 @@ func (h *Handler) restore(c *conn, req *jsonrpc.Request, m *resumeMeta, serve Se
 		return false
 	}
 	secret := rand.Text()
-	result, err := withMeta(st.Result, resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: o.MaxBufferBytes})
+	result, err := withMeta(st.Result, resumeMeta{Received: ptr(uint64(0)), Secret: secret, Restored: true, Window: o.MaxReplayBytes})
 	if err != nil {
 		return false
 	}

@@ -88,7 +88,7 @@ func Run(t testing.TB, bus notify.Bus, resumable bool) *Result {
 	closed := make(chan struct{})
 	var resumption *wsmcp.ResumptionOptions
 	if resumable {
-		resumption = &wsmcp.ResumptionOptions{MaxBufferBytes: queueBytes}
+		resumption = &wsmcp.ResumptionOptions{MaxReplayBytes: queueBytes}
 	}
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return server }, &wsmcp.HandlerOptions{
 		ConnOptions: wsmcp.ConnOptions{Logger: res.Log.Logger(), MaxQueueBytes: queueBytes},
