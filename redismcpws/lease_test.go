@@ -214,7 +214,6 @@ func TestLeasesRedisDown(t *testing.T) {
 		{"fail open, no count known", redismcpws.LimitsOptions{FailOpen: true}, 1, false, 0, redismcpws.ErrUnavailable},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel() // a Redis of its own; the waits are on heartbeats and probes
 			srv := redistest.Start(t)
 			if !tt.seen {
 				srv.Stop()
