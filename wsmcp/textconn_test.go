@@ -20,6 +20,7 @@ import (
 // own as they are: spacing, member order, ids and unknown members intact.
 // Text that is not one JSON-RPC message is not written.
 func TestTextConnRelaysText(t *testing.T) {
+	t.Parallel()
 	for _, resume := range []bool{false, true} {
 		t.Run(map[bool]string{false: "plain", true: "resumable"}[resume], func(t *testing.T) {
 			t.Parallel()
