@@ -12,16 +12,13 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
-	"golang.org/x/time/rate"
 
 	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/gateway"
 	"github.com/mcpws/mcpws/internal/rlimit"
-	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -63,7 +60,7 @@ const rlimitExecFlag = "--rlimit-exec"
 // serve runs the gateway until ctx ends and every process is reaped.
 func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io.Writer) error {
 	rlimit.RaiseFiles()
-	verifier, err := cfg.verifier(ctx)
+	verifier, err := cfg.Verifier(ctx)
 	if err != nil {
 		return err
 	}
@@ -80,7 +77,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 	ws.Mount(mux, "/mcp")
 	mux.Handle("/readyz", ws.Ready())
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		_ = gw.Shutdown(ctx)
 		return err
@@ -101,7 +98,7 @@ func serve(ctx context.Context, cfg *serveConfig, logger *slog.Logger, stdout io
 		defer msrv.Close()
 	}
 	logger.Info("mcpws serve: serving", "addr", ln.Addr().String(), "command", cfg.command[0], "auth", verifier != nil)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.maxHeaderBytes}
+	srv := cfg.HTTPServer(mux)
 	serveErr := ws.Serve(ctx, srv, ln)
 	// The sockets are closed: every process has had its stdin closed and
 	// is on its way out; the kill grace bounds how long that takes.
@@ -140,60 +137,7 @@ func (c *serveConfig) gateway(logger *slog.Logger) (*gateway.Options, error) {
 	return o, nil
 }
 
-// verifier builds the JWT verifier, or nil without authentication.
-func (c *serveConfig) verifier(ctx context.Context) (auth.TokenVerifier, error) {
-	if c.jwtSecret == "" && c.jwksURL == "" {
-		return nil, nil
-	}
-	opts := middleware.JWTOptions{Audience: c.audience, Issuer: c.issuer}
-	if c.jwtSecret != "" {
-		opts.Algorithm = "HS256"
-		opts.Key = []byte(c.jwtSecret)
-	} else {
-		opts.JWKSURL = c.jwksURL
-	}
-	return middleware.NewJWTVerifier(ctx, opts)
-}
-
 // options assembles the mcpws stack from the flags.
 func (c *serveConfig) options(v auth.TokenVerifier, logger *slog.Logger, hooks *wsmcp.Hooks) *mcpws.Options {
-	o := &mcpws.Options{
-		Transport: &wsmcp.HandlerOptions{
-			ConnOptions: wsmcp.ConnOptions{Logger: logger, PingInterval: c.pingInterval, PongTimeout: c.pongTimeout},
-			Hooks:       hooks,
-			IdleTimeout: c.idleTimeout,
-			MaxLifetime: c.maxLifetime,
-		},
-		Origin:              middleware.OriginOptions{AllowedOrigins: list(c.origins), AllowedHosts: list(c.hosts)},
-		Verifier:            v,
-		Resource:            c.audience,
-		Scopes:              list(c.scopes),
-		MaxConnsPerIdentity: c.maxConnsPerID,
-		MaxConns:            c.maxConns,
-		UpgradesPerIP:       c.upgradesPerIP,
-		Logger:              logger,
-		DrainDelay:          c.drainDelay,
-		DrainTimeout:        c.drainTimeout,
-	}
-	if c.issuer != "" {
-		o.AuthorizationServers = []string{c.issuer}
-	}
-	if c.resume > 0 {
-		o.Transport.Resumption = &wsmcp.ResumptionOptions{GracePeriod: c.resume}
-	}
-	if c.rate != 0 {
-		o.Transport.MessageRate = rate.Limit(c.rate)
-	}
-	return o
-}
-
-// list splits a comma-separated flag value.
-func list(s string) []string {
-	var out []string
-	for _, f := range strings.Split(s, ",") {
-		if f = strings.TrimSpace(f); f != "" {
-			out = append(out, f)
-		}
-	}
-	return out
+	return c.Options(v, logger, &wsmcp.HandlerOptions{Hooks: hooks, IdleTimeout: c.idleTimeout, MaxLifetime: c.maxLifetime})
 }

@@ -12,32 +12,17 @@ import (
 	"time"
 
 	"github.com/mcpws/mcpws/gateway"
+	"github.com/mcpws/mcpws/internal/stackflags"
 )
 
-// serveConfig is the command line of "mcpws serve". Flags shared with
-// examples/everything have the same names and meanings.
+// serveConfig is the command line of "mcpws serve": the stack's flags,
+// shared with examples/everything, and the gateway's.
 type serveConfig struct {
-	addr           string
-	metricsAddr    string
-	verbose        bool
-	origins        string
-	hosts          string
-	jwksURL        string
-	audience       string
-	issuer         string
-	scopes         string
-	rate           float64
-	maxConnsPerID  int
-	maxConns       int
-	upgradesPerIP  int
-	maxHeaderBytes int
-	pingInterval   time.Duration
-	pongTimeout    time.Duration
-	resume         time.Duration
-	drainDelay     time.Duration
-	drainTimeout   time.Duration
-	idleTimeout    time.Duration
-	maxLifetime    time.Duration
+	stackflags.Flags
+	metricsAddr string
+	verbose     bool
+	idleTimeout time.Duration
+	maxLifetime time.Duration
 
 	// The child.
 	command       []string // COMMAND ARGS, COMMAND resolved to a path at start
@@ -49,7 +34,6 @@ type serveConfig struct {
 	childMemory   int64 // RLIMIT_AS, bytes; 0: none
 	childFiles    uint64
 	maxLineBytes  int
-	jwtSecret     string // from JWT_SECRET only
 }
 
 // claimEnv is one --env-from-claim NAME=claim.
@@ -84,28 +68,12 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 			"Secrets come from the environment only: JWT_SECRET (HS256, at least 32 bytes).\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)")
+	c.Register(fs)
 	fs.StringVar(&c.metricsAddr, "metrics-addr", "", "serve Prometheus text metrics at /metrics on this separate address, e.g. 127.0.0.1:9090")
 	fs.BoolVar(&c.verbose, "v", false, "log at debug level")
-	fs.StringVar(&c.origins, "origins", "", "comma-separated browser Origins allowed to connect; none means browsers are refused")
-	fs.StringVar(&c.hosts, "hosts", "", "comma-separated Host values accepted (DNS rebinding guard)")
-	fs.StringVar(&c.jwksURL, "jwks-url", "", "JWKS URL of the identity provider: turns on JWT authentication")
-	fs.StringVar(&c.audience, "audience", "", "resource identifier tokens must be issued for (aud); required with JWT_SECRET or -jwks-url")
-	fs.StringVar(&c.issuer, "issuer", "", "required token issuer (iss)")
-	fs.StringVar(&c.scopes, "scopes", "", "comma-separated scopes every token must carry")
-	fs.Float64Var(&c.rate, "rate", 0, "messages per second per connection (0: the library default, 1000; -1: unlimited)")
-	fs.IntVar(&c.maxConnsPerID, "max-conns-per-user", 0, "concurrent connections per identity (0: library default, 32)")
-	fs.IntVar(&c.maxConns, "max-conns", 0, "concurrent connections in total (0: library default)")
-	fs.IntVar(&c.upgradesPerIP, "upgrades-per-ip", 600, "WebSocket upgrades per client IP per minute (-1: unlimited)")
-	fs.DurationVar(&c.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: library default, 25s)")
-	fs.DurationVar(&c.pongTimeout, "pong-timeout", 0, "how long a ping may go unanswered (0: library default, 10s)")
-	fs.DurationVar(&c.resume, "resume", 0, "keep 2025 sessions, and their processes, alive this long after their socket drops (0: off)")
-	fs.DurationVar(&c.resume, "resume-grace", 0, "the same as -resume")
-	fs.DurationVar(&c.drainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining")
-	fs.DurationVar(&c.drainTimeout, "drain-timeout", 0, "on SIGTERM, how long calls in flight may take to finish (0: library default, 15s)")
+	fs.DurationVar(&c.Resume, "resume-grace", 0, "the same as -resume")
 	fs.DurationVar(&c.idleTimeout, "idle-timeout", defaultIdleTimeout, "close a session, and stop its process, after this long without a message either way while no request runs (0: never)")
 	fs.DurationVar(&c.maxLifetime, "max-lifetime", 0, "close every socket this long after it opened, with 1001; clients redial with a fresh token (0: never)")
-	fs.IntVar(&c.maxHeaderBytes, "max-header-bytes", 64<<10, "largest request header block accepted; larger gets 431")
 
 	var env, fromClaim listFlag
 	fs.Var(&env, "env", "pass the gateway's environment variable NAME to the process (repeatable); nothing else is passed, not even PATH")
@@ -164,25 +132,10 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	case c.idleTimeout < 0 || c.maxLifetime < 0:
 		return bad("-idle-timeout and -max-lifetime must not be negative")
 	}
-	// A secret given but empty ("$JWT_SECRET" with the variable unset)
-	// must not serve without authentication.
-	secret, set := lookupEnv("JWT_SECRET")
-	if set && secret == "" {
-		return bad("JWT_SECRET is set but empty: give the secret, or unset it to serve without authentication")
+	if err := c.Check(fs, lookupEnv); err != nil {
+		return bad("%v", err)
 	}
-	c.jwtSecret = secret
-	jwksGiven := false
-	fs.Visit(func(f *flag.Flag) { jwksGiven = jwksGiven || f.Name == "jwks-url" })
-	if jwksGiven && c.jwksURL == "" {
-		return bad("-jwks-url is empty: give the URL, or leave the flag out to serve without authentication")
-	}
-	if (c.jwtSecret != "" || c.jwksURL != "") && c.audience == "" {
-		return bad("-audience is required with JWT_SECRET or -jwks-url")
-	}
-	if c.jwtSecret != "" && c.jwksURL != "" {
-		return bad("JWT_SECRET and -jwks-url are exclusive")
-	}
-	if len(c.envFromClaim) > 0 && c.jwtSecret == "" && c.jwksURL == "" {
+	if len(c.envFromClaim) > 0 && !c.Authenticated() {
 		return bad("-env-from-claim needs authentication (JWT_SECRET or -jwks-url): without it there is no claim")
 	}
 	return c, nil

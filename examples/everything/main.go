@@ -89,11 +89,11 @@ func main() {
 	defer notify.Close()
 	addNotifyTool(server, notify)
 
-	verifier, err := c.verifier(ctx)
+	verifier, err := c.Verifier(ctx)
 	if err != nil {
 		log.Fatal(err)
 	}
-	opts := c.options(verifier, logger)
+	opts := c.Options(verifier, logger, nil)
 	if rdb != nil {
 		// Connection caps and upgrade rates hold across all replicas.
 		limits := redismcpws.NewLimits(rdb, c.limitsOptions(logger))
@@ -120,7 +120,7 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	ln, err := net.Listen("tcp", c.addr)
+	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func main() {
 	// Serve returns once the HTTP requests and the WebSocket sessions have
 	// drained after SIGTERM; a second signal kills the process at once.
 	context.AfterFunc(ctx, stop)
-	if err := ws.Serve(ctx, c.httpServer(mux), ln); err != nil {
+	if err := ws.Serve(ctx, c.HTTPServer(mux), ln); err != nil {
 		log.Fatal(err)
 	}
 }
