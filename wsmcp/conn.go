@@ -52,8 +52,8 @@ type conn struct {
 	done     chan struct{} // closed when the connection is finished
 
 	limiter    *messageLimiter // nil: no message rate limit
-	expiry     *time.Timer     // closes with 1008 when the token expires
-	lifetime   *time.Timer     // closes with 1001 at HandlerOptions.MaxLifetime
+	expiry     *time.Timer     // closes with 1008 when the token expires; set under mu
+	lifetime   *time.Timer     // closes with 1001 at HandlerOptions.MaxLifetime; set under mu
 	idle       *time.Timer     // closes with 1000 after HandlerOptions.IdleTimeout of silence
 	idleFor    time.Duration
 	renew      atomic.Bool // closed so that the client comes back re-authenticated
@@ -164,17 +164,14 @@ func (c *conn) shutdown(code websocket.StatusCode, reason string, flush bool, ca
 		if !dropped {
 			c.status = closeStatus{code: code, reason: reason, err: cause}
 		}
+		timers := []*time.Timer{c.expiry, c.lifetime, c.idle}
 		c.mu.Unlock()
 		flush = flush && !dropped
 		c.stopKeepalive()
-		if c.expiry != nil {
-			c.expiry.Stop()
-		}
-		if c.lifetime != nil {
-			c.lifetime.Stop()
-		}
-		if c.idle != nil {
-			c.idle.Stop()
+		for _, t := range timers {
+			if t != nil {
+				t.Stop()
+			}
 		}
 		if flush {
 			ctx, cancel := context.WithTimeout(context.Background(), c.lim.writeTimeout)

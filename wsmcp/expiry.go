@@ -15,6 +15,10 @@ const minExpiryDelay = time.Second
 // redials once with a fresh token; see docs/protocol.md.
 func (c *conn) expireAt(t time.Time) {
 	d := max(time.Until(t), minExpiryDelay)
+	// Under mu: the timer may fire, and shutdown read the field, before
+	// the assignment would otherwise be seen.
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.expiry = time.AfterFunc(d, func() {
 		c.log.Info("wsmcp: token expired", "session", c.id)
 		c.renew.Store(true)
@@ -25,6 +29,8 @@ func (c *conn) expireAt(t time.Time) {
 // closeWhenIdle closes the connection with 1000 "idle timeout" once no
 // message has passed for d while no request runs (HandlerOptions.IdleTimeout).
 func (c *conn) closeWhenIdle(d time.Duration) {
+	c.mu.Lock() // as in expireAt
+	defer c.mu.Unlock()
 	c.idleFor = d
 	c.idle = time.AfterFunc(time.Hour, func() {
 		c.mu.Lock()
@@ -43,6 +49,8 @@ func (c *conn) closeWhenIdle(d time.Duration) {
 // retireAfter closes the connection with 1001 "connection lifetime reached"
 // after d (HandlerOptions.MaxLifetime).
 func (c *conn) retireAfter(d time.Duration) {
+	c.mu.Lock() // as in expireAt
+	defer c.mu.Unlock()
 	c.lifetime = time.AfterFunc(d, func() {
 		c.log.Info("wsmcp: connection lifetime reached", "session", c.id)
 		c.renew.Store(true)

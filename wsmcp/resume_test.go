@@ -290,13 +290,7 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		// The old path is still stalled: reset it, so that the close does
-		// not wait out the retired socket's close handshake (coder/websocket
-		// gives it 5 s) on a path that carries nothing.
-		proxy.Cut()
-		cs.Close()
-	}()
+	defer cs.Close()
 	const n = 300
 	done := make(chan error, 1)
 	go func() {
@@ -314,17 +308,26 @@ func TestResumeWhileOldSocketLooksAlive(t *testing.T) {
 		t.Error("no resume was logged")
 	}
 	progress.expectAll(t, n)
+	// The old path is still stalled, and the session reads the new
+	// socket: a call made now is answered, and the pings on the new socket
+	// (every 50 ms, dropped after 100 ms without a pong) keep it up.
+	for i := range 5 {
+		if err := cs.Ping(ctx, nil); err != nil {
+			t.Fatalf("ping %d after the switch: %v\n%s", i, err, ts.log.String())
+		}
+		time.Sleep(50 * time.Millisecond) // spans a few of the client's ping intervals
+	}
 }
 
 // MaxLifetime sends clients away to re-authenticate: a resumable session
 // comes back with a fresh token each time and a call streaming across
 // several lifetimes completes with nothing lost.
 //
-// Not parallel: on a loaded machine a resume handshake can outlast
-// MaxLifetime, and the lifetime timer then fires before the handler has
-// finished setting the connection up, which the race detector reports
-// (retireAfter writes c.lifetime after arming the timer).
+// On a loaded machine a resume handshake can outlast MaxLifetime: the
+// lifetime timer then fires while the handler still sets the connection
+// up, which the race detector checks.
 func TestMaxLifetimeResumes(t *testing.T) {
+	t.Parallel()
 	h := wsmcp.NewHandler(func(*http.Request) *mcp.Server { return newMCPServer() }, &wsmcp.HandlerOptions{
 		MaxLifetime: 250 * time.Millisecond,
 		Resumption:  &wsmcp.ResumptionOptions{},

@@ -599,7 +599,12 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 		// it first, so that nothing more is numbered on it after the replay
 		// below is taken; the close frame may take its time.
 		old.seal()
-		go old.shutdown(websocket.StatusNormalClosure, reasonResumed, true, nil)
+		// Dropped, not closed politely: what is queued on it is in the
+		// replay below, the client has moved on, and the session's reader,
+		// blocked on it, must go on to c at once. A close handshake with a
+		// peer that no longer answers would hold the reader for the flush
+		// and coder/websocket's 5 s, while c's pings went unanswered.
+		go old.shutdown(websocket.StatusNormalClosure, reasonResumed, false, nil)
 	}
 	prev := s.last
 	if old != nil {
