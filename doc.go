@@ -4,8 +4,8 @@
 // total connection cap, and the wsmcp transport, plus the RFC 9728
 // protected resource metadata route.
 //
-//	srv := mcpws.New(getServer, &mcpws.Options{Verifier: v, Resource: "https://mcp.example.com/mcp"})
-//	srv.Mount(router, "/mcp")
+//	endpoint := mcpws.New(getServer, &mcpws.Options{Verifier: v, Resource: "https://mcp.example.com/mcp"})
+//	endpoint.Mount(router, "/mcp")
 //
 // Each piece is an ordinary middleware in package
 // github.com/mcpws/mcpws/middleware, for stacks of your own.

@@ -41,7 +41,7 @@ const DefaultDrainTimeout = 15 * time.Second
 // without the delay.
 //
 // A nil ln listens on srv.Addr (":http" if empty). Serve serves TLS when
-// srv.TLSConfig has a certificate. Call Serve once per Server.
+// srv.TLSConfig has a certificate. Call Serve once per http.Server.
 //
 //	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 //	defer stop()

@@ -4,7 +4,7 @@
 // stdout, checked but never re-encoded. It is the engine of "mcpws serve"
 // (docs/gateway.md), for a team that embeds a gateway in its own server:
 //
-//	gw, err := gateway.New(&gateway.Options{Command: []string{"npx", "-y", "@modelcontextprotocol/server-everything"}, Env: []string{"PATH", "HOME"}})
+//	gw, err := gateway.New(&gateway.Options{Command: []string{"npx", "-y", "@modelcontextprotocol/server-everything", "stdio"}, Env: []string{"PATH", "HOME"}})
 //	…
 //	endpoint := mcpws.NewConnEndpoint(gw.Session, &mcpws.Options{Transport: &wsmcp.HandlerOptions{Hooks: gw.Hooks()}})
 //

@@ -4,7 +4,7 @@
 // not depend on OpenTelemetry.
 //
 //	m, err := otelmcpws.NewMetrics(&otelmcpws.MetricsOptions{MeterProvider: mp})
-//	srv := mcpws.New(getServer, &mcpws.Options{Transport: &wsmcp.HandlerOptions{Hooks: m.Hooks()}})
+//	endpoint := mcpws.New(getServer, &mcpws.Options{Transport: &wsmcp.HandlerOptions{Hooks: m.Hooks()}})
 //	server.AddReceivingMiddleware(otelmcpws.Tracing(&otelmcpws.TracingOptions{TracerProvider: tp}))
 //
 // Instruments (all prefixed mcpws.):
