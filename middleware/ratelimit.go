@@ -91,7 +91,8 @@ func RateLimitByIdentity(requests int, window time.Duration, opts ...RateOption)
 }
 
 // IdentityKey returns "issuer\x00subject" for the request's verified
-// identity, or "" without one (see internal/identity).
+// identity, or "" without one: the key of RateLimitByIdentity and of the
+// per-identity cap of ConnectionLimit.
 func IdentityKey(r *http.Request) string {
 	return identity.Key(identity.TokenInfo(r.Context()))
 }

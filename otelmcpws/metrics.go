@@ -36,8 +36,9 @@ type MetricsOptions struct {
 	MeterProvider metric.MeterProvider
 }
 
-// Metrics turns a Handler's hooks into OpenTelemetry instruments. Create it
-// with [NewMetrics] and pass [Metrics.Hooks] in wsmcp.HandlerOptions.
+// Metrics turns a wsmcp.Handler's hooks into OpenTelemetry instruments.
+// Create it with [NewMetrics] and pass [Metrics.Hooks] in
+// wsmcp.HandlerOptions.
 type Metrics struct {
 	sessions     metric.Int64UpDownCounter
 	upgrades     metric.Int64Counter

@@ -150,8 +150,8 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 // naming a protocol version the SDK does not speak (400), and a malformed
 // routing key in the Mcp-Route header or an mcp.route entry (400). The
 // session id, in the Mcp-Session-Id response header, is always fresh and
-// random: nothing the client sends becomes one (see route.go). The routing
-// key, which only steers an ingress, is answered back in Mcp-Route.
+// random: nothing the client sends becomes one (docs/protocol.md). The
+// routing key, which only steers an ingress, is answered back in Mcp-Route.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hooks := closehook.Adopt(r.Context())
 	started := false

@@ -31,7 +31,7 @@ const CloseGrace = 250 * time.Millisecond
 // before the running requests finished or before every socket closed
 // cleanly, else nil.
 //
-// SDK's ServerSession.Close is not used: it would drop the results of the
+// The SDK's ServerSession.Close is not used: it would drop the results of the
 // calls in flight.
 func (h *Handler) Shutdown(ctx context.Context) error {
 	h.mu.Lock()
