@@ -77,10 +77,11 @@ type ReconnectOptions struct {
 	// crash loop behind a load balancer) is a failed attempt: the attempts
 	// and the elapsed time of the outage carry on, the backoff keeps
 	// growing, and MaxAttempts and MaxElapsed still hold. Zero means
-	// MaxDelay, but at least DefaultMinUptime: a socket that does not outlive the longest
-	// backoff is no better than a failed dial. A small value brings the
-	// hot loop back: a server that closes each socket just after MinUptime
-	// gets MaxAttempts dials every MinUptime, for as long as it likes.
+	// MaxDelay, but at least DefaultMinUptime: a socket that does not
+	// outlive the longest backoff is no better than a failed dial. A small
+	// value brings the hot loop back: a server that closes each socket just
+	// after MinUptime gets MaxAttempts dials every MinUptime, for as long as
+	// it likes.
 	MinUptime time.Duration
 
 	// Connected is called after every successful dial; attempt is 0 for
