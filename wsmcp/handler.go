@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/internal/closehook"
+	"github.com/mcpws/mcpws/internal/headers"
 	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/refusal"
 	"github.com/mcpws/mcpws/internal/subprotocol"
@@ -133,7 +134,7 @@ func NewConnHandler(getServe func(*http.Request) (ServeConnFunc, error), opts *H
 	if o.Resumption != nil {
 		h.budgets.maxParked = o.Resumption.resolve().MaxParkedPerIdentity
 	}
-	h.filterHeader = headerFilter(o.ForwardHeaders)
+	h.filterHeader = headers.Filter(o.ForwardHeaders)
 	h.tokenInfo = o.TokenInfo
 	if h.tokenInfo == nil {
 		h.tokenInfo = TokenInfoFromContext
@@ -208,7 +209,7 @@ func (h *Handler) check(w http.ResponseWriter, r *http.Request) (offer subprotoc
 		h.refuse(w, r, http.StatusMethodNotAllowed, "method", "MCP over WebSocket: use GET with a WebSocket upgrade")
 		return offer, "", nil, false
 	}
-	if !isUpgrade(r) {
+	if !headers.IsUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		h.refuse(w, r, http.StatusUpgradeRequired, "not_websocket", "MCP over WebSocket: this endpoint requires a WebSocket upgrade")
 		return offer, "", nil, false
@@ -306,11 +307,6 @@ func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, status int, rea
 	if h.lim.hooks.Refused != nil {
 		h.lim.hooks.Refused(r, status, reason)
 	}
-}
-
-// isUpgrade reports whether r asks for a WebSocket upgrade.
-func isUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
 }
 
 // Connections reports the number of open WebSocket connections. A session

@@ -1,4 +1,6 @@
-package wsmcp
+// Package headers holds what the transports read of request headers: the
+// allow-list of headers that reach handlers, and token matching.
+package headers
 
 import (
 	"net/http"
@@ -8,9 +10,9 @@ import (
 	"github.com/mcpws/mcpws/internal/subprotocol"
 )
 
-// headerHasToken reports whether the comma-separated header key contains
-// token, case-insensitively.
-func headerHasToken(h http.Header, key, token string) bool {
+// HasToken reports whether the comma-separated header key contains token,
+// case-insensitively.
+func HasToken(h http.Header, key, token string) bool {
 	for _, line := range h.Values(key) {
 		for v := range strings.SplitSeq(line, ",") {
 			if strings.EqualFold(strings.TrimSpace(v), token) {
@@ -31,13 +33,17 @@ var forwardedHeaders = []string{
 	"X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id",
 }
 
-// headerFilter builds the function that copies, for handlers, the headers
-// of an upgrade request that are on the allow-list: forwardedHeaders and
-// extra. Sec-WebSocket-Protocol is kept without its mcp.auth entries.
+// IsUpgrade reports whether r asks for a WebSocket upgrade.
+func IsUpgrade(r *http.Request) bool {
+	return HasToken(r.Header, "Connection", "upgrade") && HasToken(r.Header, "Upgrade", "websocket")
+}
+
+// Filter builds the function that copies, for handlers, the headers of a
+// request that are on the allow-list: forwardedHeaders and extra. Sec-WebSocket-Protocol is kept without its mcp.auth entries.
 // Everything else is dropped: Authorization and Cookie, and also what a
 // proxy may add (X-Forwarded-Access-Token, X-Amzn-Oidc-Data, …), which a
 // deny-list would let through.
-func headerFilter(extra []string) func(http.Header) http.Header {
+func Filter(extra []string) func(http.Header) http.Header {
 	allowed := make(map[string]bool, len(forwardedHeaders)+len(extra))
 	for _, k := range slices.Concat(forwardedHeaders, extra) {
 		allowed[http.CanonicalHeaderKey(k)] = true
