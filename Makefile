@@ -1,6 +1,6 @@
 # mcpws: MCP over WebSocket for Go.
 #
-#   make run    start examples/everything on 127.0.0.1:8080 (/mcp and /mcp-http);
+#   make run    start examples/everything on 127.0.0.1:8080 (/mcp: WebSocket and HTTP);
 #               ADDR=host:port to serve elsewhere
 #   make bench  a short load test (under two minutes): WebSocket against
 #               Streamable HTTP, see docs/performance.md

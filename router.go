@@ -2,10 +2,12 @@ package mcpws
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,9 +30,17 @@ const (
 // Options configures [New]. A nil *Options serves without authentication,
 // refusing every browser Origin.
 type Options struct {
-	// Transport configures the transport (limits, keepalive, message rate),
-	// with the same defaults as wsmcp.NewHandler.
+	// Transports says what the endpoint serves at its path: WebSocket and
+	// the go-sdk's Streamable HTTP (the zero value), or one of them.
+	Transports Transports
+	// Transport configures the WebSocket transport (limits, keepalive,
+	// message rate), with the same defaults as wsmcp.NewHandler. Its
+	// ReadLimit also bounds an HTTP request's body, its MessageRate the
+	// HTTP requests of an identity, and its ForwardHeaders what handlers
+	// see of an HTTP request's headers.
 	Transport *wsmcp.HandlerOptions
+	// HTTP configures Streamable HTTP.
+	HTTP HTTPOptions
 
 	// Origin is the Origin and Host allow-list. With no AllowedOrigins,
 	// every request that carries an Origin (every browser) is refused.
@@ -98,6 +108,7 @@ type SharedLimits interface {
 // plus the metadata document, readiness and drain.
 type Endpoint struct {
 	ws       *wsmcp.Handler
+	http     *httpSide // nil when Streamable HTTP is not served
 	handler  http.Handler
 	metadata http.Handler
 	draining atomic.Bool
@@ -116,7 +127,8 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
 	}
-	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) })
+	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) },
+		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide { return newHTTPSide(getServer, o.HTTP, hopts) })
 }
 
 // NewConnEndpoint is [New] for a program that serves each session's
@@ -128,7 +140,7 @@ func NewConnEndpoint(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), 
 	if getServe == nil {
 		panic("mcpws.NewConnEndpoint needs a getServe function")
 	}
-	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) })
+	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) }, nil)
 }
 
 // noResourcePanic is what New panics with for a Verifier without a Resource.
@@ -137,7 +149,7 @@ const noResourcePanic = "mcpws.New: Options.Verifier needs Options.Resource, the
 
 // assemble builds the stack of New around the transport that newHandler
 // returns for the resolved handler options.
-func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler) *Endpoint {
+func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handler, newHTTP func(*Options, *wsmcp.HandlerOptions) *httpSide) *Endpoint {
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -153,8 +165,11 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		hopts.Logger = o.Logger
 	}
 	s := &Endpoint{ws: newHandler(&hopts)}
+	if newHTTP != nil && o.Transports != WebSocketOnly {
+		s.http = newHTTP(&o, &hopts)
+	}
 
-	var h http.Handler = s.ws
+	h := s.dispatch(o.Transports, httpMessageRate(o.Verifier != nil, hopts.MessageRate))
 	caps := middleware.ConnectionLimitOptions{
 		PerIdentity: bound.Resolve(o.MaxConnsPerIdentity, DefaultMaxConnsPerIdentity),
 		Total:       bound.Resolve(o.MaxConns, DefaultMaxConns),
@@ -164,10 +179,10 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		caps.Leases = o.SharedLimits.Leases()
 		counter = []middleware.RateOption{middleware.WithRateCounter(o.SharedLimits.RateCounter())}
 	}
-	h = middleware.ConnectionLimit(caps)(h)
+	h = onlyOpening(middleware.ConnectionLimit(caps))(h)
 	if o.Verifier != nil {
 		if n := bound.Resolve(o.UpgradesPerIdentity, DefaultUpgradesPerIdentity); n > 0 {
-			h = middleware.RateLimitByIdentity(n, time.Minute, counter...)(h)
+			h = onlyOpening(middleware.RateLimitByIdentity(n, time.Minute, counter...))(h)
 		}
 		h = middleware.Authenticate(middleware.AuthOptions{
 			Verifier:            o.Verifier,
@@ -179,7 +194,7 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
 	}
 	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
-		h = middleware.RateLimitByIP(n, time.Minute, counter...)(h)
+		h = onlyOpening(middleware.RateLimitByIP(n, time.Minute, counter...))(h)
 	}
 	if o.Origin.Logger == nil {
 		o.Origin.Logger = o.Logger
@@ -209,12 +224,28 @@ func (s *Endpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler
 // is mounted on: [Endpoint.Serve] does both, in the right order.
 func (s *Endpoint) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
-	return s.ws.Shutdown(ctx)
+	if s.http == nil {
+		return s.ws.Shutdown(ctx)
+	}
+	var wg sync.WaitGroup
+	var wsErr, httpErr error
+	wg.Go(func() { wsErr = s.ws.Shutdown(ctx) })
+	wg.Go(func() { httpErr = s.http.shutdown(ctx) })
+	wg.Wait()
+	return errors.Join(wsErr, httpErr)
 }
 
 // Connections reports the number of open WebSocket connections (see
 // [wsmcp.Handler.Connections]).
 func (s *Endpoint) Connections() int { return s.ws.Connections() }
+
+// HTTPSessions reports the number of live 2025-x Streamable HTTP sessions.
+func (s *Endpoint) HTTPSessions() int {
+	if s.http == nil {
+		return 0
+	}
+	return s.http.sessionCount()
+}
 
 // Ready is a readiness probe: 200 while serving, 503 once the drain began
 // (Shutdown called, or the context of Serve ended), so that a load balancer

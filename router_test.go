@@ -61,6 +61,13 @@ type stack struct {
 
 func newStack(t *testing.T, mutate func(*mcpws.Options)) *stack {
 	t.Helper()
+	return newStackServer(t, nil, mutate)
+}
+
+// newStackServer is newStack serving srv (nil: a whoami server per
+// request).
+func newStackServer(t *testing.T, srv *mcp.Server, mutate func(*mcpws.Options)) *stack {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -81,15 +88,20 @@ func newStack(t *testing.T, mutate func(*mcpws.Options)) *stack {
 	if mutate != nil {
 		mutate(opts)
 	}
-	srv := mcpws.New(func(*http.Request) *mcp.Server { return whoamiServer() }, opts)
+	endpoint := mcpws.New(func(*http.Request) *mcp.Server {
+		if srv != nil {
+			return srv
+		}
+		return whoamiServer()
+	}, opts)
 	mux := http.NewServeMux()
-	srv.Mount(mux, "/mcp")
+	endpoint.Mount(mux, "/mcp")
 	ts := httptest.NewServer(mux)
 	t.Cleanup(func() {
-		_ = srv.Shutdown(context.Background())
+		_ = endpoint.Shutdown(context.Background())
 		ts.Close()
 	})
-	return &stack{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/mcp", key: key, logs: logs, srv: srv}
+	return &stack{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/mcp", key: key, logs: logs, srv: endpoint}
 }
 
 // claims are the defaults of a valid token; edits override them.

@@ -53,14 +53,29 @@ func TestSecureEverything(t *testing.T) {
 		if got["sub"] != "bob" || len(got["scopes"].([]any)) != 2 {
 			t.Errorf("whoami = %v, want sub bob with scopes [mcp tools]", res.StructuredContent)
 		}
-		// Streamable HTTP on the same server is behind the same check.
-		resp, err := http.Post("http://"+p.addr+"/mcp-http", "application/json", strings.NewReader(`{}`))
+		// Streamable HTTP at the same path is behind the same check, and
+		// its calls see the same identity.
+		resp, err := http.Post("http://"+p.addr+"/mcp", "application/json", strings.NewReader(`{}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("/mcp-http without a token: %d, want 401", resp.StatusCode)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), "resource_metadata=") {
+			t.Errorf("HTTP without a token: %d %q, want 401 naming the metadata", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+		}
+		client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, nil)
+		hc := &http.Client{Transport: bearerRoundTripper(testToken(t, "bob", testAudience, "mcp tools"))}
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + p.addr + "/mcp", HTTPClient: hc}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := res.StructuredContent.(map[string]any); got["sub"] != "bob" {
+			t.Errorf("whoami over HTTP = %v, want sub bob", res.StructuredContent)
 		}
 	})
 
@@ -138,4 +153,13 @@ func callWhoami(ctx context.Context, t *testing.T, url, token string) *mcp.CallT
 		t.Fatal(err)
 	}
 	return res
+}
+
+// bearerRoundTripper sends every request with a bearer token.
+type bearerRoundTripper string
+
+func (tok bearerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+string(tok))
+	return http.DefaultTransport.RoundTrip(r)
 }

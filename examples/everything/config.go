@@ -21,6 +21,7 @@ type config struct {
 	stdio     bool
 	verbose   bool
 	debugAddr string
+	sdkHTTP   bool
 
 	redisURL      string
 	redisFailOpen bool
@@ -40,6 +41,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.BoolVar(&c.stdio, "stdio", false, "serve one session on stdin/stdout instead of listening (the child of mcpws serve)")
 	fs.BoolVar(&c.verbose, "v", false, "log connection events")
 	fs.StringVar(&c.Secret, "jwt-secret", "", "HMAC (HS256) secret of at least 32 bytes (e.g. openssl rand -base64 32): turns on JWT authentication; prefer the JWT_SECRET environment variable (a flag shows in ps)")
+	fs.BoolVar(&c.sdkHTTP, "sdk-http", false, "also serve the go-sdk's Streamable HTTP handler alone at /mcp-http and /mcp-http-json, behind only the Origin check and the token (the benchmark's baseline; clients use /mcp)")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "serve pprof and expvar under /debug/ on this loopback address, e.g. 127.0.0.1:6060 (for benchmarks; never on the MCP listener)")
 	fs.StringVar(&c.redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0: replicas with the same one share connection caps, upgrade rates, notifications and (with -resume) sessions (docs/scaling.md)")
 	fs.BoolVar(&c.redisFailOpen, "redis-fail-open", false, "while Redis is unreachable, admit within this replica's share of each limit (limit / replicas) instead of refusing 503")

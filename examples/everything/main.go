@@ -1,7 +1,9 @@
 // Command everything serves one MCP server with every feature the official
-// MCP conformance suite exercises, over WebSocket at /mcp and over the Go
-// SDK's Streamable HTTP transport at /mcp-http, so that both transports can
-// be tested and compared on the same server.
+// MCP conformance suite exercises at /mcp, over WebSocket and over the Go
+// SDK's Streamable HTTP, both behind the same stack. With -sdk-http it also
+// serves the go-sdk's Streamable HTTP handler alone at /mcp-http (and
+// /mcp-http-json), behind only the Origin check and the token: the
+// benchmark's baseline, not a route for clients.
 //
 // Flags turn on the secure stack of mcpws.New: an Origin allow-list,
 // JWT authentication bound to an audience, message and upgrade rates and
@@ -108,9 +110,11 @@ func main() {
 	ws := mcpws.New(getServer, opts)
 	mux := http.NewServeMux()
 	ws.Mount(mux, "/mcp")
-	mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
-	// The same with plain JSON responses instead of an SSE stream per request.
-	mux.Handle("/mcp-http-json", c.streamable(mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: true}), verifier))
+	if c.sdkHTTP {
+		mux.Handle("/mcp-http", c.streamable(mcp.NewStreamableHTTPHandler(getServer, nil), verifier))
+		// The same with plain JSON responses instead of an SSE stream per request.
+		mux.Handle("/mcp-http-json", c.streamable(mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{JSONResponse: true}), verifier))
+	}
 	mux.Handle("/readyz", ws.Ready())
 	mux.Handle("GET /{$}", page())
 
@@ -132,7 +136,7 @@ func main() {
 		go dbg.Serve(dln)
 		defer dbg.Close()
 	}
-	log.Printf("everything: MCP over WebSocket at ws://%s/mcp, Streamable HTTP at http://%s/mcp-http (auth %v)", ln.Addr(), ln.Addr(), verifier != nil)
+	log.Printf("everything: MCP at ws://%s/mcp (WebSocket) and http://%s/mcp (Streamable HTTP), auth %v", ln.Addr(), ln.Addr(), verifier != nil)
 	// Serve returns once the HTTP requests and the WebSocket sessions have
 	// drained after SIGTERM; a second signal kills the process at once.
 	context.AfterFunc(ctx, stop)

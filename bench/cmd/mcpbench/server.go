@@ -29,7 +29,7 @@ type server struct {
 
 // startServer spawns bin on a free loopback port.
 func startServer(bin string) (*server, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0",
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0", "-sdk-http",
 		"-audience", audience, "-origins", origin,
 		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1")
 	cmd.Env = append(os.Environ(), "JWT_SECRET="+secret)

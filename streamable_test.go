@@ -1,0 +1,370 @@
+package mcpws_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// httpURL is the endpoint's URL for HTTP clients.
+func (s *stack) httpURL() string { return "http" + strings.TrimPrefix(s.url, "ws") }
+
+// bearerClient is an http.Client that sends a bearer token (and the
+// allowed Origin, like a browser app of the endpoint's own).
+func bearerClient(tok string) *http.Client {
+	return &http.Client{Transport: headerTransport{"Authorization": "Bearer " + tok}}
+}
+
+type headerTransport map[string]string
+
+func (h headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range h {
+		r.Header.Set(k, v)
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// connectHTTP opens a Streamable HTTP session of the given protocol
+// version ("" for the client's default, 2026-07-28).
+func connectHTTP(t *testing.T, s *stack, tok, version string) (*mcp.ClientSession, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, nil)
+	return client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.httpURL(), HTTPClient: bearerClient(tok), MaxRetries: -1},
+		&mcp.ClientSessionOptions{ProtocolVersion: version})
+}
+
+func whoami(t *testing.T, cs *mcp.ClientSession) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Content[0].(*mcp.TextContent).Text
+}
+
+// One mount serves WebSocket and both generations of Streamable HTTP, and
+// every tool call sees the caller's verified identity, whatever the
+// transport.
+func TestOneMountEveryTransport(t *testing.T) {
+	s := newStack(t, nil)
+	tok := s.token(t, nil)
+	for _, version := range []string{"2025-11-25", ""} {
+		cs, err := connectHTTP(t, s, tok, version)
+		if err != nil {
+			t.Fatalf("HTTP %q: %v", version, err)
+		}
+		if got := whoami(t, cs); got != "alice mcp,read" {
+			t.Errorf("HTTP %q: whoami = %q", version, got)
+		}
+		cs.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	client := mcp.NewClient(&mcp.Implementation{Name: "ws", Version: "1"}, nil)
+	cs, err := client.Connect(ctx, &wsmcp.ClientTransport{URL: s.url, Header: bearer(tok)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	if got := whoami(t, cs); got != "alice mcp,read" {
+		t.Errorf("WebSocket: whoami = %q", got)
+	}
+}
+
+// post sends one JSON-RPC message over HTTP and returns the response.
+func post(t *testing.T, url string, h http.Header, body string) (*http.Response, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b)
+}
+
+const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
+
+// Every bad form of an HTTP request gets the exact answer it gets over
+// WebSocket where there is one, before any server code runs.
+func TestHTTPRefusals(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 64 << 10}}
+	})
+	tok := s.token(t, nil)
+	// A live session of alice's, for bob to try.
+	resp, _ := post(t, s.httpURL(), bearer(tok), initialize)
+	alices := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || alices == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, alices)
+	}
+	bob := s.token(t, func(tk jwt.Token) { _ = tk.Set("sub", "bob") })
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}`
+	with := func(h http.Header, kv ...string) http.Header {
+		h = h.Clone()
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	for _, tt := range []struct {
+		name   string
+		header http.Header
+		body   string
+		status int
+		want   string // in the body or WWW-Authenticate
+	}{
+		{"no token", nil, initialize, http.StatusUnauthorized, `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`},
+		{"another audience", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("aud", "https://other.example/mcp") })), initialize, http.StatusUnauthorized, "invalid_token"},
+		{"missing scope", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "read") })), initialize, http.StatusForbidden, "insufficient_scope"},
+		{"another origin", with(bearer(tok), "Origin", "https://evil.example"), initialize, http.StatusForbidden, ""},
+		{"body over the read limit", bearer(tok), `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, http.StatusRequestEntityTooLarge, ""},
+		{"unknown session", with(bearer(tok), "Mcp-Session-Id", "no-such-session", "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
+		{"another identity's session", with(bearer(bob), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(t, s.httpURL(), tt.header, tt.body)
+			if resp.StatusCode != tt.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
+			}
+			if !strings.Contains(body+resp.Header.Get("WWW-Authenticate"), tt.want) {
+				t.Errorf("answer %q / %q lacks %q", body, resp.Header.Get("WWW-Authenticate"), tt.want)
+			}
+		})
+	}
+	// alice's session still answers alice.
+	resp, body := post(t, s.httpURL(), with(bearer(tok), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25"), call)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice") {
+		t.Errorf("alice's own session: %d %s", resp.StatusCode, body)
+	}
+}
+
+// HTTP sessions count against the same caps as WebSocket connections: one
+// identity at its cap is refused 429 on either transport, and a session
+// that ends (DELETE) gives its slot back.
+func TestHTTPSessionsHoldCaps(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) { o.MaxConnsPerIdentity = 2 })
+	tok := s.token(t, nil)
+	first, err := connectHTTP(t, s, tok, "2025-11-25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _, ws := dial(t, s.url, bearer(tok))
+	if code != http.StatusSwitchingProtocols {
+		t.Fatalf("WebSocket beside one HTTP session: %d", code)
+	}
+	defer ws.CloseNow()
+	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusTooManyRequests {
+		t.Fatalf("a third session over HTTP: %d, want 429", resp.StatusCode)
+	}
+	if code, _, _ := dial(t, s.url, bearer(tok)); code != http.StatusTooManyRequests {
+		t.Fatalf("a third session over WebSocket: %d, want 429", code)
+	}
+	if n := s.srv.HTTPSessions(); n != 1 {
+		t.Errorf("HTTPSessions = %d, want 1", n)
+	}
+	first.Close() // DELETE
+	deadline := time.Now().Add(5 * time.Second)
+	for s.srv.HTTPSessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the closed session is still counted")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	again, err := connectHTTP(t, s, tok, "2025-11-25")
+	if err != nil {
+		t.Fatalf("after a DELETE, a new session: %v", err)
+	}
+	again.Close()
+}
+
+// Requests inside a session are not upgrades: a client may call far more
+// often than it may open sessions.
+func TestHTTPCallsAreNotUpgrades(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) { o.UpgradesPerIdentity = 2 })
+	cs, err := connectHTTP(t, s, s.token(t, nil), "2025-11-25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for range 10 {
+		whoami(t, cs)
+	}
+}
+
+// An abandoned HTTP session ends after the idle timeout and gives back its
+// slot; its id then gets 404.
+func TestHTTPIdleTimeout(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) {
+		o.MaxConnsPerIdentity = 1
+		o.HTTP.IdleTimeout = 200 * time.Millisecond
+	})
+	tok := s.token(t, nil)
+	resp, _ := post(t, s.httpURL(), bearer(tok), initialize)
+	id := resp.Header.Get("Mcp-Session-Id")
+	deadline := time.Now().Add(10 * time.Second)
+	for s.srv.HTTPSessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle session did not end")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h := bearer(tok)
+	h.Set("Mcp-Session-Id", id)
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	if resp, _ := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the expired session's id: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusOK {
+		t.Errorf("a new session in the freed slot: %d", resp.StatusCode)
+	}
+}
+
+// Handlers see the allowed headers of an HTTP request, never its
+// credentials.
+func TestHTTPHeadersFiltered(t *testing.T) {
+	var seen atomic.Pointer[http.Header]
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "headers"}, func(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		h := req.Extra.Header.Clone()
+		seen.Store(&h)
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	s := newStackServer(t, srv, nil)
+	h := bearer(s.token(t, nil))
+	h.Set("Cookie", "session=secret")
+	h.Set("User-Agent", "raw-test")
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	if resp, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"headers"}}`); resp.StatusCode != http.StatusOK {
+		t.Fatalf("call: %d %s", resp.StatusCode, body)
+	}
+	got := *seen.Load()
+	if got.Get("Authorization") != "" || got.Get("Cookie") != "" {
+		t.Errorf("credentials reached the handler: %v", got)
+	}
+	if got.Get("User-Agent") != "raw-test" {
+		t.Errorf("User-Agent did not: %v", got)
+	}
+}
+
+// The drain ends HTTP sessions as it ends sockets: a call in flight
+// finishes and its answer is delivered, a new call gets -32010, a new
+// session 503, the session's GET stream ends cleanly once the calls are
+// done, and then its id gets 404, so that the client initializes again
+// elsewhere.
+func TestHTTPDrain(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		started <- struct{}{}
+		<-release
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+	})
+	s := newStackServer(t, srv, nil)
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	inSession := h.Clone()
+	inSession.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	inSession.Set("Mcp-Protocol-Version", "2025-11-25")
+	post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	// The session's GET stream, open across the drain.
+	req, _ := http.NewRequest(http.MethodGet, s.httpURL(), nil)
+	req.Header = inSession.Clone()
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream: %v %v", err, stream)
+	}
+	streamEnded := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		stream.Body.Close()
+		streamEnded <- err
+	}()
+
+	slow := make(chan string, 1)
+	go func() {
+		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow"}}`)
+		slow <- body
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- s.srv.Shutdown(ctx) }()
+	// Once draining, a new call is refused with the transport's code.
+	for {
+		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
+		if strings.Contains(body, `"code":-32010`) {
+			break
+		}
+		if !strings.Contains(body, `"result"`) {
+			t.Fatalf("a call during the drain: %s", body)
+		}
+		time.Sleep(5 * time.Millisecond) // the drain has not begun yet
+	}
+	if resp, _ := post(t, s.httpURL(), h, initialize); resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a new session during the drain: %d (Retry-After %q), want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	select {
+	case err := <-streamEnded:
+		t.Fatalf("the GET stream ended while a call was running: %v", err)
+	default:
+	}
+	close(release)
+	if body := <-slow; !strings.Contains(body, "done") {
+		t.Errorf("the call in flight answered %q", body)
+	}
+	if err := <-drained; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-streamEnded; err != nil {
+		t.Errorf("the GET stream ended with %v, want a clean end", err)
+	}
+	if n := s.srv.HTTPSessions(); n != 0 {
+		t.Errorf("%d HTTP sessions left after the drain", n)
+	}
+	if resp, _ := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":4,"method":"ping"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the drained session's id: %d, want 404", resp.StatusCode)
+	}
+}
+
+// Transports serves one transport alone when asked.
+func TestTransportsOption(t *testing.T) {
+	ws := newStack(t, func(o *mcpws.Options) { o.Transports = mcpws.WebSocketOnly })
+	if resp, _ := post(t, ws.httpURL(), bearer(ws.token(t, nil)), initialize); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodGet {
+		t.Errorf("WebSocketOnly: POST = %d (Allow %q), want 405 (Allow GET)", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+	h := newStack(t, func(o *mcpws.Options) { o.Transports = mcpws.HTTPOnly })
+	if code, _, _ := dial(t, h.url, bearer(h.token(t, nil))); code == http.StatusSwitchingProtocols {
+		t.Error("HTTPOnly: an upgrade was accepted")
+	}
+	if resp, _ := post(t, h.httpURL(), bearer(h.token(t, nil)), initialize); resp.StatusCode != http.StatusOK {
+		t.Errorf("HTTPOnly: initialize = %d", resp.StatusCode)
+	}
+}
