@@ -68,6 +68,14 @@ func TestReaperStray(t *testing.T) {
 			_ = syscall.Kill(helper, syscall.SIGKILL)
 		}
 	})
+	// Until setsid has run, the helper is in the gateway's own session and
+	// group, as the gateway's own children are, and the reaper leaves it
+	// alone: wait for the exec of sleep, which comes after.
+	for deadline := time.Now().Add(10 * time.Second); proctest.Comm(helper) != "sleep"; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper %d did not become sleep", helper)
+		}
+	}
 	r.scan()
 	if n := r.strayCount(); n != 1 {
 		t.Fatalf("%d strays, want 1; log:\n%s", n, log)
