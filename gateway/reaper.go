@@ -161,10 +161,6 @@ type treeSignal struct {
 // returns the trees that became empty, removed.
 func (r *reaper) scanLocked(sig treeSignal) []*tree {
 	ps := readProcs()
-	kids := map[int][]int{}
-	for _, p := range ps {
-		kids[p.ppid] = append(kids[p.ppid], p.pid)
-	}
 	roots := map[int]*tree{} // every root not yet reaped
 	live := map[int]*tree{}  // the roots still running, by pid (also their group id)
 	for t := range r.trees {
@@ -174,6 +170,19 @@ func (r *reaper) scanLocked(sig treeSignal) []*tree {
 				live[t.root] = t
 			}
 		}
+	}
+	owner := r.extendTrees(ps, roots, live)
+	r.adoptOrphans(ps, roots, live, owner)
+	r.endStrays()
+	return r.reapAndSignal(ps, sig)
+}
+
+// extendTrees forgets what each tree knew that is gone, adds what its
+// known processes started since, and returns the tree of every known pid.
+func (r *reaper) extendTrees(ps map[int]proc, roots, live map[int]*tree) map[int]*tree {
+	kids := map[int][]int{}
+	for _, p := range ps {
+		kids[p.ppid] = append(kids[p.ppid], p.pid)
 	}
 	owner := map[int]*tree{}
 	for t := range r.trees {
@@ -203,9 +212,15 @@ func (r *reaper) scanLocked(sig treeSignal) []*tree {
 			owner[pid] = t
 		}
 	}
-	// Adopted processes no tree knows yet: their parent died before a
-	// scan saw them. The gateway's own other children (same group and
-	// session as the gateway, never a session's) are left alone.
+	return owner
+}
+
+// adoptOrphans ties the processes adopted by the gateway that no tree
+// knows yet (their parent died before a scan saw them) to the session
+// that started them, or, when more than one may have, to a stray tree.
+// The gateway's own other children (same group and session as the
+// gateway, never a session's) are left alone.
+func (r *reaper) adoptOrphans(ps map[int]proc, roots, live, owner map[int]*tree) {
 	for _, p := range ps {
 		if p.ppid != r.self.pid || owner[p.pid] != nil || roots[p.pid] != nil ||
 			p.pgid == r.self.pgid && p.sid == r.self.sid {
@@ -235,7 +250,11 @@ func (r *reaper) scanLocked(sig treeSignal) []*tree {
 		t.known[p.pid] = p.start
 		owner[p.pid] = t
 	}
-	// A stray ends with the last session that may have started it.
+}
+
+// endStrays ends each stray tree with the last session that may have
+// started it.
+func (r *reaper) endStrays() {
 	for t := range r.trees {
 		if t.cands == nil || t.ended {
 			continue
@@ -248,6 +267,12 @@ func (r *reaper) scanLocked(sig treeSignal) []*tree {
 			}
 		}
 	}
+}
+
+// reapAndSignal reaps the trees' zombies that are the gateway's children,
+// kills what ended trees still hold, passes sig on, and removes and
+// returns the trees left empty.
+func (r *reaper) reapAndSignal(ps map[int]proc, sig treeSignal) []*tree {
 	var emptied []*tree
 	for t := range r.trees {
 		for pid, st := range t.known {
