@@ -3,8 +3,10 @@ package mcpws
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 	"weak"
@@ -101,7 +103,8 @@ func onlyOpening(mw func(http.Handler) http.Handler) func(http.Handler) http.Han
 
 // httpKey marks the context of an HTTP request, and so of the 2025-x
 // session it creates: the session middleware acts on those only, not on
-// the WebSocket sessions of the same server.
+// the WebSocket sessions of the same server. Its value is the client's
+// address.
 type httpKey struct{}
 
 // httpSide serves the go-sdk's Streamable HTTP: a stateful handler for
@@ -111,6 +114,8 @@ type httpKey struct{}
 type httpSide struct {
 	stateful, stateless http.Handler
 	filter              func(http.Header) http.Header
+	hooks               wsmcp.Hooks
+	logger              *slog.Logger
 
 	// servers are those given the session middleware, weakly held: a
 	// getServer that makes a server per request does not make this grow.
@@ -135,6 +140,13 @@ func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *w
 		sessions: map[string]*httpSession{},
 		listens:  map[*context.CancelFunc]struct{}{},
 		filter:   headers.Filter(t.ForwardHeaders),
+		logger:   t.Logger,
+	}
+	if t.Hooks != nil {
+		h.hooks = *t.Hooks
+	}
+	if h.logger == nil {
+		h.logger = slog.New(slog.DiscardHandler)
 	}
 	idle := ho.IdleTimeout
 	switch {
@@ -198,7 +210,7 @@ func (h *httpSide) bridge(sdk http.Handler) http.Handler {
 				filtered[k] = v
 			}
 		}
-		r = r.Clone(context.WithValue(r.Context(), httpKey{}, true))
+		r = r.Clone(context.WithValue(r.Context(), httpKey{}, r.RemoteAddr))
 		r.Header = filtered
 		if identity.TokenInfo(r.Context()) == nil {
 			sdk.ServeHTTP(w, r)
@@ -292,7 +304,26 @@ func (h *httpSide) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 			return nil, errShuttingDown
 		}
 		defer h.end(nil)
-		return next(ctx, method, req)
+		if h.hooks.Served == nil || strings.HasPrefix(method, "notifications/") {
+			return next(ctx, method, req)
+		}
+		start := time.Now()
+		res, err := next(ctx, method, req)
+		h.hooks.Served(ctx, method, time.Since(start), errorCode(err))
+		return res, err
+	}
+}
+
+// errorCode is the JSON-RPC error code of err, 0 for none.
+func errorCode(err error) int64 {
+	var jerr *jsonrpc.Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &jerr):
+		return jerr.Code
+	default:
+		return jsonrpc.CodeInternalError
 	}
 }
 
@@ -305,11 +336,27 @@ func (h *httpSide) track(ctx context.Context, ss *mcp.ServerSession) {
 		h.mu.Unlock()
 		return
 	}
-	h.sessions[ss.ID()] = &httpSession{ss: ss, identity: identity.Key(identity.TokenInfo(ctx))}
+	info := identity.TokenInfo(ctx)
+	h.sessions[ss.ID()] = &httpSession{ss: ss, identity: identity.Key(info)}
 	h.mu.Unlock()
 	slot := closehook.Adopt(ctx)
+	c := wsmcp.ConnInfo{SessionID: ss.ID(), Transport: "http"}
+	c.Remote, _ = ctx.Value(httpKey{}).(string)
+	if info != nil {
+		c.Subject = info.UserID
+	}
+	h.logger.Info("mcpws: HTTP session opened", "session", c.SessionID, "remote", c.Remote, "subject", c.Subject)
+	if h.hooks.Opened != nil {
+		h.hooks.Opened(ctx, c)
+	}
+	start := time.Now()
 	go func() {
 		_ = ss.Wait()
+		d := time.Since(start)
+		h.logger.Info("mcpws: HTTP session closed", "session", c.SessionID, "duration", d.Round(time.Millisecond))
+		if h.hooks.Closed != nil {
+			h.hooks.Closed(ctx, c, wsmcp.CloseInfo{Duration: d})
+		}
 		h.mu.Lock()
 		delete(h.sessions, ss.ID())
 		h.mu.Unlock()

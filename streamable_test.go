@@ -2,9 +2,11 @@ package mcpws_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -366,5 +368,47 @@ func TestTransportsOption(t *testing.T) {
 	}
 	if resp, _ := post(t, h.httpURL(), bearer(h.token(t, nil)), initialize); resp.StatusCode != http.StatusOK {
 		t.Errorf("HTTPOnly: initialize = %d", resp.StatusCode)
+	}
+}
+
+// An HTTP session is reported to the same hooks and log as a WebSocket
+// connection, labelled with its transport: opened, its calls served, closed.
+func TestHTTPSessionHooks(t *testing.T) {
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	hooks := &wsmcp.Hooks{
+		Opened: func(_ context.Context, c wsmcp.ConnInfo) { record("opened " + c.Transport + " " + c.Subject) },
+		Served: func(_ context.Context, method string, _ time.Duration, code int64) {
+			record(fmt.Sprintf("served %s %d", method, code))
+		},
+		Closed: func(_ context.Context, c wsmcp.ConnInfo, _ wsmcp.CloseInfo) { record("closed " + c.Transport) },
+	}
+	s := newStack(t, func(o *mcpws.Options) { o.Transport = &wsmcp.HandlerOptions{Hooks: hooks} })
+	cs, err := connectHTTP(t, s, s.token(t, nil), "2025-11-25")
+	if err != nil {
+		t.Fatal(err)
+	}
+	whoami(t, cs)
+	cs.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.srv.HTTPSessions() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session did not end")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	got := strings.Join(events, "; ")
+	mu.Unlock()
+	for _, want := range []string{"opened http alice", "served tools/call 0", "closed http"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hooks saw %q, want %q among them", got, want)
+		}
+	}
+	for _, want := range []string{`msg="mcpws: HTTP session opened"`, "subject=alice", `msg="mcpws: HTTP session closed"`} {
+		if !strings.Contains(s.logs.String(), want) {
+			t.Errorf("log lacks %s:\n%s", want, s.logs.String())
+		}
 	}
 }

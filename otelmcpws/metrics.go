@@ -28,6 +28,7 @@ const (
 	AttrStatus    = attribute.Key("http.response.status_code")
 	AttrCloseCode = attribute.Key("websocket.close.code")
 	AttrErrorCode = attribute.Key("rpc.jsonrpc.error_code")
+	AttrTransport = attribute.Key("mcpws.transport") // "websocket" or "http"
 )
 
 // MetricsOptions configures [NewMetrics].
@@ -69,7 +70,7 @@ func NewMetrics(opts *MetricsOptions) (*Metrics, error) {
 	}
 	var err error
 	m.sessions, err = meter.Int64UpDownCounter("mcpws.sessions.active", metric.WithUnit("{session}"),
-		metric.WithDescription("Open MCP WebSocket connections."))
+		metric.WithDescription("Open MCP sessions by transport: WebSocket connections, and Streamable HTTP sessions under mcpws.New."))
 	add(err)
 	m.upgrades, err = meter.Int64Counter("mcpws.upgrades", metric.WithUnit("{request}"),
 		metric.WithDescription("Upgrade requests by outcome, reason and HTTP status."))
@@ -112,14 +113,20 @@ func (m *Metrics) attrSet(key string, build func() []attribute.KeyValue) metric.
 func (m *Metrics) Hooks() *wsmcp.Hooks {
 	return &wsmcp.Hooks{
 		Refused: m.refused,
-		Opened: func(ctx context.Context, _ wsmcp.ConnInfo) {
-			m.sessions.Add(ctx, 1)
+		Opened: func(ctx context.Context, c wsmcp.ConnInfo) {
+			m.sessions.Add(ctx, 1, m.transport(c))
+			if c.Transport == "http" {
+				return
+			}
 			m.upgrades.Add(ctx, 1, m.attrSet("accepted", func() []attribute.KeyValue {
 				return []attribute.KeyValue{AttrOutcome.String("accepted"), AttrStatus.Int(http.StatusSwitchingProtocols)}
 			}))
 		},
-		Closed: func(ctx context.Context, _ wsmcp.ConnInfo, s wsmcp.CloseInfo) {
-			m.sessions.Add(ctx, -1)
+		Closed: func(ctx context.Context, c wsmcp.ConnInfo, s wsmcp.CloseInfo) {
+			m.sessions.Add(ctx, -1, m.transport(c))
+			if c.Transport == "http" {
+				return // no close code
+			}
 			m.closes.Add(ctx, 1, metric.WithAttributes(AttrCloseCode.Int(labels.CloseCode(int(s.Code)))))
 		},
 		Message: func(ctx context.Context, dir wsmcp.Direction, method string, size int) {
@@ -145,6 +152,15 @@ func (m *Metrics) Hooks() *wsmcp.Hooks {
 			m.limits.Add(ctx, 1, metric.WithAttributes(AttrLimit.String(string(limit))))
 		},
 	}
+}
+
+// transport is the measurement option of c's transport.
+func (m *Metrics) transport(c wsmcp.ConnInfo) metric.MeasurementOption {
+	t := c.Transport
+	if t == "" {
+		t = "websocket"
+	}
+	return m.attrSet("transport\x00"+t, func() []attribute.KeyValue { return []attribute.KeyValue{AttrTransport.String(t)} })
 }
 
 // refused counts a refusal as an upgrade outcome, and as an auth failure

@@ -255,7 +255,7 @@ func (h *Handler) open(ws *websocket.Conn, id string, r *http.Request, hooks clo
 	info := h.tokenInfo(r.Context())
 	c.extra = &mcp.RequestExtra{TokenInfo: info, Header: h.filterHeader(r.Header)}
 	c.ctx = context.WithoutCancel(r.Context())
-	c.info.Remote = r.RemoteAddr
+	c.info.Remote, c.info.Transport = r.RemoteAddr, "websocket"
 	if info != nil {
 		c.info.Subject = info.UserID
 	}

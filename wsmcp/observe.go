@@ -77,6 +77,10 @@ type ConnInfo struct {
 	SessionID string
 	Subject   string // the verified subject, "" without authentication
 	Remote    string // the peer address as the server saw it
+	// Transport is "websocket", or "http" for a Streamable HTTP session
+	// of an endpoint that mcpws.New assembled, which reports those to the
+	// same hooks.
+	Transport string
 }
 
 // CloseInfo says how a connection ended.
