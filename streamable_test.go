@@ -412,3 +412,22 @@ func TestHTTPSessionHooks(t *testing.T) {
 		}
 	}
 }
+
+// One token opening HTTP sessions as fast as it can gets exactly its cap
+// (the default, 32) and 429 for the rest, as over WebSocket; the sessions
+// it holds are the only ones the server keeps.
+func TestHTTPSessionStorm(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) { o.UpgradesPerIdentity = -1 })
+	h := bearer(s.token(t, nil))
+	statuses := map[int]int{}
+	for range 200 {
+		resp, _ := post(t, s.httpURL(), h, initialize)
+		statuses[resp.StatusCode]++
+	}
+	if statuses[http.StatusOK] != mcpws.DefaultMaxConnsPerIdentity || statuses[http.StatusTooManyRequests] != 200-mcpws.DefaultMaxConnsPerIdentity {
+		t.Errorf("200 initializes: %v, want %d × 200 and the rest 429", statuses, mcpws.DefaultMaxConnsPerIdentity)
+	}
+	if n := s.srv.HTTPSessions(); n != mcpws.DefaultMaxConnsPerIdentity {
+		t.Errorf("the server holds %d sessions, want %d", n, mcpws.DefaultMaxConnsPerIdentity)
+	}
+}
