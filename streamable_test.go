@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/notify"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -429,5 +430,66 @@ func TestHTTPSessionStorm(t *testing.T) {
 	}
 	if n := s.srv.HTTPSessions(); n != mcpws.DefaultMaxConnsPerIdentity {
 		t.Errorf("the server holds %d sessions, want %d", n, mcpws.DefaultMaxConnsPerIdentity)
+	}
+}
+
+// A resource update raised on one replica reaches the HTTP subscribers of
+// another, 2025-x sessions (on their GET stream) and 2026-07-28 clients
+// (on their subscriptions/listen stream) alike, through the replicas'
+// shared bus, as it reaches WebSocket subscribers.
+func TestHTTPSubscribersAcrossReplicas(t *testing.T) {
+	bus := new(notify.MemoryBus)
+	replica := func() (*stack, *notify.Notifier) {
+		srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
+			SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+			UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		})
+		srv.AddResource(&mcp.Resource{URI: "file:///report", Name: "report"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "file:///report", Text: "r"}}}, nil
+		})
+		n := notify.New(srv, bus, nil)
+		t.Cleanup(func() { n.Close() })
+		return newStackServer(t, srv, nil), n
+	}
+	a, _ := replica()
+	_, raiseOnB := replica()
+	tok := a.token(t, nil)
+	for _, version := range []string{"2025-11-25", ""} {
+		t.Run("version "+version, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			updates := make(chan string, 10)
+			client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, &mcp.ClientOptions{
+				ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updates <- req.Params.URI },
+			})
+			cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: a.httpURL(), HTTPClient: bearerClient(tok), MaxRetries: -1},
+				&mcp.ClientSessionOptions{ProtocolVersion: version})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cs.Close()
+			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: "file:///report"}); err != nil {
+				t.Fatal(err)
+			}
+			// Raised until it arrives: the subscription's stream may still
+			// be opening when the first one is published.
+			tick := time.NewTicker(50 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				if err := raiseOnB.ResourceUpdated(ctx, "file:///report"); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case uri := <-updates:
+					if uri != "file:///report" {
+						t.Fatalf("update for %q", uri)
+					}
+					return
+				case <-tick.C:
+				case <-ctx.Done():
+					t.Fatal("no update reached the HTTP subscriber on the other replica")
+				}
+			}
+		})
 	}
 }
