@@ -196,6 +196,9 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
 		h = onlyOpening(middleware.RateLimitByIP(n, time.Minute, counter...))(h)
 	}
+	if s.http != nil {
+		h = preflight(h)
+	}
 	if o.Origin.Logger == nil {
 		o.Origin.Logger = o.Logger
 	}

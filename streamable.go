@@ -11,6 +11,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/go-chi/cors"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -494,4 +495,28 @@ func httpMessageRate(authenticated bool, r rate.Limit) func(http.Handler) http.H
 		return middleware.RateLimitByIdentity(n, time.Second)
 	}
 	return middleware.RateLimitByIP(n, time.Second)
+}
+
+// preflight answers the CORS preflight of a browser's Streamable HTTP
+// request, and adds the CORS headers to the request itself, so that a web
+// app at an allowed Origin (the MCP Inspector's, a team's own) can call the
+// endpoint over HTTP. It runs after the Origin check, which has refused
+// every other Origin, and before authentication: a preflight carries no
+// credentials. WebSocket upgrades are not CORS requests and pass by.
+func preflight(next http.Handler) http.Handler {
+	c := cors.Handler(cors.Options{
+		AllowOriginFunc: func(*http.Request, string) bool { return true }, // the Origin check ran first
+		AllowedMethods:  []string{http.MethodGet, http.MethodPost, http.MethodDelete},
+		AllowedHeaders: []string{"Authorization", "Content-Type", "Accept", "Last-Event-Id",
+			"Mcp-Protocol-Version", "Mcp-Session-Id", "Mcp-Method", "Mcp-Name"},
+		ExposedHeaders: []string{"Mcp-Session-Id", "Mcp-Protocol-Version", "WWW-Authenticate"},
+		MaxAge:         600,
+	})(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if headers.IsUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		c.ServeHTTP(w, r)
+	})
 }

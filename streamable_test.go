@@ -493,3 +493,37 @@ func TestHTTPSubscribersAcrossReplicas(t *testing.T) {
 		})
 	}
 }
+
+// A web app at an allowed Origin can call the endpoint over HTTP: its
+// preflight is answered before authentication (it carries no token), and
+// the responses expose the session id; any other Origin is refused.
+func TestHTTPBrowserCORS(t *testing.T) {
+	s := newStack(t, nil)
+	preflight := func(from string) *http.Response {
+		req, _ := http.NewRequest(http.MethodOptions, s.httpURL(), nil)
+		req.Header.Set("Origin", from)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-protocol-version")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	resp := preflight(origin)
+	if resp.StatusCode/100 != 2 || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+		!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+		t.Errorf("preflight from the allowed Origin: %d %v", resp.StatusCode, resp.Header)
+	}
+	if resp := preflight("https://evil.example"); resp.StatusCode != http.StatusForbidden || resp.Header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("preflight from another Origin: %d %v, want 403 without CORS headers", resp.StatusCode, resp.Header)
+	}
+	h := bearer(s.token(t, nil))
+	h.Set("Origin", origin)
+	resp, _ = post(t, s.httpURL(), h, initialize)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Access-Control-Allow-Origin") != origin ||
+		!strings.Contains(resp.Header.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id") {
+		t.Errorf("initialize from the allowed Origin: %d %v", resp.StatusCode, resp.Header)
+	}
+}
