@@ -20,6 +20,7 @@ import (
 	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/headers"
 	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/internal/subprotocol"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -104,9 +105,15 @@ func onlyOpening(mw func(http.Handler) http.Handler) func(http.Handler) http.Han
 
 // httpKey marks the context of an HTTP request, and so of the 2025-x
 // session it creates: the session middleware acts on those only, not on
-// the WebSocket sessions of the same server. Its value is the client's
-// address.
+// the WebSocket sessions of the same server. Its value is an httpRequest.
 type httpKey struct{}
+
+// httpRequest is what the session middleware needs of the HTTP request
+// that created a session.
+type httpRequest struct {
+	remote string // the client's address
+	route  string // the ingress's routing key, which leads the session id
+}
 
 // httpSide serves the go-sdk's Streamable HTTP: a stateful handler for
 // 2025-x sessions and a stateless one for 2026-07-28 requests, chosen by
@@ -134,6 +141,7 @@ type httpSide struct {
 type httpSession struct {
 	ss       *mcp.ServerSession
 	identity string // identity.Key of its creator; "" without authentication
+	route    string // the routing key that leads its id, or ""
 }
 
 func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
@@ -211,7 +219,7 @@ func (h *httpSide) bridge(sdk http.Handler) http.Handler {
 				filtered[k] = v
 			}
 		}
-		r = r.Clone(context.WithValue(r.Context(), httpKey{}, r.RemoteAddr))
+		r = r.Clone(r.Context())
 		r.Header = filtered
 		if identity.TokenInfo(r.Context()) == nil {
 			sdk.ServeHTTP(w, r)
@@ -230,13 +238,19 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.refuseDraining(w, r) {
 		return
 	}
+	req := httpRequest{remote: r.RemoteAddr}
 	if modern(r) {
-		h.stateless.ServeHTTP(w, r)
+		h.stateless.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
 		return
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
+		route, sdkID := h.splitID(id)
+		if route != "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Mcp-Session-Id", sdkID)
+		}
 		h.mu.Lock()
-		s := h.sessions[id]
+		s := h.sessions[sdkID]
 		if r.Method == http.MethodPost {
 			// Counted until the answers it carries are delivered: the
 			// drain closes sessions only after that.
@@ -246,13 +260,69 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.mu.Unlock()
 		// Another identity's session gets the answer of an unknown one:
 		// nothing tells it that the session exists.
-		if s != nil && s.identity != identity.Key(identity.TokenInfo(r.Context())) {
+		if s != nil && (s.identity != identity.Key(identity.TokenInfo(r.Context())) || s.route != route) {
 			http.Error(w, "session not found", http.StatusNotFound)
 			return
 		}
+	} else if route := r.Header.Get(wsmcp.RouteHeader); r.Method == http.MethodPost && subprotocol.ValidKey(route) {
+		req.route = route
+		w = &routedWriter{ResponseWriter: w, route: route}
 	}
-	h.stateful.ServeHTTP(w, r)
+	h.stateful.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
 }
+
+// splitID splits a session id into the routing key that leads it and the
+// go-sdk's id. An id that the go-sdk minted whole (no ingress key) is
+// returned as it is.
+func (h *httpSide) splitID(id string) (route, sdkID string) {
+	h.mu.Lock()
+	_, whole := h.sessions[id]
+	h.mu.Unlock()
+	if whole {
+		return "", id
+	}
+	if route, rest, ok := strings.Cut(id, "."); ok && rest != "" && subprotocol.ValidKey(route) {
+		return route, rest
+	}
+	return "", id
+}
+
+// routedWriter leads the session id that the go-sdk answers an initialize
+// with by the ingress's routing key (from its Mcp-Route header): the
+// client then sends the key in every request of the session, and an
+// ingress that hashes on it (docs/deploy.md) sends them to this replica.
+// The key names no state: the session is found by the go-sdk's id, bound
+// to its creator's identity.
+type routedWriter struct {
+	http.ResponseWriter
+	route string
+	done  bool
+}
+
+func (w *routedWriter) lead() {
+	if w.done {
+		return
+	}
+	w.done = true
+	if id := w.Header().Get("Mcp-Session-Id"); id != "" {
+		w.Header().Set("Mcp-Session-Id", w.route+"."+id)
+	}
+}
+
+func (w *routedWriter) WriteHeader(code int) { w.lead(); w.ResponseWriter.WriteHeader(code) }
+
+func (w *routedWriter) Write(b []byte) (int, error) { w.lead(); return w.ResponseWriter.Write(b) }
+
+// Flush keeps SSE responses streaming.
+func (w *routedWriter) Flush() {
+	w.lead()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *routedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // refuseDraining answers 503, during a drain, a request that would open a
 // session or start work: new sessions, and the sessionless requests of
@@ -338,11 +408,11 @@ func (h *httpSide) track(ctx context.Context, ss *mcp.ServerSession) {
 		return
 	}
 	info := identity.TokenInfo(ctx)
-	h.sessions[ss.ID()] = &httpSession{ss: ss, identity: identity.Key(info)}
+	req, _ := ctx.Value(httpKey{}).(httpRequest)
+	h.sessions[ss.ID()] = &httpSession{ss: ss, identity: identity.Key(info), route: req.route}
 	h.mu.Unlock()
 	slot := closehook.Adopt(ctx)
-	c := wsmcp.ConnInfo{SessionID: ss.ID(), Transport: "http"}
-	c.Remote, _ = ctx.Value(httpKey{}).(string)
+	c := wsmcp.ConnInfo{SessionID: ss.ID(), Transport: "http", Remote: req.remote}
 	if info != nil {
 		c.Subject = info.UserID
 	}

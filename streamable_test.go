@@ -527,3 +527,44 @@ func TestHTTPBrowserCORS(t *testing.T) {
 		t.Errorf("initialize from the allowed Origin: %d %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// Behind an ingress that hashes on a routing key (docs/deploy.md), the id
+// of a new HTTP session is led by the key the ingress passed in Mcp-Route,
+// so that the client's later requests, which carry the id, hash to the
+// same replica. The key names no state: the id without it, or with
+// another key, is an unknown session.
+func TestHTTPSessionIDLedByRoute(t *testing.T) {
+	s := newStack(t, nil)
+	h := bearer(s.token(t, nil))
+	const route = "0123456789abcdef0123456789abcdef" // nginx's $request_id
+	withRoute := h.Clone()
+	withRoute.Set("Mcp-Route", route)
+	resp, _ := post(t, s.httpURL(), withRoute, initialize)
+	id := resp.Header.Get("Mcp-Session-Id")
+	sdkID, ok := strings.CutPrefix(id, route+".")
+	if !ok || sdkID == "" {
+		t.Fatalf("session id %q is not led by the route key", id)
+	}
+	ping := `{"jsonrpc":"2.0","id":2,"method":"ping"}`
+	for _, tt := range []struct {
+		name, id string
+		status   int
+	}{
+		{"the id as answered", id, http.StatusOK},
+		{"without its key", sdkID, http.StatusNotFound},
+		{"under another key", "fedcba9876543210fedcba9876543210." + sdkID, http.StatusNotFound},
+	} {
+		hh := h.Clone()
+		hh.Set("Mcp-Session-Id", tt.id)
+		hh.Set("Mcp-Protocol-Version", "2025-11-25")
+		if resp, body := post(t, s.httpURL(), hh, ping); resp.StatusCode != tt.status {
+			t.Errorf("%s: %d %s, want %d", tt.name, resp.StatusCode, body, tt.status)
+		}
+	}
+	// A malformed key is ignored: the id is the go-sdk's alone.
+	bad := h.Clone()
+	bad.Set("Mcp-Route", "bad key!")
+	if resp, _ := post(t, s.httpURL(), bad, initialize); strings.Contains(resp.Header.Get("Mcp-Session-Id"), ".") {
+		t.Errorf("a malformed key led the id: %q", resp.Header.Get("Mcp-Session-Id"))
+	}
+}

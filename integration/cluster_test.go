@@ -44,9 +44,17 @@ http {
 		default "";
 		"~(^|[ ,])mcp\.route\.(?<key>[A-Za-z0-9_-]+)" $key;
 	}
-	map $http_mcp_route $mcp_route_given {
+	map $http_mcp_session_id $mcp_route_session {
+		default "";
+		"~^(?<key>[A-Za-z0-9_-]+)\." $key;
+	}
+	map $http_mcp_route $mcp_route_header {
 		""      $mcp_route_entry;
 		default $http_mcp_route;
+	}
+	map $mcp_route_header $mcp_route_given {
+		""      $mcp_route_session;
+		default $mcp_route_header;
 	}
 	map $mcp_route_given $mcp_route {
 		""      $request_id;
@@ -476,4 +484,46 @@ func fanOut(ctx context.Context, t *testing.T, c *cluster, n int) {
 	if p99 := percentile(lat, 0.99); p99 > 10*time.Second {
 		t.Errorf("p99 %v: more than 10 s", p99)
 	}
+}
+
+// Streamable HTTP sessions behind the same nginx: a 2025-x session's id is
+// led by the routing key nginx made up for its initialize, so every later
+// request of the session (which carries the id) reaches the replica that
+// holds it. Each of 12 sessions makes 10 calls; without the key in the id,
+// about two requests in three would land on a replica that answers 404.
+func TestClusterHTTPSessions(t *testing.T) {
+	c := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	used := map[string]bool{}
+	var mu sync.Mutex
+	hc := &http.Client{Transport: upstreamRecorder(func(u string) { mu.Lock(); used[u] = true; mu.Unlock() })}
+	for i := range 12 {
+		client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, nil)
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: "http://" + c.nginx + "/mcp", HTTPClient: hc, MaxRetries: -1},
+			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		for j := range 10 {
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+				t.Fatalf("session %d, call %d: %v", i, j, err)
+			}
+		}
+		cs.Close()
+	}
+	if len(used) < 2 {
+		t.Errorf("12 sessions all went to %v: the test shows nothing about routing", used)
+	}
+}
+
+// upstreamRecorder reports the X-Upstream of every response.
+type upstreamRecorder func(string)
+
+func (f upstreamRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		f(resp.Header.Get("X-Upstream"))
+	}
+	return resp, err
 }
