@@ -568,3 +568,31 @@ func TestHTTPSessionIDLedByRoute(t *testing.T) {
 		t.Errorf("a malformed key led the id: %q", resp.Header.Get("Mcp-Session-Id"))
 	}
 }
+
+// HTTP requests count against the message rate, per identity: a client
+// over it gets 429 with Retry-After, and its session lives on.
+func TestHTTPMessageRate(t *testing.T) {
+	s := newStack(t, func(o *mcpws.Options) { o.Transport = &wsmcp.HandlerOptions{MessageRate: 5} })
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	statuses := map[int]int{}
+	var retry string
+	for range 20 {
+		resp, _ := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+		statuses[resp.StatusCode]++
+		if resp.StatusCode == http.StatusTooManyRequests {
+			retry = resp.Header.Get("Retry-After")
+		}
+	}
+	// 20 requests in well under a second: about the rate passes (the
+	// sliding window may let one more through across a second's edge),
+	// the rest are refused.
+	if statuses[http.StatusOK] > 6 || statuses[http.StatusTooManyRequests] < 14 || retry == "" {
+		t.Errorf("20 pings at a rate of 5/s: %v (Retry-After %q)", statuses, retry)
+	}
+	if n := s.srv.HTTPSessions(); n != 1 {
+		t.Errorf("%d sessions after the refusals, want 1", n)
+	}
+}
