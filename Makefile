@@ -5,10 +5,11 @@
 #   make bench  a short load test (under two minutes): WebSocket against
 #               Streamable HTTP, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
-#               TypeScript SDK client, headless Chromium, cross-process Go
-#               client, nginx, replicas on Redis), then a short fuzz run;
-#               installs Node 22, npm packages, Chromium, nginx and
-#               redis-server first
+#               TypeScript SDK client over WebSocket and HTTP, the MCP
+#               Inspector's and Claude Code's CLIs, headless Chromium,
+#               cross-process Go client, nginx, replicas on Redis), then a
+#               short fuzz run; installs Node 22, npm packages, Chromium,
+#               nginx and redis-server first
 
 GO       ?= go
 NODE_DIR := integration/node
@@ -58,8 +59,8 @@ vet:
 	@deps=$$(GOWORK=off $(GO) list -deps ./... | grep -E '^(github.com/redis|go.opentelemetry.io|github.com/prometheus)/'); \
 	if [ -n "$$deps" ]; then echo "the core module depends on:"; echo "$$deps"; exit 1; fi
 
-# Node 22, the MCP conformance suite and the TypeScript SDK, pinned by
-# integration/node/package-lock.json.
+# Node 22, the MCP conformance suite, the TypeScript SDK, Claude Code and the
+# MCP Inspector, pinned by integration/node/package-lock.json.
 node-deps: $(NODE_MODS)
 
 $(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json

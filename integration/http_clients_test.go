@@ -2,7 +2,10 @@ package integration
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -67,4 +70,109 @@ func TestTypeScriptHTTP(t *testing.T) {
 		t.Errorf("without a token: err = %v, stdout %q; want a StreamableHTTPError with code 401", err, out)
 	}
 	waitLogs(t, p, "status=401 reason=auth.no_token")
+}
+
+// inspectorCLI returns the path of the MCP Inspector's launcher pinned in
+// integration/node/package-lock.json.
+func inspectorCLI(t *testing.T) string {
+	t.Helper()
+	p, _ := filepath.Abs(filepath.Join(nodeDir, "node_modules", "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js"))
+	requireInstalled(t, p, "the MCP Inspector", "make node-deps")
+	return p
+}
+
+// runInspector runs the Inspector's CLI mode on the pinned Node with
+// --format json and a HOME of its own (its catalog, storage and secrets go
+// under ~/.mcp-inspector), and returns stdout, stderr and the exit code.
+func runInspector(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	inspector := inspectorCLI(t)
+	args = slices.Concat([]string{inspector, "--cli"}, args, []string{"--format", "json"})
+	out, err := runNodeEnv(t, time.Minute, []string{"HOME=" + t.TempDir()}, args...)
+	if err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) {
+			t.Fatalf("inspector %s: %v", strings.Join(args[1:], " "), err)
+		}
+		code = exit.ExitCode()
+		_, stderr, _ = strings.Cut(err.Error(), "\nstderr:\n")
+	}
+	return out, stderr, code
+}
+
+// The MCP Inspector's CLI (`mcp-inspector --cli URL --transport http
+// --header "Authorization: Bearer ..."`) lists the tools of the mount and
+// calls two of them, one with an argument; without the header it stops at
+// the 401 with its exit code for auth_required (3), not connecting.
+func TestInspectorCLI(t *testing.T) {
+	inspectorCLI(t)
+	p, url := startLocalAudience(t)
+	header := "Authorization: Bearer " + testToken(t, "linus", url, "")
+
+	t.Run("tools/list", func(t *testing.T) {
+		out, stderr, code := runInspector(t, url, "--transport", "http", "--header", header, "--method", "tools/list")
+		var got struct {
+			Result struct {
+				Tools []struct {
+					Name string `json:"name"`
+				} `json:"tools"`
+			} `json:"result"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("tools/list: exit %d, stdout %q\nstderr:\n%s", code, out, stderr)
+		}
+		var names []string
+		for _, tool := range got.Result.Tools {
+			names = append(names, tool.Name)
+		}
+		for _, want := range []string{"whoami", "echo", "increment"} {
+			if !slices.Contains(names, want) {
+				t.Errorf("tools/list lacks %s: %v", want, names)
+			}
+		}
+	})
+
+	t.Run("tools/call", func(t *testing.T) {
+		out, stderr, code := runInspector(t, url, "--transport", "http", "--header", header,
+			"--method", "tools/call", "--tool-name", "whoami")
+		var who struct {
+			Result struct {
+				StructuredContent struct {
+					Sub string `json:"sub"`
+				} `json:"structuredContent"`
+			} `json:"result"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &who) != nil || who.Result.StructuredContent.Sub != "linus" {
+			t.Errorf("whoami: exit %d, stdout %q, want sub linus\nstderr:\n%s", code, out, stderr)
+		}
+
+		out, stderr, code = runInspector(t, url, "--transport", "http", "--header", header,
+			"--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=over HTTP")
+		var echo struct {
+			Result struct {
+				Content []struct {
+					Text string `json:"text"`
+				} `json:"content"`
+			} `json:"result"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &echo) != nil || len(echo.Result.Content) != 1 || echo.Result.Content[0].Text != "over HTTP" {
+			t.Errorf("echo: exit %d, stdout %q, want the text back\nstderr:\n%s", code, out, stderr)
+		}
+	})
+
+	t.Run("no token", func(t *testing.T) {
+		// --stored-auth-only: no interactive OAuth, the 401 is the answer.
+		out, stderr, code := runInspector(t, url, "--transport", "http", "--stored-auth-only", "--method", "tools/list")
+		var got struct {
+			Error struct {
+				Code    string `json:"code"`
+				Message string `json:"message"`
+			} `json:"error"`
+		}
+		if code != 3 || json.Unmarshal([]byte(stderr), &got) != nil || got.Error.Code != "auth_required" ||
+			!strings.Contains(got.Error.Message, "Unauthorized") {
+			t.Errorf("without a token: exit %d, stdout %q, stderr %q; want exit 3 and auth_required for the 401", code, out, stderr)
+		}
+		waitLogs(t, p, "status=401 reason=auth.no_token")
+	})
 }
