@@ -94,3 +94,37 @@ func TestClaudeCode(t *testing.T) {
 	// refusal for want of a token.
 	waitLogs(t, p, "subject=claude-user", "status=401 reason=auth.no_token")
 }
+
+// Claude Code's "http" server type reaches the same mount over Streamable
+// HTTP, added as its docs give it (`claude mcp add --transport http NAME
+// URL --header "Authorization: Bearer ..."`): with a token `claude mcp
+// list` reports Connected. Without one the 401's challenge sends it to the
+// protected resource metadata, which names no authorization server (the
+// example verifies HS256 tokens it did not issue); it then falls back to
+// OAuth at the origin of the resource, where dynamic client registration is
+// not found, and reports that. The resource (the audience) is the server's
+// own URL, so that this fallback stays on the server under test.
+func TestClaudeCodeHTTP(t *testing.T) {
+	claude := claudeCode(t)
+	p, url := startLocalAudience(t)
+
+	home := t.TempDir()
+	runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "authorized", url,
+		"--header", "Authorization: Bearer "+testToken(t, "claude-http", url, ""))
+	runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "anonymous", url)
+	out := runClaude(t, claude, home, "mcp", "list")
+
+	lines := map[string]string{}
+	for line := range strings.Lines(out) {
+		if name, rest, ok := strings.Cut(line, ": "); ok {
+			lines[name] = strings.TrimSpace(rest)
+		}
+	}
+	if got, want := lines["authorized"], url+" (HTTP) - ✔ Connected"; got != want {
+		t.Errorf("with a token, claude mcp list printed %q, want %q\n%s", got, want, out)
+	}
+	if got, want := lines["anonymous"], url+" (HTTP) - ✘ Failed to connect — Dynamic Client Registration rejected (HTTP 404): 404 page not found"; got != want {
+		t.Errorf("without a token, claude mcp list printed %q, want %q\n%s", got, want, out)
+	}
+	waitLogs(t, p, "status=401 reason=auth.no_token")
+}
