@@ -160,6 +160,35 @@ func TestInspectorCLI(t *testing.T) {
 		}
 	})
 
+	// --protocol-era modern speaks 2026-07-28, which the mount hands to its
+	// stateless handler: the result carries the server's identity in _meta
+	// (a 2025 session's does not), and the token is checked all the same.
+	t.Run("modern era", func(t *testing.T) {
+		out, stderr, code := runInspector(t, url, "--transport", "http", "--header", header, "--protocol-era", "modern",
+			"--method", "tools/call", "--tool-name", "whoami")
+		var who struct {
+			Result struct {
+				Meta struct {
+					ServerInfo struct {
+						Name string `json:"name"`
+					} `json:"io.modelcontextprotocol/serverInfo"`
+				} `json:"_meta"`
+				StructuredContent struct {
+					Sub string `json:"sub"`
+				} `json:"structuredContent"`
+			} `json:"result"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &who) != nil || who.Result.StructuredContent.Sub != "linus" ||
+			who.Result.Meta.ServerInfo.Name != "mcpws-everything" {
+			t.Errorf("whoami in the modern era: exit %d, stdout %q, want sub linus and the server's identity in _meta\nstderr:\n%s", code, out, stderr)
+		}
+		_, stderr, code = runInspector(t, url, "--transport", "http", "--stored-auth-only", "--protocol-era", "modern",
+			"--method", "tools/list")
+		if code != 3 || !strings.Contains(stderr, `"auth_required"`) {
+			t.Errorf("modern era without a token: exit %d, stderr %q; want exit 3 and auth_required", code, stderr)
+		}
+	})
+
 	t.Run("no token", func(t *testing.T) {
 		// --stored-auth-only: no interactive OAuth, the 401 is the answer.
 		out, stderr, code := runInspector(t, url, "--transport", "http", "--stored-auth-only", "--method", "tools/list")
