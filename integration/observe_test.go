@@ -41,7 +41,7 @@ func TestPrometheusExample(t *testing.T) {
 	resp.Body.Close()
 	metrics := string(body)
 	for _, want := range []string{
-		`mcpws_sessions_active{otel_scope_name="github.com/mcpws/mcpws/otelmcpws"`,
+		`mcpws_sessions_active{mcpws_transport="websocket",otel_scope_name="github.com/mcpws/mcpws/otelmcpws"`,
 		`mcpws_messages_total{mcp_method_name="tools/call",mcpws_direction="in"`,
 		`mcpws_upgrades_total{http_response_status_code="403",mcpws_outcome="refused",mcpws_reason="origin"`,
 		`mcpws_request_duration_seconds_bucket{mcp_method_name="tools/call"`,
