@@ -19,7 +19,7 @@ func observe(next http.Handler, logger *slog.Logger, refused func(*http.Request,
 		if !ok {
 			return
 		}
-		f.Log(logger, "mcpws: upgrade refused", r)
+		f.Log(logger, "mcpws: request refused", r)
 		if refused != nil {
 			refused(r, f.Status, f.Reason)
 		}

@@ -58,7 +58,9 @@ type Options struct {
 	// JWTOptions.Audience.
 	Resource string
 	// AuthorizationServers and Scopes are published in the protected
-	// resource metadata; Scopes are also required of every token.
+	// resource metadata; Scopes are also required of every token. The MCP
+	// authorization spec requires at least one authorization server with
+	// a Verifier: New logs a warning without one.
 	AuthorizationServers []string
 	Scopes               []string
 	// AllowQueryToken accepts access_token in the query string.
@@ -206,6 +208,13 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Verifier != nil && len(o.AuthorizationServers) == 0 {
+		// The MCP authorization spec requires the metadata to name at
+		// least one; without it, a client that follows the spec cannot
+		// find where to get a token (Claude Code tries OAuth at the
+		// resource's own origin, and gives up).
+		logger.Warn("mcpws: Options.AuthorizationServers is empty: the protected resource metadata names no authorization server, so MCP clients cannot discover where to get a token; set it to your token issuer", "resource", o.Resource)
 	}
 	var refused func(*http.Request, int, string)
 	if hopts.Hooks != nil {

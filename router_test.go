@@ -470,3 +470,17 @@ func TestDefaultMessageRate(t *testing.T) {
 		t.Errorf("all %d messages were answered: no default rate", n)
 	}
 }
+
+// An endpoint with authentication but no authorization server publishes
+// metadata that MCP clients cannot use to find a token: New says so once,
+// in the log, and not when one is named.
+func TestNewWarnsWithoutAuthorizationServers(t *testing.T) {
+	without := newStack(t, func(o *mcpws.Options) { o.AuthorizationServers = nil })
+	if !strings.Contains(without.logs.String(), "AuthorizationServers is empty") {
+		t.Errorf("no warning without authorization servers:\n%s", without.logs.String())
+	}
+	with := newStack(t, nil)
+	if strings.Contains(with.logs.String(), "AuthorizationServers is empty") {
+		t.Errorf("a warning with an authorization server:\n%s", with.logs.String())
+	}
+}

@@ -61,7 +61,7 @@ func TestPrometheusExample(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, want := range []string{`"msg":"wsmcp: connection opened"`, `"msg":"mcpws: upgrade refused"`, `"reason":"origin"`, `"messages_in":`} {
+	for _, want := range []string{`"msg":"wsmcp: connection opened"`, `"msg":"mcpws: request refused"`, `"reason":"origin"`, `"messages_in":`} {
 		if !strings.Contains(p.Logs(), want) {
 			t.Errorf("log lacks %s:\n%s", want, p.Logs())
 		}

@@ -70,7 +70,7 @@ func Authenticate(opts AuthOptions) func(http.Handler) http.Handler {
 			refuse := func(status int, reason, code, desc, detail string) {
 				f := refusal.Refusal{Status: status, Reason: "auth." + reason, Detail: detail}
 				if !challenge(w, r, opts, f, code, desc) {
-					f.Log(logger, "mcpws: upgrade refused", r)
+					f.Log(logger, "mcpws: request refused", r)
 				}
 			}
 			token, err := findToken(r, opts.AllowQueryToken)

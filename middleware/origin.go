@@ -68,7 +68,7 @@ func Origin(opts OriginOptions) func(http.Handler) http.Handler {
 				f := refusal.Refusal{Status: http.StatusForbidden, Reason: reason,
 					Detail: fmt.Sprintf("%s: origin %q, host %q", msg, r.Header.Values("Origin"), r.Host)}
 				if !refusal.Write(w, r, f, "Forbidden: "+msg) {
-					f.Log(logger, "mcpws: upgrade refused", r)
+					f.Log(logger, "mcpws: request refused", r)
 				}
 			}
 			if len(hosts) > 0 && !slices.Contains(hosts, strings.ToLower(r.Host)) {
