@@ -132,8 +132,11 @@ type httpSide struct {
 	mu       sync.Mutex
 	sessions map[string]*httpSession // live 2025-x sessions by id
 	listens  map[*context.CancelFunc]struct{}
-	busy     int           // HTTP calls running, and POSTs to sessions (which deliver their answers)
-	idle     chan struct{} // closed when busy drops to 0 while draining
+	busy     int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
+	bodyMax  int64            // the body bound; -1 for none
+	bytesMax int64            // the in-flight bytes of one identity; -1 for none
+	inFlight map[string]int64 // request bytes running, by identity
+	idle     chan struct{}    // closed when busy drops to 0 while draining
 	draining bool
 }
 
@@ -171,6 +174,15 @@ func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *w
 	case body < 0:
 		body = -1
 	}
+	h.bodyMax = body
+	h.bytesMax = t.MaxInFlightBytesPerIdentity
+	switch {
+	case h.bytesMax == 0:
+		h.bytesMax = wsmcp.DefaultMaxInFlightBytesPerIdentity
+	case h.bytesMax < 0:
+		h.bytesMax = -1
+	}
+	h.inFlight = map[string]int64{}
 	get := func(r *http.Request) *mcp.Server {
 		s := getServer(r)
 		if s != nil {
@@ -238,6 +250,13 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.refuseDraining(w, r) {
 		return
 	}
+	release, ok := h.admitBytes(r)
+	if !ok {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Too Many Requests: too many request bytes in flight for this identity", http.StatusTooManyRequests)
+		return
+	}
+	defer release()
 	req := httpRequest{remote: r.RemoteAddr}
 	if modern(r) {
 		h.stateless.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
@@ -269,6 +288,39 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = &routedWriter{ResponseWriter: w, route: route}
 	}
 	h.stateful.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
+}
+
+// admitBytes counts the body of r against its identity's bytes in flight
+// (HandlerOptions.MaxInFlightBytesPerIdentity, as over WebSocket) until
+// release, or reports false when it would pass the bound. A body of
+// unknown length counts as the body bound; a request larger than the
+// bound is admitted only when its identity has nothing else running.
+// Requests without an identity are bounded by the body bound alone.
+func (h *httpSide) admitBytes(r *http.Request) (release func(), ok bool) {
+	key := identity.Key(identity.TokenInfo(r.Context()))
+	if r.Method != http.MethodPost || key == "" || h.bytesMax < 0 {
+		return func() {}, true
+	}
+	n := r.ContentLength
+	if n < 0 {
+		n = h.bodyMax
+	}
+	if n < 0 { // no body bound either
+		n = h.bytesMax
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur := h.inFlight[key]; cur > 0 && cur+n > h.bytesMax {
+		return nil, false
+	}
+	h.inFlight[key] += n
+	return func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if h.inFlight[key] -= n; h.inFlight[key] <= 0 {
+			delete(h.inFlight, key)
+		}
+	}, true
 }
 
 // splitID splits a session id into the routing key that leads it and the

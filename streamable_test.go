@@ -596,3 +596,43 @@ func TestHTTPMessageRate(t *testing.T) {
 		t.Errorf("%d sessions after the refusals, want 1", n)
 	}
 }
+
+// The bytes of the HTTP requests one identity has running are bounded as
+// over WebSocket (MaxInFlightBytesPerIdentity): while a call holds the
+// budget, the next request is refused 429; once it has finished, requests
+// pass again.
+func TestHTTPBytesInFlight(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "slow"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		started <- struct{}{}
+		<-release
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	s := newStackServer(t, srv, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{MaxInFlightBytesPerIdentity: 1024}
+	})
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	pad := strings.Repeat("x", 600)
+	slow := make(chan int, 1)
+	go func() {
+		resp, _ := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow","arguments":{"pad":"`+pad+`"}}}`)
+		slow <- resp.StatusCode
+	}()
+	<-started
+	ping := `{"jsonrpc":"2.0","id":3,"method":"ping","params":{"_meta":{"pad":"` + pad + `"}}}`
+	if resp, body := post(t, s.httpURL(), h, ping); resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a request over the identity's bytes in flight: %d %s, want 429 with Retry-After", resp.StatusCode, body)
+	}
+	close(release)
+	if code := <-slow; code != http.StatusOK {
+		t.Fatalf("the slow call: %d", code)
+	}
+	if resp, body := post(t, s.httpURL(), h, ping); resp.StatusCode != http.StatusOK {
+		t.Errorf("after the call finished: %d %s", resp.StatusCode, body)
+	}
+}

@@ -196,7 +196,7 @@ type identity struct {
 func whoami(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, identity, error) {
 	var id identity
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
-		id = identity{Subject: req.Extra.TokenInfo.UserID, Scopes: req.Extra.TokenInfo.Scopes}
+		id = identity{Subject: req.Extra.TokenInfo.UserID, Scopes: append([]string{}, req.Extra.TokenInfo.Scopes...)}
 	}
 	if id.Subject == "" {
 		return result(text("anonymous")), id, nil
