@@ -17,9 +17,11 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/time/rate"
 
+	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/headers"
 	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/internal/rpcerr"
 	"github.com/mcpws/mcpws/internal/subprotocol"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/wsmcp"
@@ -134,7 +136,7 @@ type httpSide struct {
 	listens  map[*context.CancelFunc]struct{}
 	busy     int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
 	bodyMax  int64            // the body bound; -1 for none
-	bytesMax int64            // the in-flight bytes of one identity; -1 for none
+	bytesMax int64            // the in-flight bytes of one identity; 0 for none
 	inFlight map[string]int64 // request bytes running, by identity
 	idle     chan struct{}    // closed when busy drops to 0 while draining
 	draining bool
@@ -151,6 +153,7 @@ func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *w
 	h := &httpSide{
 		sessions: map[string]*httpSession{},
 		listens:  map[*context.CancelFunc]struct{}{},
+		inFlight: map[string]int64{},
 		filter:   headers.Filter(t.ForwardHeaders),
 		logger:   t.Logger,
 	}
@@ -160,29 +163,15 @@ func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *w
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
-	idle := ho.IdleTimeout
-	switch {
-	case idle == 0:
-		idle = DefaultHTTPIdleTimeout
-	case idle < 0:
-		idle = 0
-	}
-	body := t.ReadLimit
-	switch {
-	case body == 0:
-		body = wsmcp.DefaultServerReadLimit
-	case body < 0:
+	// Zero is the default, negative none; the go-sdk takes 0 for no idle
+	// timeout and -1 for no body bound.
+	idle := bound.Resolve(ho.IdleTimeout, DefaultHTTPIdleTimeout)
+	body := bound.Resolve(t.ReadLimit, wsmcp.DefaultServerReadLimit)
+	if body == 0 {
 		body = -1
 	}
 	h.bodyMax = body
-	h.bytesMax = t.MaxInFlightBytesPerIdentity
-	switch {
-	case h.bytesMax == 0:
-		h.bytesMax = wsmcp.DefaultMaxInFlightBytesPerIdentity
-	case h.bytesMax < 0:
-		h.bytesMax = -1
-	}
-	h.inFlight = map[string]int64{}
+	h.bytesMax = bound.Resolve(t.MaxInFlightBytesPerIdentity, wsmcp.DefaultMaxInFlightBytesPerIdentity)
 	get := func(r *http.Request) *mcp.Server {
 		s := getServer(r)
 		if s != nil {
@@ -231,7 +220,7 @@ func (h *httpSide) bridge(sdk http.Handler) http.Handler {
 				filtered[k] = v
 			}
 		}
-		r = r.Clone(r.Context())
+		r = r.WithContext(r.Context()) // a shallow copy: its header is replaced, not changed
 		r.Header = filtered
 		if identity.TokenInfo(r.Context()) == nil {
 			sdk.ServeHTTP(w, r)
@@ -263,13 +252,8 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if id := r.Header.Get("Mcp-Session-Id"); id != "" {
-		route, sdkID := h.splitID(id)
-		if route != "" {
-			r = r.Clone(r.Context())
-			r.Header.Set("Mcp-Session-Id", sdkID)
-		}
 		h.mu.Lock()
-		s := h.sessions[sdkID]
+		s, route, sdkID := h.sessionLocked(id)
 		if r.Method == http.MethodPost {
 			// Counted until the answers it carries are delivered: the
 			// drain closes sessions only after that.
@@ -277,6 +261,10 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer h.done()
 		}
 		h.mu.Unlock()
+		if route != "" {
+			r = r.Clone(r.Context())
+			r.Header.Set("Mcp-Session-Id", sdkID)
+		}
 		// Another identity's session gets the answer of an unknown one:
 		// nothing tells it that the session exists.
 		if s != nil && (s.identity != identity.Key(identity.TokenInfo(r.Context())) || s.route != route) {
@@ -298,7 +286,7 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Requests without an identity are bounded by the body bound alone.
 func (h *httpSide) admitBytes(r *http.Request) (release func(), ok bool) {
 	key := identity.Key(identity.TokenInfo(r.Context()))
-	if r.Method != http.MethodPost || key == "" || h.bytesMax < 0 {
+	if r.Method != http.MethodPost || key == "" || h.bytesMax == 0 {
 		return func() {}, true
 	}
 	n := r.ContentLength
@@ -323,20 +311,18 @@ func (h *httpSide) admitBytes(r *http.Request) (release func(), ok bool) {
 	}, true
 }
 
-// splitID splits a session id into the routing key that leads it and the
-// go-sdk's id. An id that the go-sdk minted whole (no ingress key) is
-// returned as it is.
-func (h *httpSide) splitID(id string) (route, sdkID string) {
-	h.mu.Lock()
-	_, whole := h.sessions[id]
-	h.mu.Unlock()
-	if whole {
-		return "", id
+// sessionLocked finds the live session that id names, with the routing
+// key that leads id and the go-sdk's id: an id the go-sdk minted whole
+// (no ingress key) names its session as it is; "<key>.<id>" names the
+// session <id>. s is nil for an unknown session.
+func (h *httpSide) sessionLocked(id string) (s *httpSession, route, sdkID string) {
+	if s := h.sessions[id]; s != nil {
+		return s, "", id
 	}
 	if route, rest, ok := strings.Cut(id, "."); ok && rest != "" && subprotocol.ValidKey(route) {
-		return route, rest
+		return h.sessions[rest], route, rest
 	}
-	return "", id
+	return nil, "", id
 }
 
 // routedWriter leads the session id that the go-sdk answers an initialize
@@ -432,21 +418,8 @@ func (h *httpSide) middleware(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		start := time.Now()
 		res, err := next(ctx, method, req)
-		h.hooks.Served(ctx, method, time.Since(start), errorCode(err))
+		h.hooks.Served(ctx, method, time.Since(start), rpcerr.Code(err))
 		return res, err
-	}
-}
-
-// errorCode is the JSON-RPC error code of err, 0 for none.
-func errorCode(err error) int64 {
-	var jerr *jsonrpc.Error
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &jerr):
-		return jerr.Code
-	default:
-		return jsonrpc.CodeInternalError
 	}
 }
 

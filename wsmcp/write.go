@@ -3,12 +3,13 @@ package wsmcp
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+
+	"github.com/mcpws/mcpws/internal/rpcerr"
 )
 
 // writeChunk is the fragment size for large messages, so that pings and
@@ -136,7 +137,7 @@ func (c *conn) served(resp *jsonrpc.Response, call inCall, size int) {
 	c.flights.finish(call.size)
 	c.observe(Out, call.method, size)
 	if c.hooks.Served != nil && !call.start.IsZero() {
-		c.hooks.Served(c.ctx, call.method, time.Since(call.start), errorCode(resp.Error))
+		c.hooks.Served(c.ctx, call.method, time.Since(call.start), rpcerr.Code(resp.Error))
 	}
 }
 
@@ -153,18 +154,6 @@ func cancelledID(params json.RawMessage) (any, bool) {
 		return nil, false
 	}
 	return idKey(id), true
-}
-
-// errorCode is the JSON-RPC code that err is sent with, 0 for none.
-func errorCode(err error) int64 {
-	if err == nil {
-		return 0
-	}
-	var we *jsonrpc.Error
-	if errors.As(err, &we) {
-		return we.Code
-	}
-	return jsonrpc.CodeInternalError
 }
 
 // enqueue adds one encoded message of the session to the outbound queue:
