@@ -71,12 +71,7 @@ func runNginx(t *testing.T, conf func(dir string, port int) string) string {
 	t.Helper()
 	requireInstalled(t, nginxBin, "nginx", "make system-deps (apt-get install nginx)")
 	dir := t.TempDir()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close() // nginx binds it next; a race with another process is unlikely on loopback
+	port := freePort(t) // nginx binds it next; a race with another process is unlikely on loopback
 	file := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(file, []byte(conf(dir, port)), 0o600); err != nil {
 		t.Fatal(err)
