@@ -138,11 +138,22 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 // to child processes, say. getServe runs after authentication and the
 // caps, so the identity is in the request's context (see
 // wsmcp.TokenInfoFromContext); it may refuse with a *wsmcp.Refusal.
+//
+// Over Streamable HTTP, each 2025-x session is a go-sdk
+// StreamableServerTransport whose connection getServe's function serves,
+// as it serves a WebSocket connection; it offers the same text methods to
+// a relay. go-sdk v1.8.0 lets such a session speak neither 2026-07-28
+// (those requests get error -32022 and the 2025 versions, and clients fall
+// back to initialize) nor methods outside the specification, and always
+// answers with an event stream. A notification or request of the server's
+// goes on the stream of the call it belongs to: the call with its progress
+// token, else the one call running, else the session's GET stream.
 func NewConnEndpoint(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), opts *Options) *Endpoint {
 	if getServe == nil {
 		panic("mcpws.NewConnEndpoint needs a getServe function")
 	}
-	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) }, nil)
+	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) },
+		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide { return newRelaySide(getServe, o.HTTP, hopts) })
 }
 
 // noResourcePanic is what New panics with for a Verifier without a Resource.

@@ -42,10 +42,14 @@ const (
 // whoamiServer has a whoami tool that returns the caller's subject.
 func whoamiServer() *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	mcp.AddTool(s, &mcp.Tool{Name: "whoami"}, func(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+	mcp.AddTool(s, &mcp.Tool{Name: "whoami"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
 		sub := ""
+		info := wsmcp.TokenInfoFromContext(ctx) // a relayed session's
 		if req.Extra != nil && req.Extra.TokenInfo != nil {
-			sub = req.Extra.TokenInfo.UserID + " " + strings.Join(req.Extra.TokenInfo.Scopes, ",")
+			info = req.Extra.TokenInfo
+		}
+		if info != nil {
+			sub = info.UserID + " " + strings.Join(info.Scopes, ",")
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: sub}}}, nil, nil
 	})
@@ -68,6 +72,20 @@ func newStack(t *testing.T, mutate func(*mcpws.Options)) *stack {
 // request).
 func newStackServer(t *testing.T, srv *mcp.Server, mutate func(*mcpws.Options)) *stack {
 	t.Helper()
+	return buildStack(t, mutate, func(o *mcpws.Options) *mcpws.Endpoint {
+		return mcpws.New(func(*http.Request) *mcp.Server {
+			if srv != nil {
+				return srv
+			}
+			return whoamiServer()
+		}, o)
+	})
+}
+
+// buildStack mounts the endpoint that newEndpoint makes, with
+// authentication and an Origin allow-list, on a test server.
+func buildStack(t *testing.T, mutate func(*mcpws.Options), newEndpoint func(*mcpws.Options) *mcpws.Endpoint) *stack {
+	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
@@ -88,12 +106,7 @@ func newStackServer(t *testing.T, srv *mcp.Server, mutate func(*mcpws.Options)) 
 	if mutate != nil {
 		mutate(opts)
 	}
-	endpoint := mcpws.New(func(*http.Request) *mcp.Server {
-		if srv != nil {
-			return srv
-		}
-		return whoamiServer()
-	}, opts)
+	endpoint := newEndpoint(opts)
 	mux := http.NewServeMux()
 	endpoint.Mount(mux, "/mcp")
 	ts := httptest.NewServer(mux)

@@ -40,7 +40,9 @@ type HTTPOptions struct {
 	IdleTimeout time.Duration
 	// JSONResponse answers a POST with one application/json response
 	// instead of a text/event-stream. subscriptions/listen is answered as
-	// a stream either way.
+	// a stream either way. An endpoint of NewConnEndpoint always answers
+	// with a stream: the go-sdk gives a transport of its own no way to
+	// choose.
 	JSONResponse bool
 }
 
@@ -122,7 +124,8 @@ type httpRequest struct {
 // the Mcp-Protocol-Version header. It binds each session to the identity
 // that created it, holds the session's cap slot for its life, and drains.
 type httpSide struct {
-	stateful, stateless http.Handler
+	stateful, stateless http.Handler // nil when relay serves the sessions
+	relay               *relayHTTP
 	filter              func(http.Header) http.Header
 	hooks               wsmcp.Hooks
 	logger              *slog.Logger
@@ -131,25 +134,53 @@ type httpSide struct {
 	// getServer that makes a server per request does not make this grow.
 	servers sync.Map // weak.Pointer[mcp.Server] → struct{}
 
-	mu       sync.Mutex
-	sessions map[string]*httpSession // live 2025-x sessions by id
-	listens  map[*context.CancelFunc]struct{}
-	busy     int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
-	bodyMax  int64            // the body bound; -1 for none
-	bytesMax int64            // the in-flight bytes of one identity; 0 for none
-	inFlight map[string]int64 // request bytes running, by identity
-	idle     chan struct{}    // closed when busy drops to 0 while draining
-	draining bool
+	mu          sync.Mutex
+	sessions    map[string]*httpSession // live 2025-x sessions by id
+	listens     map[*context.CancelFunc]struct{}
+	busy        int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
+	timeout     time.Duration    // the idle timeout of a session; 0 for none
+	bodyMax     int64            // the body bound; 0 for none
+	bytesMax    int64            // the in-flight bytes of one identity; 0 for none
+	maxInFlight int              // the calls running on one relayed session; 0 for none
+	inFlight    map[string]int64 // request bytes running, by identity
+	idle        chan struct{}    // closed when busy drops to 0 while draining
+	draining    bool
 }
 
 // httpSession is what the stack knows of a 2025-x HTTP session.
 type httpSession struct {
-	ss       *mcp.ServerSession
-	identity string // identity.Key of its creator; "" without authentication
-	route    string // the routing key that leads its id, or ""
+	end      func() error    // ends the session
+	identity string          // identity.Key of its creator; "" without authentication
+	route    string          // the routing key that leads its id, or ""
+	relayed  *relayedSession // the session of a relay (NewConnEndpoint); nil for the go-sdk's
 }
 
 func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
+	h := newSide(ho, t)
+	get := func(r *http.Request) *mcp.Server {
+		s := getServer(r)
+		if s != nil {
+			h.watch(s)
+		}
+		return s
+	}
+	// The go-sdk takes 0 for no idle timeout and -1 for no body bound.
+	body := h.bodyMax
+	if body == 0 {
+		body = -1
+	}
+	h.stateful = h.bridge(mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
+		SessionTimeout: h.timeout, JSONResponse: ho.JSONResponse, MaxRequestBodyBytes: body, Logger: t.Logger,
+	}))
+	h.stateless = h.bridge(mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
+		Stateless: true, JSONResponse: ho.JSONResponse, MaxRequestBodyBytes: body, Logger: t.Logger,
+	}))
+	return h
+}
+
+// newSide returns the parts of an httpSide that do not depend on what
+// serves the sessions.
+func newSide(ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
 	h := &httpSide{
 		sessions: map[string]*httpSession{},
 		listens:  map[*context.CancelFunc]struct{}{},
@@ -163,28 +194,11 @@ func newHTTPSide(getServer func(*http.Request) *mcp.Server, ho HTTPOptions, t *w
 	if h.logger == nil {
 		h.logger = slog.New(slog.DiscardHandler)
 	}
-	// Zero is the default, negative none; the go-sdk takes 0 for no idle
-	// timeout and -1 for no body bound.
-	idle := bound.Resolve(ho.IdleTimeout, DefaultHTTPIdleTimeout)
-	body := bound.Resolve(t.ReadLimit, wsmcp.DefaultServerReadLimit)
-	if body == 0 {
-		body = -1
-	}
-	h.bodyMax = body
+	// Zero is the default, negative none.
+	h.timeout = bound.Resolve(ho.IdleTimeout, DefaultHTTPIdleTimeout)
+	h.bodyMax = bound.Resolve(t.ReadLimit, wsmcp.DefaultServerReadLimit)
 	h.bytesMax = bound.Resolve(t.MaxInFlightBytesPerIdentity, wsmcp.DefaultMaxInFlightBytesPerIdentity)
-	get := func(r *http.Request) *mcp.Server {
-		s := getServer(r)
-		if s != nil {
-			h.watch(s)
-		}
-		return s
-	}
-	h.stateful = h.bridge(mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
-		SessionTimeout: idle, JSONResponse: ho.JSONResponse, MaxRequestBodyBytes: body, Logger: t.Logger,
-	}))
-	h.stateless = h.bridge(mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
-		Stateless: true, JSONResponse: ho.JSONResponse, MaxRequestBodyBytes: body, Logger: t.Logger,
-	}))
+	h.maxInFlight = bound.Resolve(t.MaxInFlight, wsmcp.DefaultMaxInFlight)
 	return h
 }
 
@@ -248,6 +262,10 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer release()
 	req := httpRequest{remote: r.RemoteAddr}
 	if modern(r) {
+		if h.relay != nil {
+			h.relay.refuseModern(w, r)
+			return
+		}
 		h.stateless.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
 		return
 	}
@@ -261,7 +279,7 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			defer h.done()
 		}
 		h.mu.Unlock()
-		if route != "" {
+		if route != "" && h.relay == nil {
 			r = r.Clone(r.Context())
 			r.Header.Set("Mcp-Session-Id", sdkID)
 		}
@@ -271,9 +289,23 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "session not found", http.StatusNotFound)
 			return
 		}
+		if h.relay != nil {
+			if s == nil {
+				http.Error(w, "session not found", http.StatusNotFound)
+				return
+			}
+			s.relayed.serve(w, r)
+			return
+		}
 	} else if route := r.Header.Get(wsmcp.RouteHeader); r.Method == http.MethodPost && subprotocol.ValidKey(route) {
 		req.route = route
-		w = &routedWriter{ResponseWriter: w, route: route}
+		if h.relay == nil {
+			w = &routedWriter{ResponseWriter: w, route: route}
+		}
+	}
+	if h.relay != nil {
+		h.relay.open(w, r, req)
+		return
 	}
 	h.stateful.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), httpKey{}, req)))
 }
@@ -292,9 +324,9 @@ func (h *httpSide) admitBytes(r *http.Request) (release func(), ok bool) {
 	n := r.ContentLength
 	if n < 0 {
 		n = h.bodyMax
-	}
-	if n < 0 { // no body bound either
-		n = h.bytesMax
+		if n == 0 { // no body bound either
+			n = h.bytesMax
+		}
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -434,7 +466,7 @@ func (h *httpSide) track(ctx context.Context, ss *mcp.ServerSession) {
 	}
 	info := identity.TokenInfo(ctx)
 	req, _ := ctx.Value(httpKey{}).(httpRequest)
-	h.sessions[ss.ID()] = &httpSession{ss: ss, identity: identity.Key(info), route: req.route}
+	h.sessions[ss.ID()] = &httpSession{end: ss.Close, identity: identity.Key(info), route: req.route}
 	h.mu.Unlock()
 	slot := closehook.Adopt(ctx)
 	c := wsmcp.ConnInfo{SessionID: ss.ID(), Transport: "http", Remote: req.remote}
@@ -540,13 +572,13 @@ func (h *httpSide) shutdown(ctx context.Context) error {
 		}
 	}
 	h.mu.Lock()
-	live := make([]*mcp.ServerSession, 0, len(h.sessions))
+	live := make([]func() error, 0, len(h.sessions))
 	for _, s := range h.sessions {
-		live = append(live, s.ss)
+		live = append(live, s.end)
 	}
 	h.mu.Unlock()
-	for _, ss := range live {
-		_ = ss.Close()
+	for _, end := range live {
+		_ = end()
 	}
 	if err != nil {
 		return errors.Join(errors.New("mcpws: HTTP calls still running at the drain deadline"), err)

@@ -44,13 +44,21 @@ func TestGatewayConformance(t *testing.T) {
 // TestGatewayServerEverything runs the reference server of the MCP
 // project, @modelcontextprotocol/server-everything from npm (pinned in
 // node/package.json), as the child, and drives it with the TypeScript
-// SDK's client: tools, echo, progress, and sampling answered by the client.
+// SDK's client over WebSocket and over Streamable HTTP: tools, echo,
+// progress, and sampling answered by the client.
 func TestGatewayServerEverything(t *testing.T) {
 	nodeBin := node(t)
 	server, _ := filepath.Abs(filepath.Join(nodeDir, "node_modules", "@modelcontextprotocol", "server-everything", "dist", "index.js"))
 	requireInstalled(t, server, "@modelcontextprotocol/server-everything", "make node-deps")
 	p := startGateway(t, nil, "--", nodeBin, server, "stdio")
-	out, err := runNode(t, 2*time.Minute, "ts-gateway-client.mjs", "ws://"+p.addr+"/mcp")
+	for _, scheme := range []string{"ws", "http"} {
+		t.Run(scheme, func(t *testing.T) { checkServerEverything(t, p, scheme+"://"+p.addr+"/mcp") })
+	}
+}
+
+// checkServerEverything drives server-everything behind the gateway at url.
+func checkServerEverything(t *testing.T, p *proc, url string) {
+	out, err := runNode(t, 2*time.Minute, "ts-gateway-client.mjs", url)
 	if err != nil {
 		t.Fatalf("client: %v\ngateway log:\n%s", err, p.Logs())
 	}

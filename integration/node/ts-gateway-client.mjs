@@ -1,10 +1,13 @@
 // The TypeScript SDK client against @modelcontextprotocol/server-everything
 // run as the child of "mcpws serve": lists tools, calls echo, a tool that
 // reports progress, and a tool that sends a sampling request, answered
-// here. Prints one JSON report on stdout.
+// here. Prints one JSON report on stdout. The URL's scheme chooses the
+// transport: WebSocket for ws://, Streamable HTTP for http://.
 //
 //   node ts-gateway-client.mjs ws://127.0.0.1:8080/mcp
+//   node ts-gateway-client.mjs http://127.0.0.1:8080/mcp
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { WebSocketClientTransport } from '@modelcontextprotocol/sdk/client/websocket.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 
@@ -14,7 +17,8 @@ client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
   sampled.push(req.params.messages[0].content.text);
   return { role: 'assistant', model: 'test-model', content: { type: 'text', text: 'Paris' } };
 });
-await client.connect(new WebSocketClientTransport(new URL(process.argv[2])));
+const url = new URL(process.argv[2]);
+await client.connect(url.protocol.startsWith('ws') ? new WebSocketClientTransport(url) : new StreamableHTTPClientTransport(url));
 const report = { serverName: client.getServerVersion()?.name };
 
 const { tools } = await client.listTools();

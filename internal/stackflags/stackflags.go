@@ -43,6 +43,8 @@ type Flags struct {
 	Resume         time.Duration
 	DrainDelay     time.Duration
 	DrainTimeout   time.Duration
+	Transports     string
+	HTTPIdle       time.Duration
 
 	// Secret is the HS256 secret: JWT_SECRET, read by Check, unless the
 	// program set it from a flag of its own.
@@ -69,6 +71,13 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.Resume, "resume", 0, "keep 2025 sessions of reconnecting clients alive this long after their socket drops (0: off)")
 	fs.DurationVar(&f.DrainDelay, "drain-delay", 0, "on SIGTERM, keep serving with /readyz at 503 this long before draining (a few readiness probe periods)")
 	fs.DurationVar(&f.DrainTimeout, "drain-timeout", 0, fmt.Sprintf("on SIGTERM, how long calls in flight may take to finish (0: library default, %v)", mcpws.DefaultDrainTimeout))
+	fs.StringVar(&f.Transports, "transports", "ws,http", "what /mcp serves: ws,http (both), ws (WebSocket only) or http (Streamable HTTP only)")
+	fs.DurationVar(&f.HTTPIdle, "http-idle-timeout", 0, fmt.Sprintf("end a Streamable HTTP session after this long without a request from its client (0: library default, %v; -1s: never)", mcpws.DefaultHTTPIdleTimeout))
+}
+
+// transports maps -transports to the option.
+var transports = map[string]mcpws.Transports{
+	"ws,http": mcpws.WebSocketAndHTTP, "http,ws": mcpws.WebSocketAndHTTP, "ws": mcpws.WebSocketOnly, "http": mcpws.HTTPOnly,
 }
 
 // Check validates the shared flags once fs is parsed, and reads
@@ -85,6 +94,9 @@ func (f *Flags) Check(fs *flag.FlagSet, lookupEnv func(string) (string, bool)) e
 	}
 	jwksGiven := false
 	fs.Visit(func(fl *flag.Flag) { jwksGiven = jwksGiven || fl.Name == "jwks-url" })
+	if _, ok := transports[f.Transports]; !ok {
+		return fmt.Errorf("-transports %q: want ws,http, ws or http", f.Transports)
+	}
 	switch {
 	case jwksGiven && f.JWKSURL == "":
 		return errors.New("-jwks-url is empty: give the URL, or leave the flag out to serve without authentication")
@@ -141,6 +153,8 @@ func (f *Flags) Options(v auth.TokenVerifier, logger *slog.Logger, transport *ws
 		Logger:              logger,
 		DrainDelay:          f.DrainDelay,
 		DrainTimeout:        f.DrainTimeout,
+		Transports:          transports[f.Transports],
+		HTTP:                mcpws.HTTPOptions{IdleTimeout: f.HTTPIdle},
 	}
 	if f.Issuer != "" {
 		o.AuthorizationServers = []string{f.Issuer}

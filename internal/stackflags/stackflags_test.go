@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/mcpws/mcpws"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -43,6 +44,7 @@ func TestCheck(t *testing.T) {
 		{"secret without audience", map[string]string{"JWT_SECRET": secret}, nil, "-audience is required"},
 		{"jwks without audience", nil, []string{"-jwks-url", "https://idp/jwks"}, "-audience is required"},
 		{"both sources", map[string]string{"JWT_SECRET": secret}, []string{"-jwks-url", "https://idp/jwks", "-audience", "https://a/mcp"}, "exclusive"},
+		{"unknown transports", nil, []string{"-transports", "sse"}, `-transports "sse": want ws,http, ws or http`},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := parse(t, tt.env, tt.args...)
@@ -58,7 +60,8 @@ func TestCheck(t *testing.T) {
 func TestOptions(t *testing.T) {
 	f, err := parse(t, nil, "-origins", "https://a, https://b", "-hosts", "a:1", "-scopes", "mcp", "-issuer", "https://idp",
 		"-rate", "50", "-max-conns-per-user", "3", "-max-conns", "9", "-upgrades-per-ip", "7", "-upgrades-per-user", "5",
-		"-ping-interval", "3s", "-pong-timeout", "2s", "-resume", "1m", "-drain-delay", "4s", "-drain-timeout", "6s", "-max-header-bytes", "1024")
+		"-ping-interval", "3s", "-pong-timeout", "2s", "-resume", "1m", "-drain-delay", "4s", "-drain-timeout", "6s", "-max-header-bytes", "1024",
+		"-transports", "http", "-http-idle-timeout", "90s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,6 +80,8 @@ func TestOptions(t *testing.T) {
 		t.Errorf("transport %+v", tr)
 	case tr.IdleTimeout != time.Hour:
 		t.Errorf("the program's transport options were lost: %+v", tr)
+	case o.Transports != mcpws.HTTPOnly || o.HTTP.IdleTimeout != 90*time.Second:
+		t.Errorf("transports %v, HTTP options %+v", o.Transports, o.HTTP)
 	case f.HTTPServer(nil).MaxHeaderBytes != 1024:
 		t.Errorf("max header bytes not carried")
 	}

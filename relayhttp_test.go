@@ -1,0 +1,418 @@
+package mcpws_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwt"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// newRelayStack is newStack for NewConnEndpoint: each session, over
+// WebSocket or HTTP, is handed to a relay that serves it with srv (nil: a
+// whoami server per session), as a gateway hands it to a process. served
+// counts the sessions getServe let in.
+func newRelayStack(t *testing.T, srv *mcp.Server, mutate func(*mcpws.Options)) (*stack, *atomic.Int32) {
+	t.Helper()
+	served := new(atomic.Int32)
+	getServe := func(*http.Request) (wsmcp.ServeConnFunc, error) {
+		served.Add(1)
+		return func(ctx context.Context, conn mcp.Connection) error {
+			s := srv
+			if s == nil {
+				s = whoamiServer()
+			}
+			_, err := s.Connect(ctx, connTransport{conn}, nil)
+			return err
+		}, nil
+	}
+	return buildStack(t, mutate, func(o *mcpws.Options) *mcpws.Endpoint { return mcpws.NewConnEndpoint(getServe, o) }), served
+}
+
+// connTransport hands a connection that is already there to mcp.Server.Connect.
+type connTransport struct{ conn mcp.Connection }
+
+func (t connTransport) Connect(context.Context) (mcp.Connection, error) { return t.conn, nil }
+
+// waitHTTPSessions waits until the endpoint holds n HTTP sessions.
+func waitHTTPSessions(t *testing.T, s *stack, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.srv.HTTPSessions() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("HTTP sessions = %d, want %d", s.srv.HTTPSessions(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A relayed HTTP session does what a client needs of a session, in both
+// directions: the go-sdk's client, which asks for 2026-07-28 first, falls
+// back to a 2025-11-25 session; a tool call sees the caller's identity,
+// sends progress and asks the client for a sampling in the middle of the
+// call; DELETE ends the relay's side of the session; every step is
+// reported to the hooks and the log, labelled http.
+func TestRelayHTTPSession(t *testing.T) {
+	srv := whoamiServer()
+	mcp.AddTool(srv, &mcp.Tool{Name: "ask"}, func(ctx context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		if err := req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: req.Params.GetProgressToken(), Progress: 1, Total: 2}); err != nil {
+			return nil, nil, err
+		}
+		res, err := req.Session.CreateMessage(ctx, &mcp.CreateMessageParams{
+			Messages: []*mcp.SamplingMessage{{Role: "user", Content: &mcp.TextContent{Text: "ping"}}}, MaxTokens: 5,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{res.Content}}, nil, nil
+	})
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) { mu.Lock(); events = append(events, e); mu.Unlock() }
+	hooks := &wsmcp.Hooks{
+		Opened: func(_ context.Context, c wsmcp.ConnInfo) { record("opened " + c.Transport + " " + c.Subject) },
+		Served: func(_ context.Context, method string, _ time.Duration, code int64) {
+			record(fmt.Sprintf("served %s %d", method, code))
+		},
+		Closed: func(_ context.Context, c wsmcp.ConnInfo, ci wsmcp.CloseInfo) { record("closed " + c.Transport + ": " + ci.Reason) },
+	}
+	s, _ := newRelayStack(t, srv, func(o *mcpws.Options) { o.Transport = &wsmcp.HandlerOptions{Hooks: hooks} })
+
+	progress := make(chan float64, 1)
+	client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, &mcp.ClientOptions{
+		CreateMessageHandler: func(context.Context, *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			return &mcp.CreateMessageResult{Role: "assistant", Content: &mcp.TextContent{Text: "pong"}, Model: "m"}, nil
+		},
+		ProgressNotificationHandler: func(_ context.Context, req *mcp.ProgressNotificationClientRequest) {
+			progress <- req.Params.Progress
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.httpURL(), HTTPClient: bearerClient(s.token(t, nil)), MaxRetries: -1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := cs.InitializeResult().ProtocolVersion; v != "2025-11-25" {
+		t.Errorf("negotiated %q, want the fallback to 2025-11-25", v)
+	}
+	if got := whoami(t, cs); got != "alice mcp,read" {
+		t.Errorf("whoami = %q", got)
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ask", Meta: mcp.Meta{"progressToken": "p1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Content[0].(*mcp.TextContent).Text; got != "pong" {
+		t.Errorf("ask = %q, want the client's sampling answer", got)
+	}
+	select {
+	case p := <-progress:
+		if p != 1 {
+			t.Errorf("progress %v", p)
+		}
+	case <-ctx.Done():
+		t.Fatal("no progress notification")
+	}
+	if n := s.srv.HTTPSessions(); n != 1 {
+		t.Errorf("HTTPSessions = %d, want 1", n)
+	}
+	cs.Close() // DELETE
+	waitHTTPSessions(t, s, 0)
+
+	mu.Lock()
+	got := strings.Join(events, "; ")
+	mu.Unlock()
+	for _, want := range []string{"opened http alice", "served tools/call 0", "closed http: deleted by the client"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("hooks saw %q, want %q among them", got, want)
+		}
+	}
+	for _, want := range []string{`msg="mcpws: HTTP session opened"`, "subject=alice", `msg="mcpws: HTTP session closed"`} {
+		if !strings.Contains(s.logs.String(), want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+}
+
+// Every bad form of a request gets the answer the go-sdk's own handler
+// gives it, and none of them starts a session.
+func TestRelayHTTPRefusals(t *testing.T) {
+	s, served := newRelayStack(t, nil, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 64 << 10}}
+	})
+	tok := s.token(t, nil)
+	resp, _ := post(t, s.httpURL(), bearer(tok), initialize)
+	alices := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || alices == "" {
+		t.Fatalf("initialize: %d, session %q", resp.StatusCode, alices)
+	}
+	before := served.Load()
+	bob := s.token(t, func(tk jwt.Token) { _ = tk.Set("sub", "bob") })
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}`
+	with := func(h http.Header, kv ...string) http.Header {
+		h = h.Clone()
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	inSession := with(bearer(tok), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25")
+	for _, tt := range []struct {
+		name   string
+		method string
+		header http.Header
+		body   string
+		status int
+		want   string
+	}{
+		{"no token", "POST", nil, initialize, http.StatusUnauthorized, ""},
+		{"another origin", "POST", with(bearer(tok), "Origin", "https://evil.example"), initialize, http.StatusForbidden, ""},
+		{"a session that does not begin with initialize", "POST", bearer(tok), call, http.StatusBadRequest, "begins with one initialize"},
+		{"a batch to begin", "POST", bearer(tok), "[" + initialize + "]", http.StatusBadRequest, "begins with one initialize"},
+		{"not JSON", "POST", bearer(tok), "{", http.StatusBadRequest, "begins with one initialize"},
+		{"empty body", "POST", bearer(tok), "", http.StatusBadRequest, "non-empty body"},
+		{"body over the read limit", "POST", bearer(tok), `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, http.StatusRequestEntityTooLarge, "exceeds 65536 bytes"},
+		{"wrong content type", "POST", with(bearer(tok), "Content-Type", "text/plain"), initialize, http.StatusUnsupportedMediaType, "application/json"},
+		{"no event streams accepted", "POST", with(bearer(tok), "Accept", "application/json"), initialize, http.StatusBadRequest, "text/event-stream"},
+		{"unknown protocol version", "POST", with(bearer(tok), "Mcp-Protocol-Version", "1999-01-01"), initialize, http.StatusBadRequest, "Unsupported protocol version"},
+		{"2026-07-28", "POST", with(bearer(tok), "Mcp-Protocol-Version", "2026-07-28", "Mcp-Method", "server/discover"), `{"jsonrpc":"2.0","id":7,"method":"server/discover"}`, http.StatusBadRequest, `"id":7,"error":{"code":-32022`},
+		{"GET without a session", "GET", with(bearer(tok), "Accept", "text/event-stream"), "", http.StatusBadRequest, "requires an Mcp-Session-Id"},
+		{"DELETE without a session", "DELETE", bearer(tok), "", http.StatusBadRequest, "requires an Mcp-Session-Id"},
+		{"PUT", "PUT", bearer(tok), initialize, http.StatusMethodNotAllowed, ""},
+		{"unknown session", "POST", with(bearer(tok), "Mcp-Session-Id", "no-such-session"), call, http.StatusNotFound, "session not found"},
+		{"another identity's session", "POST", with(bearer(bob), "Mcp-Session-Id", alices), call, http.StatusNotFound, "session not found"},
+		{"another identity's DELETE", "DELETE", with(bearer(bob), "Mcp-Session-Id", alices), "", http.StatusNotFound, "session not found"},
+		{"GET that takes no event stream", "GET", with(inSession, "Accept", "application/json"), "", http.StatusBadRequest, "text/event-stream"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, s.httpURL(), strings.NewReader(tt.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tt.status || !strings.Contains(string(body), tt.want) {
+				t.Errorf("%d %q, want %d with %q", resp.StatusCode, body, tt.status, tt.want)
+			}
+		})
+	}
+	if n := served.Load() - before; n != 0 {
+		t.Errorf("the refused requests started %d sessions", n)
+	}
+	// alice's session still answers alice.
+	resp, body := post(t, s.httpURL(), inSession, call)
+	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice") {
+		t.Errorf("alice's own session: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A 2026-07-28 client is told which versions a relay speaks, as the
+// specification asks, in a form the go-sdk's client reads.
+func TestRelayHTTPRefusesModern(t *testing.T) {
+	s, _ := newRelayStack(t, nil, nil)
+	h := bearer(s.token(t, nil))
+	h.Set("Mcp-Protocol-Version", "2026-07-28")
+	h.Set("Mcp-Method", "tools/list")
+	resp, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":"x","method":"tools/list"}`)
+	var got struct {
+		ID    string
+		Error struct {
+			Code int
+			Data mcp.UnsupportedProtocolVersionData
+		}
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("%d %s: %v", resp.StatusCode, body, err)
+	}
+	if got.ID != "x" || got.Error.Code != mcp.CodeUnsupportedProtocolVersion || got.Error.Data.Requested != "2026-07-28" ||
+		len(got.Error.Data.Supported) == 0 || got.Error.Data.Supported[0] != "2025-11-25" {
+		t.Errorf("answer %s", body)
+	}
+}
+
+// A relayed HTTP session holds its creator's cap slot until it ends; an
+// abandoned one ends after the idle timeout, which ends the relay's side
+// too, and its id then gets 404.
+func TestRelayHTTPCapsAndIdleTimeout(t *testing.T) {
+	ended := make(chan struct{}, 1)
+	srv := whoamiServer()
+	s, _ := newRelayStack(t, srv, func(o *mcpws.Options) {
+		o.MaxConnsPerIdentity = 1
+		o.HTTP.IdleTimeout = 300 * time.Millisecond
+		o.Transport = &wsmcp.HandlerOptions{Hooks: &wsmcp.Hooks{
+			Closed: func(_ context.Context, c wsmcp.ConnInfo, ci wsmcp.CloseInfo) {
+				if c.Transport == "http" && ci.Reason == "idle timeout" {
+					ended <- struct{}{}
+				}
+			},
+		}}
+	})
+	tok := s.token(t, nil)
+	resp, _ := post(t, s.httpURL(), bearer(tok), initialize)
+	id := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != http.StatusOK || id == "" {
+		t.Fatalf("initialize: %d", resp.StatusCode)
+	}
+	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a second session at a cap of one: %d, want 429", resp.StatusCode)
+	}
+	if code, _, _ := dial(t, s.url, bearer(tok)); code != http.StatusTooManyRequests {
+		t.Errorf("a WebSocket beside it: %d, want 429", code)
+	}
+	<-ended
+	waitHTTPSessions(t, s, 0)
+	h := bearer(tok)
+	h.Set("Mcp-Session-Id", id)
+	if resp, _ := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"ping"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the expired session's id: %d, want 404", resp.StatusCode)
+	}
+	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusOK {
+		t.Errorf("a new session in the freed slot: %d", resp.StatusCode)
+	}
+}
+
+// The drain lets a relayed call in flight finish, refuses new calls with
+// the transport's code and new sessions with 503, then ends every session:
+// its GET stream ends cleanly and its id gets 404.
+func TestRelayHTTPDrain(t *testing.T) {
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
+		started <- struct{}{}
+		<-release
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
+	})
+	s, _ := newRelayStack(t, srv, nil)
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	inSession := h.Clone()
+	inSession.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	inSession.Set("Mcp-Protocol-Version", "2025-11-25")
+	post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	req, _ := http.NewRequest(http.MethodGet, s.httpURL(), nil)
+	req.Header = inSession.Clone()
+	req.Header.Set("Accept", "text/event-stream")
+	stream, err := http.DefaultClient.Do(req)
+	if err != nil || stream.StatusCode != http.StatusOK {
+		t.Fatalf("GET stream: %v %v", err, stream)
+	}
+	streamEnded := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, stream.Body)
+		stream.Body.Close()
+		streamEnded <- err
+	}()
+	slow := make(chan string, 1)
+	go func() {
+		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow"}}`)
+		slow <- body
+	}()
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	drained := make(chan error, 1)
+	go func() { drained <- s.srv.Shutdown(ctx) }()
+	for {
+		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
+		if strings.Contains(body, `"code":-32010`) {
+			break
+		}
+		if !strings.Contains(body, `"result"`) {
+			t.Fatalf("a call during the drain: %s", body)
+		}
+		time.Sleep(5 * time.Millisecond) // the drain has not begun yet
+	}
+	if resp, _ := post(t, s.httpURL(), h, initialize); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("a new session during the drain: %d, want 503", resp.StatusCode)
+	}
+	select {
+	case err := <-streamEnded:
+		t.Fatalf("the GET stream ended while a call was running: %v", err)
+	default:
+	}
+	close(release)
+	if body := <-slow; !strings.Contains(body, "done") {
+		t.Errorf("the call in flight answered %q", body)
+	}
+	if err := <-drained; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-streamEnded; err != nil {
+		t.Errorf("the GET stream ended with %v, want a clean end", err)
+	}
+	if n := s.srv.HTTPSessions(); n != 0 {
+		t.Errorf("%d HTTP sessions left after the drain", n)
+	}
+	if resp, _ := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":4,"method":"ping"}`); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the drained session's id: %d, want 404", resp.StatusCode)
+	}
+}
+
+// A relay that moves messages as text, as the gateway does, has its
+// progress notifications sent on the stream of the POST that carries their
+// call, before the call's answer, as the specification asks: a client that
+// opens no GET stream gets them, and in order.
+func TestRelayHTTPProgressOnItsPOST(t *testing.T) {
+	type textConn interface {
+		ReadText(context.Context) ([]byte, error)
+		WriteText(context.Context, []byte) error
+	}
+	echo := func(ctx context.Context, conn mcp.Connection) error {
+		tc := conn.(textConn)
+		go func() {
+			defer conn.Close()
+			for {
+				data, err := tc.ReadText(ctx)
+				if err != nil {
+					return
+				}
+				var m struct {
+					ID     json.RawMessage
+					Method string
+				}
+				_ = json.Unmarshal(data, &m)
+				switch m.Method {
+				case "initialize":
+					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"echo","version":"1"}}}`))
+				case "tools/call":
+					// Not in the call's context: a relay has only the text.
+					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-1","progress":1}}`))
+					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"content":[]}}`))
+				}
+			}
+		}()
+		return nil
+	}
+	s := buildStack(t, nil, func(o *mcpws.Options) *mcpws.Endpoint {
+		return mcpws.NewConnEndpoint(func(*http.Request) (wsmcp.ServeConnFunc, error) { return echo, nil }, o)
+	})
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	_, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":"tok-1"}}}`)
+	progress, result := strings.Index(body, `"notifications/progress"`), strings.Index(body, `"id":5,"result"`)
+	if progress < 0 || result < 0 || progress > result {
+		t.Errorf("the call's POST stream = %q, want the progress notification, then the answer", body)
+	}
+}
