@@ -80,7 +80,9 @@ type Options struct {
 	SharedLimits SharedLimits
 
 	// Logger receives connection, refusal and close events (see
-	// docs/observability.md). Nil discards them.
+	// docs/observability.md). Nil logs refusals (a refused token with its
+	// reason, say) and configuration warnings to slog.Default(), and
+	// discards the rest.
 	Logger *slog.Logger
 
 	// DrainDelay is how long [Endpoint.Serve] keeps serving, unready, once its
@@ -216,22 +218,23 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 		o.Origin.Logger = o.Logger
 	}
 	h = middleware.Origin(o.Origin)(h)
-	logger := o.Logger
+	logger, warnings := o.Logger, o.Logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		// What an operator must see even without a logger of their own.
+		logger, warnings = slog.New(slog.DiscardHandler), slog.Default()
 	}
 	if o.Verifier != nil && len(o.AuthorizationServers) == 0 {
 		// The MCP authorization spec requires the metadata to name at
 		// least one; without it, a client that follows the spec cannot
 		// find where to get a token (Claude Code tries OAuth at the
 		// resource's own origin, and gives up).
-		logger.Warn("mcpws: Options.AuthorizationServers is empty: the protected resource metadata names no authorization server, so MCP clients cannot discover where to get a token; set it to your token issuer", "resource", o.Resource)
+		warnings.Warn("mcpws: Options.AuthorizationServers is empty: the protected resource metadata names no authorization server, so MCP clients cannot discover where to get a token; set it to your token issuer", "resource", o.Resource)
 	}
 	var refused func(*http.Request, int, string)
 	if hopts.Hooks != nil {
 		refused = hopts.Hooks.Refused
 	}
-	s.handler = observe(h, logger, refused)
+	s.handler = observe(h, warnings, refused)
 	s.logger, s.drainDelay, s.drainTimeout = logger, o.DrainDelay, o.DrainTimeout
 	if s.drainTimeout <= 0 {
 		s.drainTimeout = DefaultDrainTimeout

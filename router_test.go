@@ -497,3 +497,28 @@ func TestNewWarnsWithoutAuthorizationServers(t *testing.T) {
 		t.Errorf("a warning with an authorization server:\n%s", with.logs.String())
 	}
 }
+
+// Without a logger of its own, an endpoint still logs what an operator
+// must see, to slog.Default(): a refused token with its reason, over
+// WebSocket and over HTTP alike. (Not parallel: it swaps the default
+// logger.)
+func TestRefusalsLoggedByDefault(t *testing.T) {
+	var logs testlog.Buffer
+	prev := slog.Default()
+	slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))
+	t.Cleanup(func() { slog.SetDefault(prev) })
+	s := newStack(t, func(o *mcpws.Options) { o.Logger = nil })
+	expired := s.token(t, func(tk jwt.Token) { _ = tk.Set(jwt.ExpirationKey, time.Now().Add(-time.Hour)) })
+	if code, _, _ := dial(t, s.url, bearer(expired)); code != http.StatusUnauthorized {
+		t.Fatalf("WebSocket with an expired token: %d", code)
+	}
+	if resp, _ := post(t, s.httpURL(), bearer(expired), initialize); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("HTTP with an expired token: %d", resp.StatusCode)
+	}
+	if n := strings.Count(logs.String(), `msg="mcpws: request refused"`); n != 2 || strings.Count(logs.String(), "reason=auth.expired") != 2 {
+		t.Errorf("slog.Default() got %d refusals, want 2 with reason auth.expired:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), expired) {
+		t.Error("the token was logged")
+	}
+}
