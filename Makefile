@@ -2,8 +2,9 @@
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp: WebSocket and HTTP);
 #               ADDR=host:port to serve elsewhere
-#   make bench  a short load test (under two minutes): WebSocket against
-#               Streamable HTTP, see docs/performance.md
+#   make bench  a short load test (about three minutes): WebSocket, and
+#               Streamable HTTP through the stack, against the go-sdk's
+#               Streamable HTTP handler alone, see docs/performance.md
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client over WebSocket and HTTP, the MCP
 #               Inspector's and Claude Code's CLIs, headless Chromium,
@@ -92,7 +93,7 @@ bench-build:
 bench: bench-build
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario idle -sessions 1000 -settle 2s
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario open -sessions 1000 -rate 2000 -duration 10s
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,mcpws-http,http,ws,mcpws-http,http
 
 # The full run behind docs/performance.md and its plots (about ten minutes).
 PERF := docs/performance

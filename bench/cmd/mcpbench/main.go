@@ -32,7 +32,7 @@ func main() {
 	bin := flag.String("server", "", "path of a built examples/everything binary (required)")
 	scenario := flag.String("scenario", "closed", "idle (hold sessions, measure memory), open (fixed request rate) or closed (back-to-back calls)")
 	sessionList := flag.String("sessions", "50", "concurrent sessions; a comma-separated list runs each")
-	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (Streamable HTTP, SSE responses), httpjson (JSON responses)")
+	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (the go-sdk's Streamable HTTP handler alone, SSE responses), httpjson (JSON responses), mcpws-http (the go-sdk's handler through the mcpws stack at /mcp)")
 	rate := flag.Float64("rate", 2000, "open loop: requests per second, in all")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per run")
 	warmup := flag.Duration("warmup", 3*time.Second, "load before measuring, the same as the measured one")

@@ -84,6 +84,15 @@ func printRatios(w io.Writer, results []result) {
 		s.rss += r.RSSPerSessionKB
 	}
 	for _, k := range order {
+		if k.transport == "mcpws-http" && k.scenario != "idle" {
+			// What the stack costs the go-sdk's own handler.
+			st, h := sums[k], sums[key{k.scenario, "http", k.sessions}]
+			if h != nil {
+				mean := func(s *sum, v float64) float64 { return v / float64(s.n) }
+				fmt.Fprintf(w, "ratio %s %d (%d+%d runs): throughput mcpws-http/http = %.3f, p99 mcpws-http/http = %.2f\n", k.scenario, k.sessions, st.n, h.n,
+					mean(st, st.throughput)/mean(h, h.throughput), mean(st, st.p99)/mean(h, h.p99))
+			}
+		}
 		if k.transport != "ws" {
 			continue
 		}

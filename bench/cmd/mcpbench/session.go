@@ -89,10 +89,13 @@ func open(ctx context.Context, s *server, transport string, i int, shared *http.
 	switch transport {
 	case "ws":
 		t = &wsmcp.ClientTransport{URL: "ws://" + s.addr + "/mcp", Header: header}
-	case "http", "httpjson":
+	case "http", "httpjson", "mcpws-http":
 		path := "/mcp-http"
-		if transport == "httpjson" {
+		switch transport {
+		case "httpjson":
 			path = "/mcp-http-json"
+		case "mcpws-http":
+			path = "/mcp" // the same handler, through the mcpws stack
 		}
 		t = &mcp.StreamableClientTransport{
 			Endpoint:   "http://" + s.addr + path,
