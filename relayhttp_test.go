@@ -85,7 +85,9 @@ func TestRelayHTTPSession(t *testing.T) {
 		Served: func(_ context.Context, method string, _ time.Duration, code int64) {
 			record(fmt.Sprintf("served %s %d", method, code))
 		},
-		Closed: func(_ context.Context, c wsmcp.ConnInfo, ci wsmcp.CloseInfo) { record("closed " + c.Transport + ": " + ci.Reason) },
+		Closed: func(_ context.Context, c wsmcp.ConnInfo, ci wsmcp.CloseInfo) {
+			record("closed " + c.Transport + ": " + ci.Reason)
+		},
 	}
 	s, _ := newRelayStack(t, srv, func(o *mcpws.Options) { o.Transport = &wsmcp.HandlerOptions{Hooks: hooks} })
 
@@ -286,85 +288,6 @@ func TestRelayHTTPCapsAndIdleTimeout(t *testing.T) {
 	}
 	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusOK {
 		t.Errorf("a new session in the freed slot: %d", resp.StatusCode)
-	}
-}
-
-// The drain lets a relayed call in flight finish, refuses new calls with
-// the transport's code and new sessions with 503, then ends every session:
-// its GET stream ends cleanly and its id gets 404.
-func TestRelayHTTPDrain(t *testing.T) {
-	release := make(chan struct{})
-	started := make(chan struct{}, 1)
-	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
-	mcp.AddTool(srv, &mcp.Tool{Name: "slow"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, any, error) {
-		started <- struct{}{}
-		<-release
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
-	})
-	s, _ := newRelayStack(t, srv, nil)
-	h := bearer(s.token(t, nil))
-	resp, _ := post(t, s.httpURL(), h, initialize)
-	inSession := h.Clone()
-	inSession.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
-	inSession.Set("Mcp-Protocol-Version", "2025-11-25")
-	post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-
-	req, _ := http.NewRequest(http.MethodGet, s.httpURL(), nil)
-	req.Header = inSession.Clone()
-	req.Header.Set("Accept", "text/event-stream")
-	stream, err := http.DefaultClient.Do(req)
-	if err != nil || stream.StatusCode != http.StatusOK {
-		t.Fatalf("GET stream: %v %v", err, stream)
-	}
-	streamEnded := make(chan error, 1)
-	go func() {
-		_, err := io.Copy(io.Discard, stream.Body)
-		stream.Body.Close()
-		streamEnded <- err
-	}()
-	slow := make(chan string, 1)
-	go func() {
-		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"slow"}}`)
-		slow <- body
-	}()
-	<-started
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	drained := make(chan error, 1)
-	go func() { drained <- s.srv.Shutdown(ctx) }()
-	for {
-		_, body := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":3,"method":"ping"}`)
-		if strings.Contains(body, `"code":-32010`) {
-			break
-		}
-		if !strings.Contains(body, `"result"`) {
-			t.Fatalf("a call during the drain: %s", body)
-		}
-		time.Sleep(5 * time.Millisecond) // the drain has not begun yet
-	}
-	if resp, _ := post(t, s.httpURL(), h, initialize); resp.StatusCode != http.StatusServiceUnavailable {
-		t.Errorf("a new session during the drain: %d, want 503", resp.StatusCode)
-	}
-	select {
-	case err := <-streamEnded:
-		t.Fatalf("the GET stream ended while a call was running: %v", err)
-	default:
-	}
-	close(release)
-	if body := <-slow; !strings.Contains(body, "done") {
-		t.Errorf("the call in flight answered %q", body)
-	}
-	if err := <-drained; err != nil {
-		t.Errorf("Shutdown: %v", err)
-	}
-	if err := <-streamEnded; err != nil {
-		t.Errorf("the GET stream ended with %v, want a clean end", err)
-	}
-	if n := s.srv.HTTPSessions(); n != 0 {
-		t.Errorf("%d HTTP sessions left after the drain", n)
-	}
-	if resp, _ := post(t, s.httpURL(), inSession, `{"jsonrpc":"2.0","id":4,"method":"ping"}`); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("the drained session's id: %d, want 404", resp.StatusCode)
 	}
 }
 

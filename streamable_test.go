@@ -279,6 +279,16 @@ func TestHTTPHeadersFiltered(t *testing.T) {
 // done, and then its id gets 404, so that the client initializes again
 // elsewhere.
 func TestHTTPDrain(t *testing.T) {
+	t.Run("New", func(t *testing.T) {
+		checkHTTPDrain(t, func(srv *mcp.Server) *stack { return newStackServer(t, srv, nil) })
+	})
+	t.Run("NewConnEndpoint", func(t *testing.T) {
+		checkHTTPDrain(t, func(srv *mcp.Server) *stack { s, _ := newRelayStack(t, srv, nil); return s })
+	})
+}
+
+// checkHTTPDrain drains the endpoint that newStack makes around a server.
+func checkHTTPDrain(t *testing.T, newStack func(*mcp.Server) *stack) {
 	release := make(chan struct{})
 	started := make(chan struct{}, 1)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil)
@@ -287,7 +297,7 @@ func TestHTTPDrain(t *testing.T) {
 		<-release
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 	})
-	s := newStackServer(t, srv, nil)
+	s := newStack(srv)
 	h := bearer(s.token(t, nil))
 	resp, _ := post(t, s.httpURL(), h, initialize)
 	inSession := h.Clone()

@@ -51,6 +51,20 @@ func runClaude(t *testing.T, bin, home string, args ...string) string {
 	return string(out)
 }
 
+// claudeList runs `claude mcp list` in home and returns each server's
+// line, by name, with the whole output.
+func claudeList(t *testing.T, claude, home string) (map[string]string, string) {
+	t.Helper()
+	out := runClaude(t, claude, home, "mcp", "list")
+	lines := map[string]string{}
+	for line := range strings.Lines(out) {
+		if name, rest, ok := strings.Cut(line, ": "); ok {
+			lines[name] = strings.TrimSpace(rest)
+		}
+	}
+	return lines, out
+}
+
 // Claude Code connects to examples/everything with the configuration the
 // README gives: a "ws" server with an Authorization header. `claude mcp
 // list` connects and initializes each server without any login: with a
@@ -72,14 +86,7 @@ func TestClaudeCode(t *testing.T) {
 		`{"type":"ws","url":"`+url+`","headers":{"Authorization":"Bearer `+strings.TrimSpace(string(token))+`"}}`)
 	runClaude(t, claude, home, "mcp", "add-json", "--scope", "user", "anonymous",
 		`{"type":"ws","url":"`+url+`"}`)
-	out := runClaude(t, claude, home, "mcp", "list")
-
-	lines := map[string]string{}
-	for line := range strings.Lines(out) {
-		if name, rest, ok := strings.Cut(line, ": "); ok {
-			lines[name] = strings.TrimSpace(rest)
-		}
-	}
+	lines, out := claudeList(t, claude, home)
 	if got, want := lines["authorized"], url+" (WS) - ✔ Connected"; got != want {
 		t.Errorf("with a token, claude mcp list printed %q, want %q\n%s", got, want, out)
 	}
@@ -112,14 +119,7 @@ func TestClaudeCodeHTTP(t *testing.T) {
 	runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "authorized", url,
 		"--header", "Authorization: Bearer "+testToken(t, "claude-http", url, ""))
 	runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "anonymous", url)
-	out := runClaude(t, claude, home, "mcp", "list")
-
-	lines := map[string]string{}
-	for line := range strings.Lines(out) {
-		if name, rest, ok := strings.Cut(line, ": "); ok {
-			lines[name] = strings.TrimSpace(rest)
-		}
-	}
+	lines, out := claudeList(t, claude, home)
 	if got, want := lines["authorized"], url+" (HTTP) - ✔ Connected"; got != want {
 		t.Errorf("with a token, claude mcp list printed %q, want %q\n%s", got, want, out)
 	}

@@ -69,18 +69,7 @@ func TestGatewayHTTPClients(t *testing.T) {
 		if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Result.Tools) == 0 {
 			t.Fatalf("tools/list: exit %d, stdout %q\nstderr:\n%s", code, out, stderr)
 		}
-		out, stderr, code = runInspector(t, url, "--transport", "http", "--header", header,
-			"--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=through the gateway")
-		var echo struct {
-			Result struct {
-				Content []struct {
-					Text string `json:"text"`
-				} `json:"content"`
-			} `json:"result"`
-		}
-		if code != 0 || json.Unmarshal([]byte(out), &echo) != nil || len(echo.Result.Content) != 1 || echo.Result.Content[0].Text != "through the gateway" {
-			t.Errorf("echo: exit %d, stdout %q\nstderr:\n%s", code, out, stderr)
-		}
+		inspectorEcho(t, url, header, "through the gateway")
 		_, stderr, code = runInspector(t, url, "--transport", "http", "--stored-auth-only", "--method", "tools/list")
 		if code != 3 || !strings.Contains(stderr, `"auth_required"`) {
 			t.Errorf("without a token: exit %d, stderr %q; want exit 3 and auth_required", code, stderr)
@@ -91,13 +80,7 @@ func TestGatewayHTTPClients(t *testing.T) {
 		home := t.TempDir()
 		runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "authorized", url, "--header", header)
 		runClaude(t, claude, home, "mcp", "add", "--scope", "user", "--transport", "http", "anonymous", url)
-		out := runClaude(t, claude, home, "mcp", "list")
-		lines := map[string]string{}
-		for line := range strings.Lines(out) {
-			if name, rest, ok := strings.Cut(line, ": "); ok {
-				lines[name] = strings.TrimSpace(rest)
-			}
-		}
+		lines, out := claudeList(t, claude, home)
 		if got, want := lines["authorized"], url+" (HTTP) - ✔ Connected"; got != want {
 			t.Errorf("with a token, claude mcp list printed %q, want %q\n%s", got, want, out)
 		}

@@ -100,6 +100,24 @@ func runInspector(t *testing.T, args ...string) (stdout, stderr string, code int
 	return out, stderr, code
 }
 
+// inspectorEcho calls the echo tool at url with the Inspector's CLI and
+// checks that text comes back.
+func inspectorEcho(t *testing.T, url, header, text string) {
+	t.Helper()
+	out, stderr, code := runInspector(t, url, "--transport", "http", "--header", header,
+		"--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text="+text)
+	var echo struct {
+		Result struct {
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &echo) != nil || len(echo.Result.Content) != 1 || echo.Result.Content[0].Text != text {
+		t.Errorf("echo: exit %d, stdout %q, want the text back\nstderr:\n%s", code, out, stderr)
+	}
+}
+
 // The MCP Inspector's CLI (`mcp-inspector --cli URL --transport http
 // --header "Authorization: Bearer ..."`) lists the tools of the mount and
 // calls two of them, one with an argument; without the header it stops at
@@ -146,18 +164,7 @@ func TestInspectorCLI(t *testing.T) {
 			t.Errorf("whoami: exit %d, stdout %q, want sub linus\nstderr:\n%s", code, out, stderr)
 		}
 
-		out, stderr, code = runInspector(t, url, "--transport", "http", "--header", header,
-			"--method", "tools/call", "--tool-name", "echo", "--tool-arg", "text=over HTTP")
-		var echo struct {
-			Result struct {
-				Content []struct {
-					Text string `json:"text"`
-				} `json:"content"`
-			} `json:"result"`
-		}
-		if code != 0 || json.Unmarshal([]byte(out), &echo) != nil || len(echo.Result.Content) != 1 || echo.Result.Content[0].Text != "over HTTP" {
-			t.Errorf("echo: exit %d, stdout %q, want the text back\nstderr:\n%s", code, out, stderr)
-		}
+		inspectorEcho(t, url, header, "over HTTP")
 	})
 
 	// --protocol-era modern speaks 2026-07-28, which the mount hands to its
