@@ -1,6 +1,7 @@
 package mcpws_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -92,25 +93,110 @@ func TestOneMountEveryTransport(t *testing.T) {
 // post sends one JSON-RPC message over HTTP and returns the response.
 func post(t *testing.T, url string, h http.Header, body string) (*http.Response, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
+	return request(t, http.DefaultClient, http.MethodPost, url, h, body)
+}
+
+// request sends one request with c and returns the response and its body
+// (up to 1 MiB). A POST carries the Content-Type and Accept of a JSON-RPC
+// message unless h says otherwise; an empty value in h removes a header.
+func request(t *testing.T, c *http.Client, method, url string, h http.Header, body string) (*http.Response, string) {
+	t.Helper()
+	resp, b, err := tryRequest(c, method, url, h, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return resp, b
+}
+
+// tryRequest is request for goroutines other than the test's.
+func tryRequest(c *http.Client, method, url string, h http.Header, body string) (*http.Response, string, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, "", err
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	}
+	for k, v := range h {
+		if len(v) == 1 && v[0] == "" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header[k] = v
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return resp, string(b)
+	return resp, string(b), nil
 }
 
 const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
 
+// httpRefusal is one bad form of an HTTP request and the exact answer it
+// gets.
+type httpRefusal struct {
+	name   string
+	method string      // POST when empty
+	header http.Header // see request
+	body   string
+	status int
+	want   string // in the body or WWW-Authenticate
+}
+
+// httpRefusals are the bad forms of a request to s, made with alice's
+// token tok, whose live 2025-11-25 session is alices, and bob's token: the
+// stack's own answers, and the go-sdk's, which the stack passes on as they
+// are. Over a read limit of 64 KiB.
+func httpRefusals(t *testing.T, s *stack, tok, alices, bob string) []httpRefusal {
+	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}`
+	with := func(h http.Header, kv ...string) http.Header {
+		h = h.Clone()
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	inSession := with(bearer(tok), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25")
+	stream := with(inSession, "Accept", "text/event-stream")
+	return []httpRefusal{
+		{"no token", "", nil, initialize, http.StatusUnauthorized, `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`},
+		{"another audience", "", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("aud", "https://other.example/mcp") })), initialize, http.StatusUnauthorized, "invalid_token"},
+		{"missing scope", "", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "read") })), initialize, http.StatusForbidden, "insufficient_scope"},
+		{"another origin", "", with(bearer(tok), "Origin", "https://evil.example"), initialize, http.StatusForbidden, "Forbidden: origin not allowed"},
+		{"body over the read limit", "", bearer(tok), `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, http.StatusRequestEntityTooLarge, "request body exceeds 65536 bytes"},
+		{"unknown session", "", with(bearer(tok), "Mcp-Session-Id", "no-such-session", "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
+		{"another identity's session", "", with(bearer(bob), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
+		// The go-sdk answers a body it cannot parse with a plain-text 400
+		// (the spec allows a JSON-RPC error body, it does not require one),
+		// whether or not the request names a session.
+		{"malformed JSON, new session", "", bearer(tok), `{"jsonrpc":"2.0","id":1,"method":`, http.StatusBadRequest, "malformed payload"},
+		{"malformed JSON, in a session", "", inSession, `{"jsonrpc":`, http.StatusBadRequest, "malformed payload"},
+		{"JSON but not JSON-RPC", "", inSession, `{"hello":"world"}`, http.StatusBadRequest, "malformed payload"},
+		{"empty body", "", inSession, "", http.StatusBadRequest, "POST requires a non-empty body"},
+		{"batch in a 2025-11-25 session", "", inSession, "[" + call + "]", http.StatusBadRequest, "JSON-RPC batching is not supported in 2025-06-18 and later (request version: 2025-11-25)"},
+		{"batch, 2026-07-28", "", with(bearer(tok), "Mcp-Protocol-Version", "2026-07-28"), `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, http.StatusBadRequest, "JSON-RPC batching is not supported in 2025-06-18 and later (request version: 2026-07-28)"},
+		{"unsupported protocol version", "", with(inSession, "Mcp-Protocol-Version", "2024-01-01"), call, http.StatusBadRequest, "Bad Request: Unsupported protocol version"},
+		{"wrong Content-Type", "", with(inSession, "Content-Type", "text/plain"), call, http.StatusUnsupportedMediaType, "Content-Type must be 'application/json'"},
+		{"no Accept", "", with(inSession, "Accept", ""), call, http.StatusBadRequest, "Accept must contain both 'application/json' and 'text/event-stream'"},
+		{"Accept without event streams", "", with(inSession, "Accept", "application/json"), call, http.StatusBadRequest, "Accept must contain both 'application/json' and 'text/event-stream'"},
+		{"GET without a session", http.MethodGet, with(bearer(tok), "Accept", "text/event-stream"), "", http.StatusBadRequest, "Bad Request: GET requires an Mcp-Session-Id header"},
+		{"GET without event streams", http.MethodGet, with(stream, "Accept", "application/json"), "", http.StatusBadRequest, "Accept must contain 'text/event-stream' for GET requests"},
+		{"GET of an unknown session", http.MethodGet, with(stream, "Mcp-Session-Id", "no-such-session"), "", http.StatusNotFound, "session not found"},
+		{"GET of another identity's session", http.MethodGet, with(stream, "Authorization", "Bearer "+bob), "", http.StatusNotFound, "session not found"},
+		{"DELETE without a session", http.MethodDelete, bearer(tok), "", http.StatusBadRequest, "Bad Request: DELETE requires an Mcp-Session-Id header"},
+		{"DELETE of an unknown session", http.MethodDelete, with(inSession, "Mcp-Session-Id", "no-such-session"), "", http.StatusNotFound, "session not found"},
+		{"DELETE of another identity's session", http.MethodDelete, with(inSession, "Authorization", "Bearer "+bob), "", http.StatusNotFound, "session not found"},
+		{"another method", http.MethodPut, inSession, call, http.StatusMethodNotAllowed, "Method Not Allowed"},
+	}
+}
+
 // Every bad form of an HTTP request gets the exact answer it gets over
-// WebSocket where there is one, before any server code runs.
+// WebSocket where there is one, or the go-sdk's, before any server code
+// runs; none of them ends the session it names.
 func TestHTTPRefusals(t *testing.T) {
 	s := newStack(t, func(o *mcpws.Options) {
 		o.Transport = &wsmcp.HandlerOptions{ConnOptions: wsmcp.ConnOptions{ReadLimit: 64 << 10}}
@@ -123,31 +209,10 @@ func TestHTTPRefusals(t *testing.T) {
 		t.Fatalf("initialize: %d, session %q", resp.StatusCode, alices)
 	}
 	bob := s.token(t, func(tk jwt.Token) { _ = tk.Set("sub", "bob") })
-	call := `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}`
-	with := func(h http.Header, kv ...string) http.Header {
-		h = h.Clone()
-		for i := 0; i < len(kv); i += 2 {
-			h.Set(kv[i], kv[i+1])
-		}
-		return h
-	}
-	for _, tt := range []struct {
-		name   string
-		header http.Header
-		body   string
-		status int
-		want   string // in the body or WWW-Authenticate
-	}{
-		{"no token", nil, initialize, http.StatusUnauthorized, `resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`},
-		{"another audience", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("aud", "https://other.example/mcp") })), initialize, http.StatusUnauthorized, "invalid_token"},
-		{"missing scope", bearer(s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "read") })), initialize, http.StatusForbidden, "insufficient_scope"},
-		{"another origin", with(bearer(tok), "Origin", "https://evil.example"), initialize, http.StatusForbidden, ""},
-		{"body over the read limit", bearer(tok), `{"jsonrpc":"2.0","id":1,"method":"ping","params":{"x":"` + strings.Repeat("a", 70<<10) + `"}}`, http.StatusRequestEntityTooLarge, ""},
-		{"unknown session", with(bearer(tok), "Mcp-Session-Id", "no-such-session", "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
-		{"another identity's session", with(bearer(bob), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25"), call, http.StatusNotFound, "session not found"},
-	} {
+	for _, tt := range httpRefusals(t, s, tok, alices, bob) {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := post(t, s.httpURL(), tt.header, tt.body)
+			method := cmp.Or(tt.method, http.MethodPost)
+			resp, body := request(t, http.DefaultClient, method, s.httpURL(), tt.header, tt.body)
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tt.status, body)
 			}
@@ -157,7 +222,10 @@ func TestHTTPRefusals(t *testing.T) {
 		})
 	}
 	// alice's session still answers alice.
-	resp, body := post(t, s.httpURL(), with(bearer(tok), "Mcp-Session-Id", alices, "Mcp-Protocol-Version", "2025-11-25"), call)
+	h := bearer(tok)
+	h.Set("Mcp-Session-Id", alices)
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	resp, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"whoami"}}`)
 	if resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice") {
 		t.Errorf("alice's own session: %d %s", resp.StatusCode, body)
 	}
