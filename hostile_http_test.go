@@ -486,18 +486,23 @@ func chunks(w io.Writer, n, size int, pause time.Duration) error {
 }
 
 // Bodies of hostile size or shape, into a live session: each gets an
-// exact answer, the server reads no more than its read limit of each, and
-// holds nothing once answered.
+// exact answer within the body's deadline, the server reads no more than
+// its read limit of each, and holds nothing once answered.
 func TestHostileHTTPBodies(t *testing.T) {
-	s := newStack(t, nil)
+	const messageTimeout = time.Second
+	s := newStack(t, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{MessageTimeout: messageTimeout}
+	})
 	c := newClient(t)
 	in := openSession(t, s, c, bearer(s.token(t, nil)))
-	headers := func(length string) string {
+	headers := func(length string, token bool) string {
 		var b strings.Builder
 		fmt.Fprintf(&b, "POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n",
 			s.host())
 		for _, k := range []string{"Authorization", "Mcp-Session-Id", "Mcp-Protocol-Version"} {
-			fmt.Fprintf(&b, "%s: %s\r\n", k, in.Get(k))
+			if k != "Authorization" || token {
+				fmt.Fprintf(&b, "%s: %s\r\n", k, in.Get(k))
+			}
 		}
 		return b.String() + length + "\r\n"
 	}
@@ -508,25 +513,40 @@ func TestHostileHTTPBodies(t *testing.T) {
 		write  func(io.Writer) error
 		status int
 		want   string
+		slow   bool // answered at the body's deadline
+		anon   bool // without a token
 	}{
 		{"100 MiB at once", "Content-Length: 104857600\r\n", func(w io.Writer) error {
 			io.WriteString(w, prefix)
 			return repeat(w, 100*mib-len(prefix), 64<<10, 0)
-		}, http.StatusRequestEntityTooLarge, "request body exceeds 4194304 bytes"},
+		}, http.StatusRequestEntityTooLarge, "request body exceeds 4194304 bytes", false, false},
 		{"100 MiB chunked at once", "Transfer-Encoding: chunked\r\n", func(w io.Writer) error {
 			return chunks(w, 100*16, 64<<10, 0)
-		}, http.StatusRequestEntityTooLarge, "request body exceeds 4194304 bytes"},
+		}, http.StatusRequestEntityTooLarge, "request body exceeds 4194304 bytes", false, false},
+		{"100 MiB trickled", "Content-Length: 104857600\r\n", func(w io.Writer) error {
+			io.WriteString(w, prefix)
+			return repeat(w, 100*mib-len(prefix), 1024, 10*time.Millisecond)
+		}, http.StatusBadRequest, "failed to read body", true, false},
+		{"chunked without end", "Transfer-Encoding: chunked\r\n", func(w io.Writer) error {
+			return chunks(w, 1, 1024, 0)
+		}, http.StatusBadRequest, "failed to read body", true, false},
 		{"a small Content-Length before a large body", "Content-Length: 20\r\n", func(w io.Writer) error {
 			io.WriteString(w, prefix)
 			return repeat(w, 64<<10, 64<<10, 0)
-		}, http.StatusBadRequest, "malformed payload"},
+		}, http.StatusBadRequest, "malformed payload", false, false},
+		// Refused before the handler runs, the body is still read (net/http
+		// discards up to 256 KiB before it answers): the deadline holds
+		// there too.
+		{"chunked without end, no token", "Transfer-Encoding: chunked\r\n", func(w io.Writer) error {
+			return chunks(w, 1, 1024, 0)
+		}, http.StatusUnauthorized, "", true, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := runtime.NumGoroutine()
 			before := liveHeap()
 			var m0 runtime.MemStats
 			runtime.ReadMemStats(&m0)
-			status, body, took, err := rawRequest(s, headers(tt.length), tt.write)
+			status, body, took, err := rawRequest(s, headers(tt.length, !tt.anon), tt.write)
 			var m1 runtime.MemStats
 			runtime.ReadMemStats(&m1)
 			if err != nil {
@@ -538,6 +558,9 @@ func TestHostileHTTPBodies(t *testing.T) {
 			t.Logf("%d %q after %v; %.1f MiB allocated meanwhile; live heap after %+.2f MiB", status, strings.TrimSpace(body), took.Round(time.Millisecond), float64(allocated)/mib, float64(held)/mib)
 			if status != tt.status || !strings.Contains(body, tt.want) {
 				t.Errorf("answer %d %q, want %d %q", status, body, tt.status, tt.want)
+			}
+			if tt.slow && (took < messageTimeout || took > messageTimeout+5*time.Second) {
+				t.Errorf("answered after %v, want at the body's deadline of %v", took, messageTimeout)
 			}
 			// The go-sdk reads a body whole (io.ReadAll), growing its
 			// buffer as it goes: about 2.5 times the read limit of 4 MiB
@@ -554,6 +577,63 @@ func TestHostileHTTPBodies(t *testing.T) {
 	// The session lives on.
 	if resp, body := request(t, c, http.MethodPost, s.httpURL(), in, `{"jsonrpc":"2.0","id":9,"method":"ping"}`); resp.StatusCode != http.StatusOK {
 		t.Errorf("a ping after the attacks: %d %s", resp.StatusCode, body)
+	}
+}
+
+// One identity opens many chunked POSTs into its session and never ends
+// them: each counts as a whole read limit against its bytes in flight, so
+// no more than MaxInFlightBytesPerIdentity / ReadLimit are held at once
+// (the rest get 429 at once), and those are answered at the body's
+// deadline, after which the server holds nothing.
+func TestHostileHTTPSlowBodies(t *testing.T) {
+	const (
+		messageTimeout = time.Second
+		readLimit      = 256 << 10
+		perIdentity    = 4 * mib
+		bodies         = 24
+		admit          = perIdentity / readLimit // 16
+	)
+	s := newStack(t, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{MessageTimeout: messageTimeout, MaxInFlightBytesPerIdentity: perIdentity,
+			ConnOptions: wsmcp.ConnOptions{ReadLimit: readLimit}}
+	})
+	c := newClient(t)
+	in := openSession(t, s, c, bearer(s.token(t, nil)))
+	head := fmt.Sprintf("POST /mcp HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nAuthorization: %s\r\nMcp-Session-Id: %s\r\nMcp-Protocol-Version: 2025-11-25\r\nTransfer-Encoding: chunked\r\n\r\n",
+		s.host(), in.Get("Authorization"), in.Get("Mcp-Session-Id"))
+	base := runtime.NumGoroutine()
+	before := liveHeap()
+	type answer struct {
+		status int
+		took   time.Duration
+		err    error
+	}
+	answers := make(chan answer, bodies)
+	for range bodies {
+		go func() {
+			status, _, took, err := rawRequest(s, head, func(w io.Writer) error { return chunks(w, 8, 16<<10, 0) })
+			answers <- answer{status, took, err}
+		}()
+	}
+	statuses := map[int]int{}
+	for range bodies {
+		a := <-answers
+		if a.err != nil {
+			t.Fatalf("no answer after %v: %v", a.took.Round(time.Millisecond), a.err)
+		}
+		statuses[a.status]++
+		if a.status == http.StatusBadRequest && (a.took < messageTimeout || a.took > messageTimeout+5*time.Second) {
+			t.Errorf("a slow body answered after %v, want at its deadline of %v", a.took, messageTimeout)
+		}
+	}
+	settleGoroutines(t, c, base)
+	held := liveHeap() - before
+	t.Logf("%d chunked bodies that never end: %v; live heap after %+.2f MiB", bodies, statuses, float64(held)/mib)
+	if statuses[http.StatusBadRequest] != admit || statuses[http.StatusTooManyRequests] != bodies-admit {
+		t.Errorf("statuses %v, want %d × 400 at the deadline and %d × 429", statuses, admit, bodies-admit)
+	}
+	if held > 2*mib {
+		t.Errorf("live heap grew %.2f MiB, want at most 2 MiB of slack", float64(held)/mib)
 	}
 }
 
@@ -683,5 +763,34 @@ func TestHostileHTTPForeignOrigin(t *testing.T) {
 	// The session the DELETE named lives on.
 	if resp, body := request(t, c, http.MethodPost, s.httpURL(), in, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"whoami"}}`); resp.StatusCode != http.StatusOK || !strings.Contains(body, "alice") {
 		t.Errorf("alice's session after the foreign DELETE: %d %s", resp.StatusCode, body)
+	}
+}
+
+// The body's deadline bounds the body only: a call whose body arrived in
+// time runs, and streams its answer, for as long as it takes.
+func TestHostileHTTPLongCallOutlivesBodyDeadline(t *testing.T) {
+	const messageTimeout = 200 * time.Millisecond
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s := newStackServer(t, holdServer(release, started), func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{MessageTimeout: messageTimeout}
+	})
+	c := newClient(t)
+	in := openSession(t, s, c, bearer(s.token(t, nil)))
+	answered := make(chan string, 1)
+	go func() {
+		resp, body, err := tryRequest(c, http.MethodPost, s.httpURL(), in, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hold"}}`)
+		if err != nil {
+			answered <- err.Error()
+			return
+		}
+		answered <- fmt.Sprint(resp.StatusCode, " ", body)
+	}()
+	<-started
+	// The call holds on well past the deadline of its body.
+	time.Sleep(5 * messageTimeout)
+	close(release)
+	if got := <-answered; !strings.HasPrefix(got, "200 ") || !strings.Contains(got, `"text":"held"`) {
+		t.Errorf("a call that outlived its body's deadline answered %.300s", got)
 	}
 }

@@ -35,9 +35,10 @@ type Options struct {
 	Transports Transports
 	// Transport configures the WebSocket transport (limits, keepalive,
 	// message rate), with the same defaults as wsmcp.NewHandler. Its
-	// ReadLimit also bounds an HTTP request's body, its MessageRate the
-	// HTTP requests of an identity, and its ForwardHeaders what handlers
-	// see of an HTTP request's headers.
+	// ReadLimit also bounds an HTTP request's body, its MessageTimeout how
+	// long a request's body may take to arrive, its MessageRate the HTTP
+	// requests of an identity, and its ForwardHeaders what handlers see of
+	// an HTTP request's headers.
 	Transport *wsmcp.HandlerOptions
 	// HTTP configures Streamable HTTP.
 	HTTP HTTPOptions
@@ -234,6 +235,7 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 	if hopts.Hooks != nil {
 		refused = hopts.Hooks.Refused
 	}
+	h = bodyDeadline(bound.Resolve(hopts.MessageTimeout, wsmcp.DefaultMessageTimeout))(h)
 	s.handler = observe(h, warnings, refused)
 	s.logger, s.drainDelay, s.drainTimeout = logger, o.DrainDelay, o.DrainTimeout
 	if s.drainTimeout <= 0 {
