@@ -41,6 +41,13 @@ func newTestServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions)
 // Handler, in the place of middleware.
 func newWrappedServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions, wrap func(http.Handler) http.Handler) *testServer {
 	t.Helper()
+	return newServerWith(t, server, opts, wrap, nil)
+}
+
+// newServerWith is newWrappedServer with prepare (if not nil) run on the
+// httptest server before it starts: to replace its listener, say.
+func newServerWith(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptions, wrap func(http.Handler) http.Handler, prepare func(*httptest.Server)) *testServer {
+	t.Helper()
 	var o wsmcp.HandlerOptions
 	if opts != nil {
 		o = *opts
@@ -52,7 +59,11 @@ func newWrappedServer(t *testing.T, server *mcp.Server, opts *wsmcp.HandlerOptio
 	if wrap != nil {
 		handler = wrap(h)
 	}
-	ts := httptest.NewServer(handler)
+	ts := httptest.NewUnstartedServer(handler)
+	if prepare != nil {
+		prepare(ts)
+	}
+	ts.Start()
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

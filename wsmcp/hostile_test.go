@@ -3,6 +3,9 @@ package wsmcp_test
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"strings"
@@ -417,5 +420,200 @@ func TestHostileBulkOverRateCancels(t *testing.T) {
 	// The byte burst is the read limit, 2 MiB: at most two pass.
 	if n := cancels.Load(); n > 2 {
 		t.Errorf("%d cancellations of 1 MiB reached the SDK over a byte rate of 64 KiB/s", n)
+	}
+}
+
+// ackMethod is the transport's acknowledgement (docs/resumption.md), which
+// comes between session messages.
+const ackMethod = "notifications/io.mcpws/ack"
+
+// smallBuffers is a listener whose connections have a small kernel send
+// buffer: a client that stops reading holds up the server's writer after a
+// few KiB, not after the megabytes that buffer autotuning would take.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(8 << 10)
+	}
+	return c, err
+}
+
+// dialSmallBuffer dials url over a connection with a small kernel receive
+// buffer (see smallBuffers).
+func dialSmallBuffer(t *testing.T, url string) *rawConn {
+	t.Helper()
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetReadBuffer(8 << 10)
+		}
+		return c, err
+	}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, url, &websocket.DialOptions{Subprotocols: []string{"mcp"}, HTTPClient: &http.Client{Transport: tr}})
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	ws.SetReadLimit(-1)
+	t.Cleanup(func() { _ = ws.CloseNow() })
+	return &rawConn{t: t, ws: ws}
+}
+
+// While a resume queues its replay on a socket whose client does not read,
+// the notifications fanned out to every subscriber (resources/updated,
+// list_changed) are held for after the replay, and never wait for it, so
+// that the other subscribers are not held up: up to wsmcp.MaxDeferred
+// (256) of them, which go out right after the replay, in order. One more
+// ends the session, as a full replay log would: the socket closes (1000)
+// once the replay is out, the notifications held are dropped, and the
+// session cannot be resumed.
+func TestHostileDeferredDuringResume(t *testing.T) {
+	const (
+		writeTimeout = 30 * time.Second
+		replayed     = 4 // echo results of 64 KiB: far more than the queue and the kernel's buffers take
+	)
+	for _, tt := range []struct {
+		name  string
+		notes int
+		lost  bool
+	}{
+		{"one over", wsmcp.MaxDeferred + 1, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			server := newMCPServerWith(&mcp.ServerOptions{
+				SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+				UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+			})
+			server.AddResource(&mcp.Resource{URI: "test://r", Name: "r"}, func(context.Context, *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+				return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", Text: "r"}}}, nil
+			})
+			ts := newServerWith(t, server, &wsmcp.HandlerOptions{
+				Resumption:  &wsmcp.ResumptionOptions{GracePeriod: time.Minute},
+				ConnOptions: wsmcp.ConnOptions{MaxQueueBytes: 16 << 10, WriteTimeout: writeTimeout, PingInterval: -1},
+				MessageRate: -1, ByteRate: -1,
+			}, nil, func(s *httptest.Server) { s.Listener = smallBuffers{s.Listener} })
+			base := runtime.NumGoroutine()
+
+			// A session with a subscription and results it never
+			// acknowledges, dropped: it parks with them in its replay log.
+			a, id := dialRawHeader(t, ts.url, nil)
+			secret := a.resumableInit()
+			a.send(`{"jsonrpc":"2.0","id":"sub","method":"resources/subscribe","params":{"uri":"test://r"}}`)
+			if m := a.recv(); m["id"] != "sub" || m["result"] == nil { // nothing to acknowledge yet
+				t.Fatalf("subscribe = %v", m)
+			}
+			text := strings.Repeat("x", 64<<10)
+			for i := range replayed {
+				a.send(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":%q}}}`, i, text))
+				m := a.recv()
+				for m["method"] == ackMethod {
+					m = a.recv()
+				}
+				if m["id"] != float64(i) {
+					t.Fatalf("echo %d = %.200v", i, m)
+				}
+			}
+			_ = a.ws.CloseNow()
+			waitFor(t, "the session to park", func() bool { return strings.Count(ts.log.String(), "session parked") == 1 })
+
+			// The resume: its answer is read, and then nothing, so that
+			// the replay (the subscription's answer and the results) is
+			// still being queued.
+			b := dialSmallBuffer(t, ts.url)
+			answer := b.resume(id, secret, 1)
+			next := secretOf(t, answer)
+			if next == "" {
+				t.Fatalf("resume = %v", answer)
+			}
+			start := time.Now()
+			for range tt.notes {
+				if err := server.ResourceUpdated(context.Background(), &mcp.ResourceUpdatedNotificationParams{URI: "test://r"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			took := time.Since(start)
+			t.Logf("%d notifications raised during the resume in %v", tt.notes, took.Round(time.Millisecond))
+			// A notification that waited for the replay would wait for the
+			// write timeout, or the go-sdk's 10 s.
+			if took > 5*time.Second {
+				t.Errorf("raising %d notifications took %v: they waited for the replay", tt.notes, took)
+			}
+
+			// Now the client reads: the replay, then what was held. The
+			// socket may be dropped under it (the held notifications may
+			// find its queue still full of the replay, and a fanned-out
+			// notification never waits for room): it then resumes, as a
+			// reconnecting client does, and gets the rest from the replay.
+			conn, received, secret := b, 1, next // the initialize result is all the client had
+			var ids []any
+			updates, resumes := 0, 0
+			var closed error
+			for tt.lost || updates < tt.notes {
+				m, err := conn.tryRecv()
+				if err != nil {
+					if tt.lost {
+						closed = err
+						break
+					}
+					if resumes++; resumes > 3 {
+						t.Fatalf("after %d resumes (the last socket ended with %v), %d of %d notifications arrived", resumes-1, err, updates, tt.notes)
+					}
+					_ = conn.ws.CloseNow()
+					conn = dialRaw(t, ts.url)
+					if secret = secretOf(t, conn.resume(id, secret, received)); secret == "" {
+						t.Fatalf("resume after the socket ended with %v refused", err)
+					}
+					continue
+				}
+				switch {
+				case m["method"] == ackMethod:
+					continue
+				case m["method"] == "notifications/resources/updated":
+					updates++
+				case m["method"] == nil:
+					if updates > 0 {
+						t.Fatalf("a replayed message after a held notification: %.200v", m)
+					}
+					ids = append(ids, m["id"])
+				default:
+					t.Fatalf("unexpected message %.200v", m)
+				}
+				received++
+			}
+			want := []any{"sub"}
+			for i := range replayed {
+				want = append(want, float64(i))
+			}
+			if !slices.Equal(ids, want) {
+				t.Errorf("replayed %v, want %v", ids, want)
+			}
+			t.Logf("after the replay: %d notifications, %d resumes; then %v", updates, resumes, closed)
+			if !tt.lost {
+				// All of them, once each, and the session goes on.
+				conn.send(`{"jsonrpc":"2.0","id":"after","method":"ping"}`)
+				m := conn.recv()
+				for m["method"] == ackMethod {
+					m = conn.recv()
+				}
+				if m["id"] != "after" {
+					t.Errorf("after the notifications: %.200v, want the ping's answer", m)
+				}
+				_ = conn.ws.CloseNow()
+			} else {
+				if updates != 0 || websocket.CloseStatus(closed) != websocket.StatusNormalClosure {
+					t.Errorf("after the replay: %d notifications and %v, want none and a close 1000", updates, closed)
+				}
+				// The session is over: its secret resumes nothing.
+				again := dialRaw(t, ts.url)
+				if m := again.resume(id, next, received); errorCode(m) != wsmcp.CodeNotResumable {
+					t.Errorf("resume after the overflow = %.200v, want %d", m, wsmcp.CodeNotResumable)
+				}
+				_ = again.ws.CloseNow()
+			}
+			settleGoroutines(t, base+8)
+		})
 	}
 }

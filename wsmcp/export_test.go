@@ -1,0 +1,4 @@
+package wsmcp
+
+// MaxDeferred is maxDeferred, for the tests of package wsmcp_test.
+const MaxDeferred = maxDeferred
