@@ -480,6 +480,7 @@ func TestHostileDeferredDuringResume(t *testing.T) {
 		notes int
 		lost  bool
 	}{
+		{"at the bound", wsmcp.MaxDeferred, false},
 		{"one over", wsmcp.MaxDeferred + 1, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -642,7 +642,11 @@ func (s *session) attach(c *conn, req *jsonrpc.Request, received uint64, present
 // attached ends the attaching of a resume (attach) or a re-creation
 // (restore), whose answer and replay are queued on c: c becomes the current
 // socket, and the notifications held meanwhile (keep) go out on it, after
-// them and never waiting. If the session ended meanwhile, c is closed.
+// them. They go through Write, as any fanned-out notification does, never
+// waiting for room: one that finds c's queue still full of the replay
+// drops c, and it and those after it are kept in the replay log for the
+// client's next resume, not lost. If the session ended meanwhile, c is
+// closed.
 func (s *session) attached(c *conn) {
 	s.mu.Lock()
 	s.attaching = false
@@ -662,7 +666,7 @@ func (s *session) attached(c *conn) {
 		return
 	}
 	for _, m := range deferred {
-		_ = c.Write(context.Background(), m)
+		_ = s.Write(context.Background(), m)
 	}
 }
 
