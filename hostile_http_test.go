@@ -300,6 +300,8 @@ func TestHostileHTTPBytesInFlight(t *testing.T) {
 			s := newStackServer(t, holdServer(release, started), func(o *mcpws.Options) {
 				o.Transport = &wsmcp.HandlerOptions{MaxInFlightBytesPerIdentity: tt.bound, ConnOptions: wsmcp.ConnOptions{ReadLimit: 2 * mib}}
 			})
+			free := sync.OnceFunc(func() { close(release) })
+			t.Cleanup(free) // before the endpoint's drain, which waits for the calls
 			c := newClient(t)
 			tok := s.token(t, nil)
 			var in []http.Header
@@ -361,7 +363,7 @@ func TestHostileHTTPBytesInFlight(t *testing.T) {
 			if limit := 3*tt.bound + 4*mib; tt.bound > 0 && held > limit {
 				t.Errorf("live heap grew %.1f MiB under attack, want at most %.1f MiB", float64(held)/mib, float64(limit)/mib)
 			}
-			close(release)
+			free()
 			for range admitted {
 				if a := <-answers; a.status != http.StatusOK || !strings.Contains(a.body, "held") {
 					t.Errorf("an admitted call answered %d %.200s", a.status, a.body)
@@ -775,6 +777,8 @@ func TestHostileHTTPLongCallOutlivesBodyDeadline(t *testing.T) {
 	s := newStackServer(t, holdServer(release, started), func(o *mcpws.Options) {
 		o.Transport = &wsmcp.HandlerOptions{MessageTimeout: messageTimeout}
 	})
+	free := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(free) // before the endpoint's drain, which waits for the call
 	c := newClient(t)
 	in := openSession(t, s, c, bearer(s.token(t, nil)))
 	answered := make(chan string, 1)
@@ -789,7 +793,7 @@ func TestHostileHTTPLongCallOutlivesBodyDeadline(t *testing.T) {
 	<-started
 	// The call holds on well past the deadline of its body.
 	time.Sleep(5 * messageTimeout)
-	close(release)
+	free()
 	if got := <-answered; !strings.HasPrefix(got, "200 ") || !strings.Contains(got, `"text":"held"`) {
 		t.Errorf("a call that outlived its body's deadline answered %.300s", got)
 	}
