@@ -1,0 +1,112 @@
+package mcpws_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/wsmcp"
+)
+
+// textProcess is a relayed process that moves text, as the gateway does:
+// it answers initialize and tools/call "quick", reports each other
+// tools/call on got and never answers it, and, as the TypeScript SDK's
+// servers do, sends no answer for a call the client cancelled.
+func textProcess(got chan<- string) wsmcp.ServeConnFunc {
+	type textConn interface {
+		ReadText(context.Context) ([]byte, error)
+		WriteText(context.Context, []byte) error
+	}
+	return func(ctx context.Context, conn mcp.Connection) error {
+		tc := conn.(textConn)
+		go func() {
+			defer conn.Close()
+			for {
+				data, err := tc.ReadText(ctx)
+				if err != nil {
+					return
+				}
+				var m struct {
+					ID     json.RawMessage
+					Method string
+					Params struct{ Name string }
+				}
+				_ = json.Unmarshal(data, &m)
+				switch {
+				case m.Method == "initialize":
+					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"p","version":"1"}}}`))
+				case m.Method == "tools/call" && m.Params.Name == "quick":
+					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"content":[]}}`))
+				case m.Method == "tools/call":
+					got <- string(m.ID)
+				}
+			}
+		}()
+		return nil
+	}
+}
+
+// A call the client cancels with notifications/cancelled is one the
+// process may never answer (the specification lets it; the TypeScript
+// SDK's servers do not). Over WebSocket the relayed connection forgets such
+// a call (wsmcp releaseCancelled); over HTTP the relay keeps it pending for
+// the life of the session: after MaxInFlight cancelled calls every new
+// call of the session is refused -32012, and a drain waits for them until
+// its deadline.
+func TestRelayHTTPCancelledCallsAreForgotten(t *testing.T) {
+	got := make(chan string, 4)
+	s := buildStack(t, func(o *mcpws.Options) {
+		o.Transport = &wsmcp.HandlerOptions{MaxInFlight: 2}
+	}, func(o *mcpws.Options) *mcpws.Endpoint {
+		return mcpws.NewConnEndpoint(func(*http.Request) (wsmcp.ServeConnFunc, error) { return textProcess(got), nil }, o)
+	})
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	post(t, s.httpURL(), h, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+	for _, id := range []string{"2", "3"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.httpURL(), strings.NewReader(`{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"slow"}}`))
+		req.Header = h.Clone()
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		select {
+		case <-got:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("call %s never reached the process", id)
+		}
+		// What the go-sdk's client does when a call's context ends.
+		cancel()
+		<-done
+		if resp, _ := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":`+id+`}}`); resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("notifications/cancelled: %d", resp.StatusCode)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the cancellations reach the relay
+
+	_, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"quick"}}`)
+	if !strings.Contains(body, `"id":4,"result"`) {
+		t.Errorf("a call after two cancelled ones (MaxInFlight 2) = %q, want its result", body)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown with only cancelled calls left: %v", err)
+	}
+}
