@@ -110,3 +110,27 @@ func TestRelayHTTPCancelledCallsAreForgotten(t *testing.T) {
 		t.Errorf("Shutdown with only cancelled calls left: %v", err)
 	}
 }
+
+// An initialize POST that the go-sdk's transport refuses after the relay
+// made the session (here 400 for a Last-Event-ID on a POST) leaves a
+// session whose id the client never learned, holding its creator's cap
+// slot until the idle timeout. The go-sdk's own handler closes a session
+// whose initialize did not succeed (#578), and the same request to New's
+// endpoint leaves nothing behind.
+func TestRelayHTTPFailedInitializeEndsItsSession(t *testing.T) {
+	s, _ := newRelayStack(t, nil, func(o *mcpws.Options) { o.MaxConnsPerIdentity = 1 })
+	tok := s.token(t, nil)
+	h := bearer(tok)
+	h.Set("Last-Event-ID", "x_0")
+	resp, body := post(t, s.httpURL(), h, initialize)
+	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize with Last-Event-ID: %d %q, session %q", resp.StatusCode, body, resp.Header.Get("Mcp-Session-Id"))
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := s.srv.HTTPSessions(); n != 0 {
+		t.Errorf("HTTPSessions after a refused initialize = %d, want 0", n)
+	}
+	if resp, _ := post(t, s.httpURL(), bearer(tok), initialize); resp.StatusCode != http.StatusOK {
+		t.Errorf("the next initialize at a cap of one = %d, want 200", resp.StatusCode)
+	}
+}
