@@ -134,3 +134,21 @@ func TestRelayHTTPFailedInitializeEndsItsSession(t *testing.T) {
 		t.Errorf("the next initialize at a cap of one = %d, want 200", resp.StatusCode)
 	}
 }
+
+// A JSON-RPC batch in a session of 2025-06-18 or later is refused with 400
+// by the go-sdk's handler (and New's endpoint), as the specification
+// removed batches. The relay hands the transport a request without the
+// protocol version the go-sdk's handler puts in its context, so the
+// transport takes every session for 2025-03-26 and passes the batch on.
+func TestRelayHTTPRefusesBatchesAfter20250618(t *testing.T) {
+	s, _ := newRelayStack(t, nil, nil)
+	h := bearer(s.token(t, nil))
+	resp, _ := post(t, s.httpURL(), h, initialize)
+	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+	h.Set("Mcp-Protocol-Version", "2025-11-25")
+	post(t, s.httpURL(), h, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	resp, body := post(t, s.httpURL(), h, `[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":3,"method":"ping"}]`)
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "batching is not supported") {
+		t.Errorf("a batch in a 2025-11-25 session = %d %q, want the go-sdk handler's 400", resp.StatusCode, body)
+	}
+}
