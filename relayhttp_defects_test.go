@@ -3,6 +3,7 @@ package mcpws_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -150,5 +151,52 @@ func TestRelayHTTPRefusesBatchesAfter20250618(t *testing.T) {
 	resp, body := post(t, s.httpURL(), h, `[{"jsonrpc":"2.0","id":2,"method":"ping"},{"jsonrpc":"2.0","id":3,"method":"ping"}]`)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "batching is not supported") {
 		t.Errorf("a batch in a 2025-11-25 session = %d %q, want the go-sdk handler's 400", resp.StatusCode, body)
+	}
+}
+
+// A request that opens a session passes the drain's check when its headers
+// arrive, but the relay makes the session only once its body has: a client
+// that sends its initialize body slowly gets a session made after Shutdown
+// returned, which nothing ends but the idle timeout (its initialize is
+// answered -32010 and its cap slot is held). The opening POST is not
+// counted in busy, so the drain does not wait for it either.
+func TestRelayHTTPNoSessionOutlivesShutdown(t *testing.T) {
+	s, served := newRelayStack(t, nil, nil)
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, s.httpURL(), pr)
+	req.Header = bearer(s.token(t, nil))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	type answer struct {
+		status  int
+		session string
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			answered <- answer{}
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		answered <- answer{resp.StatusCode, resp.Header.Get("Mcp-Session-Id")}
+	}()
+	half := len(initialize) / 2
+	pw.Write([]byte(initialize[:half]))
+	time.Sleep(200 * time.Millisecond) // the request is in the relay, reading its body
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	pw.Write([]byte(initialize[half:]))
+	pw.Close()
+	a := <-answered
+	time.Sleep(50 * time.Millisecond)
+	if n := s.srv.HTTPSessions(); n != 0 || a.session != "" {
+		t.Errorf("after Shutdown returned: %d HTTP sessions, initialize answered %d with session %q (getServe called %d times); want none",
+			n, a.status, a.session, served.Load())
 	}
 }
