@@ -1,6 +1,7 @@
 package mcpws
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -11,10 +12,12 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -74,7 +77,8 @@ func (x *relayHTTP) open(w http.ResponseWriter, r *http.Request, req httpRequest
 		return
 	}
 	// Nothing starts for a request that cannot begin a session.
-	if msg, err := jsonrpc.DecodeMessage(body); err != nil || !isInitialize(msg) {
+	msg, err := jsonrpc.DecodeMessage(body)
+	if err != nil || !isInitialize(msg) {
 		http.Error(w, "Bad Request: a session begins with one initialize request", http.StatusBadRequest)
 		return
 	}
@@ -83,7 +87,12 @@ func (x *relayHTTP) open(w http.ResponseWriter, r *http.Request, req httpRequest
 		x.refuse(w, r, err)
 		return
 	}
-	s, err := x.newSession(r, req)
+	s, err := x.newSession(r, req, msg.(*jsonrpc.Request).ID)
+	if errors.Is(err, errDraining) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "Service Unavailable: server shutting down", http.StatusServiceUnavailable)
+		return
+	}
 	if err == nil {
 		if err = serve(s.ctx, s); err != nil {
 			s.end("the session could not be served")
@@ -96,7 +105,16 @@ func (x *relayHTTP) open(w http.ResponseWriter, r *http.Request, req httpRequest
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.post(w, r)
+	// A session whose initialize failed, or whose client left before the
+	// answer, has an id nobody knows: it would hold its cap slot and its
+	// process until the idle timeout.
+	if !s.initialized.Load() {
+		s.end("initialize not answered")
+	}
 }
+
+// errDraining refuses a session that would begin during a drain.
+var errDraining = errors.New("mcpws: draining")
 
 // refuse answers a request that getServe refused with err, as the
 // WebSocket transport answers an upgrade.
@@ -115,7 +133,7 @@ func (x *relayHTTP) refuse(w http.ResponseWriter, r *http.Request, err error) {
 
 // newSession makes the session that r opens, with its creator's identity
 // and the cap slot of its request, and registers it.
-func (x *relayHTTP) newSession(r *http.Request, req httpRequest) (*relayedSession, error) {
+func (x *relayHTTP) newSession(r *http.Request, req httpRequest, initID jsonrpc.ID) (*relayedSession, error) {
 	id := rand.Text()
 	t := &mcp.StreamableServerTransport{SessionID: id}
 	if req.route != "" {
@@ -130,19 +148,28 @@ func (x *relayHTTP) newSession(r *http.Request, req httpRequest) (*relayedSessio
 	}
 	info := identity.TokenInfo(r.Context())
 	s := &relayedSession{
-		side: x.side, t: t, conn: conn, base: base, ctx: ctx, cancel: cancel,
+		side: x.side, t: t, conn: conn, base: base, ctx: ctx, cancel: cancel, initID: initID,
 		pending: map[jsonrpc.ID]call{}, tokens: map[string]jsonrpc.ID{}, slot: closehook.Adopt(r.Context()), start: time.Now(),
 		info: wsmcp.ConnInfo{SessionID: id, Transport: "http", Remote: r.RemoteAddr},
 	}
 	if info != nil {
 		s.info.Subject = info.UserID
 	}
-	if x.side.timeout > 0 {
-		s.timer = time.AfterFunc(x.side.timeout, s.expire)
-	}
 	x.side.mu.Lock()
+	if x.side.draining {
+		// Checked again here: the body may have taken long to arrive.
+		x.side.mu.Unlock()
+		cancel()
+		_ = conn.Close()
+		return nil, errDraining
+	}
 	x.side.sessions[id] = &httpSession{end: s.Close, identity: identity.Key(info), route: req.route, relayed: s}
 	x.side.mu.Unlock()
+	if x.side.timeout > 0 {
+		s.mu.Lock()
+		s.timer = time.AfterFunc(x.side.timeout, s.expire)
+		s.mu.Unlock()
+	}
 	attrs := []any{"session", id, "remote", r.RemoteAddr, "subject", s.info.Subject}
 	if req.route != "" {
 		attrs = append(attrs, "route", req.route)
@@ -193,15 +220,17 @@ func legacyVersions() []string {
 // mcp.Connection whose messages it may take as text (textconn.Conn, as a
 // WebSocket connection's).
 type relayedSession struct {
-	side      *httpSide
-	t         *mcp.StreamableServerTransport
-	conn      mcp.Connection // t's
-	base, ctx context.Context
-	cancel    context.CancelFunc
-	slot      closehook.Adopted // the cap slot of the request that opened it
-	info      wsmcp.ConnInfo
-	start     time.Time
-	once      sync.Once
+	side        *httpSide
+	t           *mcp.StreamableServerTransport
+	conn        mcp.Connection // t's
+	base, ctx   context.Context
+	cancel      context.CancelFunc
+	slot        closehook.Adopted // the cap slot of the request that opened it
+	info        wsmcp.ConnInfo
+	start       time.Time
+	once        sync.Once
+	initID      jsonrpc.ID  // the id of the initialize that opened it
+	initialized atomic.Bool // set once that initialize is answered with a result
 
 	mu      sync.Mutex
 	posts   int                   // POSTs running, which hold off the idle timeout
@@ -228,13 +257,16 @@ func (s *relayedSession) serve(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "Accept must contain 'text/event-stream' for GET requests", http.StatusBadRequest)
 			return
 		}
-		s.t.ServeHTTP(w, r)
+		s.t.ServeHTTP(s.side.deadlines(w), r)
 	case http.MethodPost:
 		if !checkPOST(w, r) {
 			return
 		}
 		if s.side.bodyMax > 0 {
 			r.Body = http.MaxBytesReader(w, r.Body, s.side.bodyMax)
+		}
+		if refuseBatch(w, r) {
+			return
 		}
 		s.post(w, r)
 	case http.MethodDelete:
@@ -261,7 +293,7 @@ func (s *relayedSession) post(w http.ResponseWriter, r *http.Request) {
 			s.timer.Reset(s.side.timeout)
 		}
 	}()
-	s.t.ServeHTTP(w, r)
+	s.t.ServeHTTP(s.side.deadlines(w), r)
 }
 
 // expire ends the session when its idle timeout fires with no POST
@@ -355,6 +387,8 @@ func (s *relayedSession) read(ctx context.Context, text bool) (jsonrpc.Message, 
 					_ = s.conn.Write(ctx, &jsonrpc.Response{ID: req.ID, Error: refused})
 					continue
 				}
+			} else if method == "notifications/cancelled" {
+				s.forget(ctx, req.Params)
 			}
 		}
 		if s.side.hooks.Message != nil {
@@ -372,11 +406,12 @@ func (s *relayedSession) begin(req *jsonrpc.Request) *jsonrpc.Error {
 	if _, again := s.pending[req.ID]; again || s.pending == nil {
 		return nil // counted once; or the session is over
 	}
-	if n := s.side.maxInFlight; n > 0 && len(s.pending) >= n {
-		return errTooManyCalls
-	}
 	if !s.side.begin(nil) {
 		return errShuttingDown
+	}
+	if n := s.side.maxInFlight; n > 0 && len(s.pending) >= n {
+		s.side.done()
+		return errTooManyCalls
 	}
 	c := call{method: req.Method, start: time.Now()}
 	if c.token = progressToken(req.Params); c.token != "" {
@@ -393,6 +428,40 @@ func (s *relayedSession) begin(req *jsonrpc.Request) *jsonrpc.Error {
 // errTooManyCalls answers a call on a session that has MaxInFlight calls
 // running, as on a WebSocket connection.
 var errTooManyCalls = &jsonrpc.Error{Code: wsmcp.CodeTooManyInFlight, Message: "too many requests in flight on this session"}
+
+// forget stops counting a call that the client cancelled: a server may
+// leave it unanswered, and the specification lets it. Its stream in the
+// transport is answered here, so that the transport forgets it too; the
+// client ignores an answer to a call it cancelled, and the process's own
+// answer, if it comes, finds no stream and is dropped.
+func (s *relayedSession) forget(ctx context.Context, params json.RawMessage) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	id, err := jsonrpc.MakeID(p.RequestID)
+	if err != nil || !id.IsValid() {
+		return
+	}
+	s.mu.Lock()
+	c, ok := s.pending[id]
+	if ok {
+		delete(s.pending, id)
+		delete(s.tokens, c.token)
+	}
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	_ = s.conn.Write(ctx, &jsonrpc.Response{ID: id, Error: errCancelled})
+	s.side.done()
+}
+
+// errCancelled answers, for the transport's sake, a call its client
+// cancelled.
+var errCancelled = &jsonrpc.Error{Code: -32800, Message: "request cancelled"}
 
 // WriteText sends one message of the relay's after checking that it is
 // one JSON-RPC message (else an error wrapping wsmcp.ErrInvalidMessage).
@@ -425,6 +494,9 @@ func (s *relayedSession) write(ctx context.Context, msg jsonrpc.Message, size in
 		method = m.Method
 		ctx = s.relatedTo(ctx, m)
 	case *jsonrpc.Response:
+		if m.ID == s.initID && m.Error == nil {
+			s.initialized.Store(true)
+		}
 		s.mu.Lock()
 		if c, ok := s.pending[m.ID]; ok {
 			delete(s.pending, m.ID)
@@ -459,6 +531,9 @@ func (s *relayedSession) write(ctx context.Context, msg jsonrpc.Message, size in
 // only the text, and a server that asks its client something (sampling,
 // elicitation) while several calls run may mean any of them.
 func (s *relayedSession) relatedTo(ctx context.Context, m *jsonrpc.Request) context.Context {
+	if !relatedWorks() {
+		return ctx
+	}
 	token := ""
 	if m.Method == "notifications/progress" {
 		token = progressToken(m.Params)
@@ -494,6 +569,53 @@ func (c relatedCtx) Value(key any) any {
 	return c.Context.Value(key)
 }
 
+// relatedWorks reports, once per process, whether the go-sdk's transport
+// reads relatedCtx as the key of its own: a probe sends a notification in a
+// relatedCtx and checks that it goes on the stream of the probe's POST.
+// Without it (a go-sdk release that renamed the key, or stores another type
+// under it, which would panic) messages go to the GET stream, as they would
+// without relatedCtx.
+var relatedWorks = sync.OnceValue(func() (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	t := &mcp.StreamableServerTransport{SessionID: "probe"}
+	conn, err := t.Connect(context.Background())
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+	done := make(chan struct{})
+	go func() { defer close(done); t.ServeHTTP(rec, req) }()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	msg, err := conn.Read(ctx)
+	if err != nil {
+		return false
+	}
+	call, isCall := msg.(*jsonrpc.Request)
+	if !isCall {
+		return false
+	}
+	note := &jsonrpc.Request{Method: "notifications/message", Params: json.RawMessage(`{"level":"info","data":"probe"}`)}
+	if conn.Write(relatedCtx{Context: ctx, id: call.ID}, note) != nil {
+		return false
+	}
+	if conn.Write(ctx, &jsonrpc.Response{ID: call.ID, Result: json.RawMessage(`{}`)}) != nil {
+		return false
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return false
+	}
+	return strings.Contains(rec.Body.String(), `"probe"`)
+})
+
 // progressToken returns the progress token in params (a call's, in its
 // _meta; a progress notification's, at the top), as JSON, or "".
 func progressToken(params json.RawMessage) string {
@@ -514,6 +636,66 @@ func progressToken(params json.RawMessage) string {
 	}
 	return string(p.Token)
 }
+
+// refuseBatch answers 400 a POST whose body is a JSON-RPC batch, in a
+// session of 2025-06-18 or later, which have none: the go-sdk's handler
+// refuses it, and its transport, alone, does not know the session's
+// version. Only the body's first byte is looked at.
+func refuseBatch(w http.ResponseWriter, r *http.Request) bool {
+	v := r.Header.Get("Mcp-Protocol-Version")
+	if v < "2025-06-18" {
+		return false
+	}
+	br := bufio.NewReader(r.Body)
+	for {
+		b, err := br.Peek(1)
+		if err != nil || !bytes.ContainsAny(b, " \t\r\n") {
+			if err == nil && b[0] == '[' {
+				http.Error(w, fmt.Sprintf("JSON-RPC batching is not supported in 2025-06-18 and later (request version: %s)", v), http.StatusBadRequest)
+				return true
+			}
+			break
+		}
+		_, _ = br.Discard(1)
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{br, r.Body}
+	return false
+}
+
+// deadlines bounds each write of a response stream by the transport's
+// WriteTimeout, as a WebSocket frame is bounded: a client that stops
+// reading its stream cannot hold the writer (a relay's only one) for
+// longer; the write fails, and the message with it.
+func (h *httpSide) deadlines(w http.ResponseWriter) http.ResponseWriter {
+	if h.writeTimeout <= 0 {
+		return w
+	}
+	return &deadlineWriter{ResponseWriter: w, rc: http.NewResponseController(w), timeout: h.writeTimeout}
+}
+
+type deadlineWriter struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (w *deadlineWriter) Write(b []byte) (int, error) {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.rc.SetWriteDeadline(time.Time{})
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *deadlineWriter) Flush() {
+	_ = w.rc.SetWriteDeadline(time.Now().Add(w.timeout))
+	defer w.rc.SetWriteDeadline(time.Time{})
+	_ = w.rc.Flush()
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // isInitialize reports whether msg is an initialize request.
 func isInitialize(msg jsonrpc.Message) bool {

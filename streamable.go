@@ -134,17 +134,18 @@ type httpSide struct {
 	// getServer that makes a server per request does not make this grow.
 	servers sync.Map // weak.Pointer[mcp.Server] → struct{}
 
-	mu          sync.Mutex
-	sessions    map[string]*httpSession // live 2025-x sessions by id
-	listens     map[*context.CancelFunc]struct{}
-	busy        int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
-	timeout     time.Duration    // the idle timeout of a session; 0 for none
-	bodyMax     int64            // the body bound; 0 for none
-	bytesMax    int64            // the in-flight bytes of one identity; 0 for none
-	maxInFlight int              // the calls running on one relayed session; 0 for none
-	inFlight    map[string]int64 // request bytes running, by identity
-	idle        chan struct{}    // closed when busy drops to 0 while draining
-	draining    bool
+	mu           sync.Mutex
+	sessions     map[string]*httpSession // live 2025-x sessions by id
+	listens      map[*context.CancelFunc]struct{}
+	busy         int              // HTTP calls running, and POSTs to sessions (which deliver their answers)
+	timeout      time.Duration    // the idle timeout of a session; 0 for none
+	bodyMax      int64            // the body bound; 0 for none
+	bytesMax     int64            // the in-flight bytes of one identity; 0 for none
+	maxInFlight  int              // the calls running on one relayed session; 0 for none
+	writeTimeout time.Duration    // bounds a write of a relayed session's stream
+	inFlight     map[string]int64 // request bytes running, by identity
+	idle         chan struct{}    // closed when busy drops to 0 while draining
+	draining     bool
 }
 
 // httpSession is what the stack knows of a 2025-x HTTP session.
@@ -199,6 +200,7 @@ func newSide(ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
 	h.bodyMax = bound.Resolve(t.ReadLimit, wsmcp.DefaultServerReadLimit)
 	h.bytesMax = bound.Resolve(t.MaxInFlightBytesPerIdentity, wsmcp.DefaultMaxInFlightBytesPerIdentity)
 	h.maxInFlight = bound.Resolve(t.MaxInFlight, wsmcp.DefaultMaxInFlight)
+	h.writeTimeout = bound.Resolve(t.WriteTimeout, wsmcp.DefaultWriteTimeout)
 	return h
 }
 
@@ -462,6 +464,14 @@ func (h *httpSide) track(ctx context.Context, ss *mcp.ServerSession) {
 	h.mu.Lock()
 	if _, again := h.sessions[ss.ID()]; again {
 		h.mu.Unlock()
+		return
+	}
+	if h.draining {
+		// Its initialize began before the drain (a slow body, say): it
+		// ends at once, so that nothing outlives Shutdown; its client's
+		// next request gets 404. Its slot goes back with its request.
+		h.mu.Unlock()
+		go ss.Close()
 		return
 	}
 	info := identity.TokenInfo(ctx)
