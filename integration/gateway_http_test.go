@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The gateway serves Streamable HTTP clients as it serves WebSocket ones:
@@ -44,18 +45,39 @@ func startGatewayLocalAudience(t *testing.T) (*proc, string) {
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	url := "http://" + addr + "/mcp"
 	return startBinary(t, "mcpws", []string{"JWT_SECRET=" + testSecret},
-		slices.Concat([]string{"serve", "-addr", addr, "-audience", url}, everythingChild())...), url
+		slices.Concat([]string{"serve", "-addr", addr, "-audience", url, "-env-from-claim", "MCP_USER=sub"}, everythingChild())...), url
 }
 
-// The MCP Inspector's CLI and Claude Code's `http` server type reach a
-// stdio server through the gateway, authenticated, with nothing installed
-// beside them: tools listed and called with a bearer header, refused
-// without one.
+// The TypeScript SDK's Streamable HTTP client, the MCP Inspector's CLI
+// and Claude Code's `http` server type reach a stdio server through the
+// gateway, authenticated, with nothing installed beside them: tools listed
+// and called with a bearer header, the token's subject reaching the
+// process (-env-from-claim), the session ended by DELETE; refused without
+// a token.
 func TestGatewayHTTPClients(t *testing.T) {
 	inspectorCLI(t)
 	claude := claudeCode(t)
 	p, url := startGatewayLocalAudience(t)
-	header := "Authorization: Bearer " + testToken(t, "ada", url, "")
+	tok := testToken(t, "ada", url, "")
+	header := "Authorization: Bearer " + tok
+
+	t.Run("typescript", func(t *testing.T) {
+		out, err := runNodeEnv(t, 30*time.Second, []string{"MCP_TOKEN=" + tok}, "ts-http.mjs", url)
+		var got struct {
+			ProtocolVersion string   `json:"protocolVersion"`
+			Session         bool     `json:"session"`
+			Terminated      bool     `json:"terminated"`
+			Tools           []string `json:"tools"`
+			Sub             string   `json:"sub"`
+		}
+		if err != nil || json.Unmarshal([]byte(out), &got) != nil {
+			t.Fatalf("ts-http.mjs: %v, stdout %q", err, out)
+		}
+		if got.Sub != "ada" || !strings.HasPrefix(got.ProtocolVersion, "2025-") || !got.Session || !got.Terminated || !slices.Contains(got.Tools, "echo") {
+			t.Errorf("ts-http.mjs through the gateway = %+v, want sub ada, a 2025 session ended by DELETE, and echo among the tools", got)
+		}
+		waitLogs(t, p, "reason=\"deleted by the client\"")
+	})
 
 	t.Run("inspector", func(t *testing.T) {
 		out, stderr, code := runInspector(t, url, "--transport", "http", "--header", header, "--method", "tools/list")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -192,11 +193,16 @@ type identity struct {
 }
 
 // whoami reports the identity the transport verified on the upgrade, as
-// every tool call sees it in req.Extra.TokenInfo.
+// every tool call sees it in req.Extra.TokenInfo. On stdio, behind
+// "mcpws serve -env-from-claim MCP_USER=sub", the verified subject is
+// MCP_USER.
 func whoami(_ context.Context, req *mcp.CallToolRequest, _ any) (*mcp.CallToolResult, identity, error) {
 	var id identity
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
 		id = identity{Subject: req.Extra.TokenInfo.UserID, Scopes: append([]string{}, req.Extra.TokenInfo.Scopes...)}
+	}
+	if id.Subject == "" {
+		id.Subject = os.Getenv("MCP_USER")
 	}
 	if id.Subject == "" {
 		return result(text("anonymous")), id, nil
