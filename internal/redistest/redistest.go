@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -122,13 +121,6 @@ func (r *Server) Restart(t testing.TB) {
 	r.Stop()
 	r.start(t)
 }
-
-// Pause stops the server without closing its sockets (SIGSTOP): a stalled
-// Redis, whose connections accept bytes and never answer. Resume undoes it.
-func (r *Server) Pause() { r.signal(syscall.SIGSTOP) }
-
-// Resume continues a paused server.
-func (r *Server) Resume() { r.signal(syscall.SIGCONT) }
 
 func (r *Server) signal(s os.Signal) {
 	r.mu.Lock()

@@ -22,7 +22,6 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mcpws/mcpws/internal/rlimit"
@@ -45,6 +44,9 @@ func main() {
 	flag.Parse()
 	if *bin == "" {
 		log.Fatal("-server is required")
+	}
+	if runtime.GOOS != "linux" {
+		log.Fatal("mcpbench reads the server's memory and CPU time from /proc: run it on Linux")
 	}
 	rlimit.RaiseFiles()
 	if *cpuprofile != "" {
@@ -154,13 +156,6 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 		return r, nil
 	}
 	return r, fmt.Errorf("unknown scenario %q", scenario)
-}
-
-// cpuSelf is this process's user and system time so far.
-func cpuSelf() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func appendJSON(path string, r result) {
