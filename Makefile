@@ -8,9 +8,10 @@
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client over WebSocket and HTTP, the MCP
 #               Inspector's and Claude Code's CLIs, headless Chromium,
-#               cross-process Go client, nginx, replicas on Redis), then a
-#               short fuzz run; installs Node 22, npm packages, Chromium,
-#               nginx and redis-server first
+#               cross-process Go client, nginx, replicas on Redis, the
+#               Windows build of mcpws under Wine), then a short fuzz run;
+#               installs Node 22, npm packages, Chromium, nginx,
+#               redis-server and Wine first
 
 GO       ?= go
 NODE_DIR := integration/node
@@ -78,12 +79,14 @@ $(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	cd $(NODE_DIR) && npm ci --no-audit --no-fund
 	@touch $@
 
-# Debian's Chromium (browser test), nginx (ingress test) and redis-server
-# (scale-out tests). Installed when missing, as root or through sudo.
+# Debian's Chromium (browser test), nginx (ingress test), redis-server
+# (scale-out tests) and 64-bit Wine (the Windows build of mcpws connect).
+# Installed when missing, as root or through sudo.
 system-deps:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
+	[ -x /usr/lib/wine/wine64 ] || missing="$$missing wine64"; \
 	if [ -n "$$missing" ]; then \
 		SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
