@@ -115,8 +115,8 @@ func buildWindows(t *testing.T) string {
 // examples/everything with authentication on: the token comes from
 // --token-cmd, which on Windows runs through cmd /C; initialize, tools/list
 // and two tools/call (whoami sees the token's subject) are answered on
-// stdout, and stdin's end makes it exit 0. `mcpws serve` says it needs
-// Linux and exits 2.
+// stdout, and stdin's end makes it exit 0. `mcpws version` names the
+// platform; `mcpws serve` says it needs Linux and exits 2.
 func TestWindowsBridge(t *testing.T) {
 	w := newWinePrefix(t)
 	exe := buildWindows(t)
@@ -125,7 +125,11 @@ func TestWindowsBridge(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	out, err := w.run(ctx, t.TempDir(), exe, "serve")
+	out, err := w.run(ctx, t.TempDir(), exe, "version")
+	if f := strings.Fields(out); err != nil || len(f) != 4 || f[0] != "mcpws" || f[2] != "windows/amd64" {
+		t.Errorf("mcpws.exe version: %v, printed %q; want \"mcpws VERSION windows/amd64 GO\"", err, out)
+	}
+	out, err = w.run(ctx, t.TempDir(), exe, "serve")
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(out, "mcpws serve needs Linux") {
 		t.Errorf("mcpws.exe serve: %v, printed %q; want exit status 2 and \"mcpws serve needs Linux\"", err, out)

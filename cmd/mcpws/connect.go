@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -136,10 +137,17 @@ func (cfg *connectConfig) check() error {
 
 // transport builds the client transport the flags describe.
 func (cfg *connectConfig) transport(logger *slog.Logger) (*wsmcp.ClientTransport, error) {
+	header := cfg.header.h.Clone()
+	if header == nil {
+		header = http.Header{}
+	}
+	if header.Get("User-Agent") == "" {
+		header.Set("User-Agent", userAgent())
+	}
 	t := &wsmcp.ClientTransport{
 		ConnOptions: wsmcp.ConnOptions{Logger: logger, ReadLimit: cfg.maxMessage, PingInterval: cfg.pingInterval},
 		URL:         cfg.url,
-		Header:      cfg.header.h,
+		Header:      header,
 	}
 	switch {
 	case cfg.tokenEnv != "":

@@ -3,10 +3,13 @@
 //
 //	mcpws connect [flags] URL          stdio ↔ WebSocket bridge
 //	mcpws serve [flags] -- COMMAND ARGS one COMMAND per session, at /mcp
+//	mcpws version                      the release it was built as
 //
 // Install it with:
 //
 //	go install github.com/mcpws/mcpws/cmd/mcpws@latest
+//
+// or take an archive of `make dist` (docs/connect.md#install).
 package main
 
 import (
@@ -21,6 +24,7 @@ import (
 const usage = `usage:
   mcpws connect [flags] URL            relay MCP on stdin/stdout to a ws:// or wss:// endpoint
   mcpws serve [flags] -- COMMAND ARGS  serve a stdio MCP server at /mcp, one process per session
+  mcpws version                        print the version
 
 Run "mcpws connect -h" or "mcpws serve -h" for the flags.
 `
@@ -44,6 +48,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runConnect(ctx, args[1:], stdin, stdout, stderr)
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		return runVersion(stdout)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
