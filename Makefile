@@ -17,7 +17,7 @@ GO       ?= go
 NODE_DIR := integration/node
 NODE_MODS := $(NODE_DIR)/node_modules/.package-lock.json
 
-.PHONY: run test vet node-deps system-deps unit fuzz bench bench-full bench-build
+.PHONY: run test vet node-deps system-deps unit fuzz bench bench-full bench-build dist
 
 # make run ADDR=127.0.0.1:9000 serves elsewhere; the page at http://ADDR/ is
 # the allowed browser Origin.
@@ -70,6 +70,50 @@ vet:
 	@# The core module depends on neither Redis nor OpenTelemetry nor Prometheus.
 	@deps=$$(GOWORK=off $(GO) list -deps ./... | grep -E '^(github.com/redis|go.opentelemetry.io|github.com/prometheus)/'); \
 	if [ -n "$$deps" ]; then echo "the core module depends on:"; echo "$$deps"; exit 1; fi
+
+# Release archives of the mcpws command for every platform, in dist/:
+# mcpws_VERSION_OS_ARCH.tar.gz (.zip for Windows) holding the binary,
+# README.md and CHANGELOG.md, and SHA256SUMS (docs/connect.md#install).
+# Reproducible: static binaries (CGO_ENABLED=0) without local paths
+# (-trimpath), archives with fixed order, owners, modes and times (the
+# commit's), so that one commit built with one Go release gives the same
+# bytes. VERSION=v0.1.0 names a release; it defaults to git describe. Needs
+# GNU tar and touch, gzip, zip and sha256sum (Linux).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+DIST := dist
+DIST_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+dist:
+	@for tool in tar gzip zip sha256sum; do command -v $$tool >/dev/null || { echo "make dist needs $$tool"; exit 1; }; done
+	rm -rf $(DIST)
+	@set -e; for p in $(PLATFORMS); do \
+		os=$${p%/*}; arch=$${p#*/}; name=mcpws_$(VERSION)_$${os}_$${arch}; exe=mcpws; \
+		[ $$os = windows ] && exe=mcpws.exe; \
+		mkdir -p $(DIST)/$$name; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" \
+			-o $(DIST)/$$name/$$exe ./cmd/mcpws; \
+		cp README.md CHANGELOG.md $(DIST)/$$name/; \
+		chmod 0755 $(DIST)/$$name $(DIST)/$$name/$$exe; chmod 0644 $(DIST)/$$name/README.md $(DIST)/$$name/CHANGELOG.md; \
+		touch -d @$(DIST_EPOCH) $(DIST)/$$name $(DIST)/$$name/*; \
+		if [ $$os = windows ]; then \
+			(cd $(DIST) && TZ=UTC zip -qX $$name.zip $$name/$$exe $$name/README.md $$name/CHANGELOG.md); \
+			echo "$(DIST)/$$name.zip"; \
+		else \
+			tar -C $(DIST) --sort=name --mtime=@$(DIST_EPOCH) --owner=0 --group=0 --numeric-owner -cf - $$name \
+				| gzip -9n > $(DIST)/$$name.tar.gz; \
+			echo "$(DIST)/$$name.tar.gz"; \
+		fi; \
+		rm -r $(DIST)/$$name; \
+	done
+	cd $(DIST) && sha256sum *.tar.gz *.zip > SHA256SUMS
+	@# Check what was made: the sums hold, and this machine's binary, out of
+	@# its archive, prints the version.
+	cd $(DIST) && sha256sum --quiet --check SHA256SUMS
+	@name=mcpws_$(VERSION)_$$($(GO) env GOOS)_$$($(GO) env GOARCH); \
+	if [ -f $(DIST)/$$name.tar.gz ]; then \
+		tmp=$$(mktemp -d); tar -xzf $(DIST)/$$name.tar.gz -C $$tmp; got=$$($$tmp/$$name/mcpws version); rm -r $$tmp; \
+		case "$$got" in "mcpws $(VERSION) "*) echo "$$name/mcpws version: $$got";; \
+		*) echo "$$name/mcpws version printed \"$$got\", want mcpws $(VERSION)"; exit 1;; esac; \
+	fi
 
 # Node 22, the MCP conformance suite, the TypeScript SDK, Claude Code and the
 # MCP Inspector, pinned by integration/node/package-lock.json.
