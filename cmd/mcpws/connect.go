@@ -40,6 +40,7 @@ type connectConfig struct {
 	maxMessage   int64
 	pingInterval time.Duration
 	logLevel     slog.Level
+	logLevelSet  bool // --log-level given; else see defaultLogLevel
 }
 
 // runConnect runs "mcpws connect".
@@ -47,6 +48,9 @@ func runConnect(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	cfg, code := parseConnect(args, stderr)
 	if cfg == nil {
 		return code
+	}
+	if !cfg.logLevelSet {
+		cfg.logLevel = defaultLogLevel(stdin)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
 	t, err := cfg.transport(logger)
@@ -77,7 +81,10 @@ func parseConnect(args []string, stderr io.Writer) (*connectConfig, int) {
 	fs.IntVar(&cfg.replayBytes, "replay-bytes", 4<<20, "bytes of messages kept until the server acknowledges them, for resumption")
 	fs.Int64Var(&cfg.maxMessage, "max-message", wsmcp.DefaultServerReadLimit, "largest message, in bytes, in either direction (the default is what an mcpws server reads)")
 	fs.DurationVar(&cfg.pingInterval, "ping-interval", 0, "WebSocket ping interval (0: 25s)")
-	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level on stderr: debug, info, warn or error")
+	fs.Func("log-level", "log `level` on stderr: debug, info, warn or error (default: warn when a host started the bridge, info when stdin is a terminal)", func(s string) error {
+		cfg.logLevelSet = true
+		return cfg.logLevel.UnmarshalText([]byte(s))
+	})
 
 	var positional []string
 	for {

@@ -81,7 +81,7 @@ func TestConnectBadLines(t *testing.T) {
 			_ = ws.Write(r.Context(), websocket.MessageText, []byte(`{"jsonrpc":"2.0","id":1,"result":{}}`))
 		}
 	})
-	b := startBridge(t, "--max-message", "100", url)
+	b := startBridge(t, "--log-level", "debug", "--max-message", "100", url)
 	const (
 		parse   = `{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error: message is not valid JSON"}}`
 		invalid = `{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"invalid request: not a JSON-RPC 2.0 message"}}`
@@ -161,7 +161,7 @@ func TestConnectAuthFlags(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			url, auths := authServer(t)
-			b := startBridge(t, append(tt.args, url)...)
+			b := startBridge(t, append(tt.args, "--log-level", "debug", url)...)
 			b.send(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
 			b.recv()
 			deadline := time.Now().Add(10 * time.Second)
@@ -342,7 +342,7 @@ func TestConnectErrorHidesQueryToken(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close() // nothing listens there now: the dial is refused
-	b := startBridge(t, "ws://"+addr+"/mcp?access_token=s3cr3t")
+	b := startBridge(t, "--log-level", "debug", "ws://"+addr+"/mcp?access_token=s3cr3t")
 	if code := b.exit(); code != 1 {
 		t.Errorf("exit code = %d, want 1", code)
 	}
