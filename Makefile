@@ -5,6 +5,8 @@
 #   make bench  a short load test (about three minutes): WebSocket, and
 #               Streamable HTTP through the stack, against the go-sdk's
 #               Streamable HTTP handler alone, see docs/performance.md
+#   make dist   release archives of the mcpws command for every platform,
+#               with SHA256SUMS, in dist/ (VERSION=v0.1.0 names a release)
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client over WebSocket and HTTP, the MCP
 #               Inspector's and Claude Code's CLIs, headless Chromium,

@@ -87,7 +87,8 @@ func inspectorCLI(t *testing.T) string {
 func runInspector(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	inspector := inspectorCLI(t)
-	args = slices.Concat([]string{inspector, "--cli"}, args, []string{"--format", "json"})
+	// Its own flags first: after "--" the rest is a stdio server's command.
+	args = slices.Concat([]string{inspector, "--cli", "--format", "json"}, args)
 	out, err := runNodeEnv(t, time.Minute, []string{"HOME=" + t.TempDir()}, args...)
 	if err != nil {
 		var exit *exec.ExitError
@@ -98,6 +99,29 @@ func runInspector(t *testing.T, args ...string) (stdout, stderr string, code int
 		_, stderr, _ = strings.Cut(err.Error(), "\nstderr:\n")
 	}
 	return out, stderr, code
+}
+
+// The Inspector's CLI starts `mcpws connect` as a stdio server, as
+// docs/connect.md gives it, and calls whoami through it as the token's
+// subject.
+func TestInspectorBridge(t *testing.T) {
+	inspectorCLI(t)
+	bridge := bridgeBin(t)
+	p := startEverything(t, "-v", "-jwt-secret", testSecret, "-audience", testAudience)
+	out, stderr, code := runInspector(t, "-e", "MCP_TOKEN="+testToken(t, "ines", testAudience, ""),
+		"--method", "tools/call", "--tool-name", "whoami",
+		"--", bridge, "connect", "--token-env", "MCP_TOKEN", "ws://"+p.addr+"/mcp")
+	var got struct {
+		Result struct {
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
+		} `json:"result"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &got) != nil || len(got.Result.Content) != 1 || got.Result.Content[0].Text != "ines []" {
+		t.Fatalf("whoami through the bridge: exit %d, stdout %q, want the text \"ines []\"\nstderr:\n%s", code, out, stderr)
+	}
+	waitLogs(t, p, "subject=ines")
 }
 
 // inspectorEcho calls the echo tool at url with the Inspector's CLI and
