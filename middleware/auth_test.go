@@ -124,3 +124,34 @@ func TestJWTSecretLength(t *testing.T) {
 		}
 	}
 }
+
+// JWTOptions.Claims passes the claims it names on in TokenInfo.Extra, as
+// the token has them, and no other.
+func TestJWTClaims(t *testing.T) {
+	verify, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{
+		Audience: jwksAudience, Algorithm: jwa.HS256, Key: []byte(testSecret), Claims: []string{"roles", "azp", "absent"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _ := jwt.NewBuilder().Audience([]string{jwksAudience}).Subject("ada").Expiration(time.Now().Add(time.Hour)).
+		Claim("roles", []string{"editor", "admin"}).Claim("azp", "cli").Claim("groups", "other").Build()
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(testSecret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := verify(t.Context(), string(signed), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roles, _ := info.Extra["roles"].([]any)
+	if len(roles) != 2 || roles[0] != "editor" || info.Extra["azp"] != "cli" {
+		t.Errorf("Extra = %v, want roles [editor admin] and azp cli", info.Extra)
+	}
+	if _, ok := info.Extra["groups"]; ok {
+		t.Error("a claim not named was passed on")
+	}
+	if _, ok := info.Extra["absent"]; ok {
+		t.Error("a claim the token lacks is in Extra")
+	}
+}

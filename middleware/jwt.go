@@ -83,6 +83,12 @@ type JWTOptions struct {
 	// Leeway is the clock skew allowed on exp and nbf. Zero means
 	// DefaultLeeway.
 	Leeway time.Duration
+
+	// Claims names further claims to pass on in TokenInfo.Extra, as they
+	// are in the token: the roles or groups a policy decides on (see
+	// package policy), azp or client_id for an audit. Claims the identity
+	// already carries (sub, scope, scp, exp, iss) need no naming.
+	Claims []string
 }
 
 var defaultJWKSAlgorithms = []jwa.SignatureAlgorithm{jwa.RS256, jwa.RS384, jwa.RS512, jwa.PS256, jwa.ES256, jwa.ES384, jwa.EdDSA}
@@ -153,7 +159,13 @@ func NewJWTVerifier(ctx context.Context, opts JWTOptions) (auth.TokenVerifier, e
 		if t.Subject() == "" {
 			return nil, &VerifyError{Reason: ReasonNoSubject, Err: errNoSubject}
 		}
-		return tokenInfo(t), nil
+		info := tokenInfo(t)
+		for _, name := range opts.Claims {
+			if v, ok := t.Get(name); ok {
+				info.Extra[name] = v
+			}
+		}
+		return info, nil
 	}, nil
 }
 
