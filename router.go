@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -66,6 +68,16 @@ type Options struct {
 	Scopes               []string
 	// AllowQueryToken accepts access_token in the query string.
 	AllowQueryToken bool
+
+	// Policy decides what each caller may do inside a session (see package
+	// policy). New adds its middleware to every server getServer returns,
+	// so that it holds over both transports, lists its scopes in the
+	// protected resource metadata, and answers a Streamable HTTP request
+	// that it refuses for want of scopes with 403 and
+	// WWW-Authenticate: Bearer error="insufficient_scope", naming the
+	// scopes a new token needs. NewConnEndpoint does not enforce one yet,
+	// and panics with one.
+	Policy *policy.Policy
 
 	// Upgrade rates, per minute; zero means the defaults, negative means
 	// no limit.
@@ -132,8 +144,15 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
 	}
+	if opts != nil && opts.Policy != nil {
+		getServer = policed(getServer, opts.Policy)
+	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) },
-		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide { return newHTTPSide(getServer, o.HTTP, hopts) })
+		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide {
+			h := newHTTPSide(getServer, o.HTTP, hopts)
+			h.policy, h.metadataURL = o.Policy, metadataURL(o.Resource)
+			return h
+		})
 }
 
 // NewConnEndpoint is [New] for a program that serves each session's
@@ -154,6 +173,9 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 func NewConnEndpoint(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), opts *Options) *Endpoint {
 	if getServe == nil {
 		panic("mcpws.NewConnEndpoint needs a getServe function")
+	}
+	if opts != nil && opts.Policy != nil {
+		panic("mcpws.NewConnEndpoint does not enforce Options.Policy: a relay's messages are not an mcp.Server's")
 	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewConnHandler(getServe, hopts) },
 		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide { return newRelaySide(getServe, o.HTTP, hopts) })
@@ -207,7 +229,11 @@ func assemble(opts *Options, newHandler func(*wsmcp.HandlerOptions) *wsmcp.Handl
 			AllowQueryToken:     o.AllowQueryToken,
 			Logger:              o.Logger,
 		})(h)
-		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, o.Scopes)
+		scopes := o.Scopes
+		if o.Policy != nil {
+			scopes = slices.Compact(slices.Sorted(slices.Values(slices.Concat(o.Scopes, o.Policy.Scopes()))))
+		}
+		s.metadata = middleware.ProtectedResourceMetadata(o.Resource, o.AuthorizationServers, scopes)
 	}
 	if n := bound.Resolve(o.UpgradesPerIP, DefaultUpgradesPerIP); n > 0 {
 		h = onlyOpening(middleware.RateLimitByIP(n, time.Minute, counter...))(h)

@@ -5,11 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/go-chi/cors"
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -24,6 +22,7 @@ import (
 	"github.com/mcpws/mcpws/internal/rpcerr"
 	"github.com/mcpws/mcpws/internal/subprotocol"
 	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -130,9 +129,8 @@ type httpSide struct {
 	hooks               wsmcp.Hooks
 	logger              *slog.Logger
 
-	// servers are those given the session middleware, weakly held: a
-	// getServer that makes a server per request does not make this grow.
-	servers sync.Map // weak.Pointer[mcp.Server] → struct{}
+	// servers are those given the session middleware.
+	servers onceEach
 
 	mu           sync.Mutex
 	sessions     map[string]*httpSession // live 2025-x sessions by id
@@ -143,6 +141,8 @@ type httpSide struct {
 	bytesMax     int64            // the in-flight bytes of one identity; 0 for none
 	maxInFlight  int              // the calls running on one relayed session; 0 for none
 	writeTimeout time.Duration    // bounds a write of a relayed session's stream
+	policy       *policy.Policy   // answers 403 for want of scopes; nil for none
+	metadataURL  string           // named in that 403's challenge
 	inFlight     map[string]int64 // request bytes running, by identity
 	idle         chan struct{}    // closed when busy drops to 0 while draining
 	draining     bool
@@ -206,12 +206,7 @@ func newSide(ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
 
 // watch gives s the session middleware, once.
 func (h *httpSide) watch(s *mcp.Server) {
-	p := weak.Make(s)
-	if _, seen := h.servers.LoadOrStore(p, struct{}{}); seen {
-		return
-	}
-	s.AddReceivingMiddleware(h.middleware)
-	runtime.AddCleanup(s, func(p weak.Pointer[mcp.Server]) { h.servers.Delete(p) }, p)
+	h.servers.do(s, func() { s.AddReceivingMiddleware(h.middleware) })
 }
 
 // bridge hands the go-sdk what the stack verified: the go-sdk reads the
@@ -262,6 +257,9 @@ func (h *httpSide) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
+	if h.stepUp(w, r) {
+		return
+	}
 	req := httpRequest{remote: r.RemoteAddr}
 	if modern(r) {
 		if h.relay != nil {

@@ -207,6 +207,9 @@ func (p *Policy) Check(c Caller, k Kind, name string) Decision {
 	return Decision{Missing: best}
 }
 
+// Claim returns the claim whose values the policy's rules require, or "".
+func (p *Policy) Claim() string { return p.cfg.Claim }
+
 // Scopes returns every scope the policy's rules use, sorted: what the
 // protected resource metadata should list as scopes_supported.
 func (p *Policy) Scopes() []string {

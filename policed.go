@@ -1,0 +1,111 @@
+package mcpws
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"weak"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/policy"
+)
+
+// policed returns getServer with p's middleware added, once, to every
+// server it returns.
+func policed(getServer func(*http.Request) *mcp.Server, p *policy.Policy) func(*http.Request) *mcp.Server {
+	var once onceEach
+	mw := p.Middleware()
+	return func(r *http.Request) *mcp.Server {
+		s := getServer(r)
+		if s != nil {
+			once.do(s, func() { s.AddReceivingMiddleware(mw) })
+		}
+		return s
+	}
+}
+
+// onceEach runs a function once for each server, holding the servers
+// weakly: a getServer that makes a server per request does not make it
+// grow.
+type onceEach struct{ seen sync.Map } // weak.Pointer[mcp.Server] → struct{}
+
+func (o *onceEach) do(s *mcp.Server, f func()) {
+	p := weak.Make(s)
+	if _, seen := o.seen.LoadOrStore(p, struct{}{}); seen {
+		return
+	}
+	f()
+	runtime.AddCleanup(s, func(p weak.Pointer[mcp.Server]) { o.seen.Delete(p) }, p)
+}
+
+// stepUp answers 403 with an insufficient_scope challenge, before the
+// go-sdk reads it, a Streamable HTTP request that the policy refuses for
+// want of scopes: a client can then obtain a token with the scopes the
+// challenge names (those it has and those it lacks) and retry, as the MCP
+// authorization specification describes. A refusal that scopes cannot
+// lift (a claim value) is left to the policy's middleware, which answers
+// it in JSON-RPC. It reports whether it answered.
+func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
+	if h.policy == nil || r.Method != http.MethodPost || r.Body == nil {
+		return false
+	}
+	info := identity.TokenInfo(r.Context())
+	if info == nil {
+		return false
+	}
+	// The body is read here and handed on as it was; one larger than the
+	// body bound is left whole to the go-sdk, which refuses it.
+	limit := h.bodyMax
+	if limit <= 0 {
+		limit = 64 << 20
+	}
+	head, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+	if err != nil || int64(len(head)) > limit {
+		return false
+	}
+	var m struct {
+		Method string `json:"method"`
+		Params struct {
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(head, &m) != nil {
+		return false // a batch or not JSON: the go-sdk answers
+	}
+	var k policy.Kind
+	name := m.Params.Name
+	switch m.Method {
+	case "tools/call":
+		k = policy.Tool
+	case "prompts/get":
+		k = policy.Prompt
+	case "resources/read", "resources/subscribe":
+		k, name = policy.Resource, m.Params.URI
+	default:
+		return false
+	}
+	d := h.policy.Check(policy.CallerOf(info, h.policy.Claim()), k, name)
+	if d.Allowed || len(d.Missing) == 0 {
+		return false
+	}
+	scope := strings.Join(slices.Compact(slices.Sorted(slices.Values(slices.Concat(info.Scopes, d.Missing)))), " ")
+	challenge := `Bearer error="insufficient_scope", scope="` + scope + `"`
+	if h.metadataURL != "" {
+		challenge += `, resource_metadata="` + h.metadataURL + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	http.Error(w, "Forbidden: insufficient_scope: "+m.Method+" needs scope "+strings.Join(d.Missing, " "), http.StatusForbidden)
+	return true
+}
