@@ -17,15 +17,14 @@ import (
 	"github.com/mcpws/mcpws/policy"
 )
 
-// policed returns getServer with p's middleware added, once, to every
-// server it returns.
-func policed(getServer func(*http.Request) *mcp.Server, p *policy.Policy) func(*http.Request) *mcp.Server {
+// withMiddleware returns getServer with mws added, once, to every server
+// it returns (the first outermost).
+func withMiddleware(getServer func(*http.Request) *mcp.Server, mws ...mcp.Middleware) func(*http.Request) *mcp.Server {
 	var once onceEach
-	mw := p.Middleware()
 	return func(r *http.Request) *mcp.Server {
 		s := getServer(r)
 		if s != nil {
-			once.do(s, func() { s.AddReceivingMiddleware(mw) })
+			once.do(s, func() { s.AddReceivingMiddleware(mws...) })
 		}
 		return s
 	}

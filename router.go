@@ -78,6 +78,11 @@ type Options struct {
 	// scopes a new token needs. NewConnEndpoint does not enforce one yet,
 	// and panics with one.
 	Policy *policy.Policy
+	// Audit, when set, records every tool call, resource read and prompt
+	// get of New's sessions, over both transports, refusals of the Policy
+	// included (see AuditRecord): to the log by default, or to a sink of
+	// the program's. NewConnEndpoint does not record a relay's requests.
+	Audit *AuditOptions
 
 	// Upgrade rates, per minute; zero means the defaults, negative means
 	// no limit.
@@ -144,8 +149,18 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
 	}
-	if opts != nil && opts.Policy != nil {
-		getServer = policed(getServer, opts.Policy)
+	if opts != nil {
+		// The audit first, so outermost: it sees the policy's refusals.
+		var mws []mcp.Middleware
+		if opts.Audit != nil {
+			mws = append(mws, auditMiddleware(*opts.Audit))
+		}
+		if opts.Policy != nil {
+			mws = append(mws, opts.Policy.Middleware())
+		}
+		if len(mws) > 0 {
+			getServer = withMiddleware(getServer, mws...)
+		}
 	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) },
 		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide {

@@ -86,8 +86,8 @@ type JWTOptions struct {
 
 	// Claims names further claims to pass on in TokenInfo.Extra, as they
 	// are in the token: the roles or groups a policy decides on (see
-	// package policy), azp or client_id for an audit. Claims the identity
-	// already carries (sub, scope, scp, exp, iss) need no naming.
+	// package policy). Claims the identity already carries (sub, scope,
+	// scp, exp, iss, azp, client_id) need no naming.
 	Claims []string
 }
 
@@ -103,7 +103,8 @@ var minHMACSecret = map[jwa.SignatureAlgorithm]int{jwa.HS256: 32, jwa.HS384: 48,
 // and a non-empty sub (the identity: tokens without one would all share
 // it). Refusals are *VerifyError values with a classified Reason. The
 // identity is the token's sub (TokenInfo.UserID), its scope or scp claim
-// (Scopes), exp (Expiration), and iss (Extra["iss"]).
+// (Scopes), exp (Expiration), iss (Extra["iss"]), and, when present, the
+// client it was issued to, azp and client_id (Extra).
 //
 // ctx bounds the JWKS background refresh: its goroutine stops when ctx
 // ends, so cancel ctx when the verifier is no longer used. NewJWTVerifier
@@ -215,6 +216,12 @@ func classify(err error) error {
 // tokenInfo extracts the identity of a verified token.
 func tokenInfo(t jwt.Token) *auth.TokenInfo {
 	info := &auth.TokenInfo{UserID: t.Subject(), Expiration: t.Expiration(), Extra: map[string]any{"iss": t.Issuer()}}
+	// The client the token was issued to, for audit records.
+	for _, claim := range []string{"azp", "client_id"} {
+		if v, ok := t.Get(claim); ok {
+			info.Extra[claim] = v
+		}
+	}
 	for _, claim := range []string{"scope", "scp"} {
 		v, ok := t.Get(claim)
 		if !ok {
