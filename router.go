@@ -75,8 +75,9 @@ type Options struct {
 	// protected resource metadata, and answers a Streamable HTTP request
 	// that it refuses for want of scopes with 403 and
 	// WWW-Authenticate: Bearer error="insufficient_scope", naming the
-	// scopes a new token needs. NewConnEndpoint does not enforce one yet,
-	// and panics with one.
+	// scopes a new token needs. The rates of its rules count on
+	// SharedLimits' counter when it is set. NewConnEndpoint does not
+	// enforce one yet, and panics with one.
 	Policy *policy.Policy
 	// Audit, when set, records every tool call, resource read and prompt
 	// get of New's sessions, over both transports, refusals of the Policy
@@ -156,7 +157,11 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 			mws = append(mws, auditMiddleware(*opts.Audit))
 		}
 		if opts.Policy != nil {
-			mws = append(mws, opts.Policy.Middleware())
+			var rates middleware.RateCounter
+			if opts.SharedLimits != nil {
+				rates = opts.SharedLimits.RateCounter()
+			}
+			mws = append(mws, opts.Policy.Middleware(rates))
 		}
 		if len(mws) > 0 {
 			getServer = withMiddleware(getServer, mws...)

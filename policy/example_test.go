@@ -29,7 +29,7 @@ func Example() {
 
 	// Enforced on every session of the server, whatever its transport.
 	server := mcp.NewServer(&mcp.Implementation{Name: "docs", Version: "1"}, nil)
-	server.AddReceivingMiddleware(p.Middleware())
+	server.AddReceivingMiddleware(p.Middleware(nil))
 	_ = func(*http.Request) *mcp.Server { return server } // mcpws.New's getServer
 	// Output:
 	// true

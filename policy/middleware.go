@@ -4,11 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/wsmcp"
 )
 
 // CodeInsufficientScope answers a request that the policy refuses. Its
@@ -16,6 +22,11 @@ import (
 // scopes alone would allow the request (the scopes a wider token needs,
 // as in an RFC 6750 challenge), else {"error": "access_denied"}.
 const CodeInsufficientScope = -32015
+
+// CodeRateLimited answers a request over a rule's Rate; its error data is
+// {"retryAfter": seconds}. It is the code the WebSocket transport answers
+// a message over its rate with (wsmcp.CodeRateLimited).
+const CodeRateLimited = wsmcp.CodeRateLimited
 
 // Middleware returns a receiving middleware that enforces p on a server's
 // sessions, over any transport (add it with mcp.Server.AddReceivingMiddleware):
@@ -29,7 +40,16 @@ const CodeInsufficientScope = -32015
 // The caller is the token of the request (mcp.RequestExtra.TokenInfo): its
 // Scopes, and its values of the policy's claim from TokenInfo.Extra. A
 // request without a token is a caller with neither.
-func (p *Policy) Middleware() mcp.Middleware {
+//
+// rates counts the calls of the rules with a Rate: nil means a counter in
+// this process (middleware.NewLocalRateCounter); pass a shared one
+// (redismcpws) to bound a caller across replicas. A call over a rate is
+// answered CodeRateLimited with its retry-after; a counter that fails
+// refuses the call rather than let it through uncounted.
+func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
+	if rates == nil {
+		rates = middleware.NewLocalRateCounter()
+	}
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			k, name, guarded := target(method, req)
@@ -41,6 +61,11 @@ func (p *Policy) Middleware() mcp.Middleware {
 				if d := p.Check(c, k, name); !d.Allowed {
 					return nil, refusal(method, name, d)
 				}
+				if method != "resources/subscribe" {
+					if err := p.count(ctx, rates, req, k, name); err != nil {
+						return nil, err
+					}
+				}
 			}
 			res, err := next(ctx, method, req)
 			if err == nil && isList(method) {
@@ -49,6 +74,36 @@ func (p *Policy) Middleware() mcp.Middleware {
 			return res, err
 		}
 	}
+}
+
+// count counts a call against the rates of the rules that name it.
+func (p *Policy) count(ctx context.Context, rates middleware.RateCounter, req mcp.Request, k Kind, name string) error {
+	limits := p.rates(k, name)
+	if len(limits) == 0 {
+		return nil
+	}
+	who := ""
+	if extra := req.GetExtra(); extra != nil {
+		who = identity.Key(extra.TokenInfo)
+	}
+	if who == "" {
+		if ss := req.GetSession(); ss != nil {
+			who = "session\x00" + ss.ID()
+		}
+	}
+	for _, l := range limits {
+		key := fmt.Sprintf("rule:%d:%s", l.rule, who)
+		ok, retry, err := rates.Allow(ctx, key, middleware.Rate{Requests: l.rate.Calls, Window: time.Duration(l.rate.Per)})
+		if err != nil {
+			return &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limit unavailable: retry later"}
+		}
+		if !ok {
+			secs := max(1, int(math.Ceil(retry.Seconds())))
+			data, _ := json.Marshal(map[string]int{"retryAfter": secs})
+			return &jsonrpc.Error{Code: CodeRateLimited, Message: fmt.Sprintf("rate limited: %q allows %d calls per %v; retry after %ds", name, l.rate.Calls, time.Duration(l.rate.Per), secs), Data: data}
+		}
+	}
+	return nil
 }
 
 // target returns what a request asks to use, if it asks to use one.

@@ -28,7 +28,7 @@ const (
 
 // docsServer has the tools, resources and prompts that threeRoles names,
 // and one it does not.
-func docsServer(p *policy.Policy) *mcp.Server {
+func docsServer(p *policy.Policy, rates middleware.RateCounter) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "docs", Version: "1"}, nil)
 	for _, name := range []string{"search", "read_doc", "write_doc", "admin_reset", "other"} {
 		mcp.AddTool(s, &mcp.Tool{Name: name}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
@@ -44,13 +44,18 @@ func docsServer(p *policy.Policy) *mcp.Server {
 	s.AddPrompt(&mcp.Prompt{Name: "summarize"}, func(context.Context, *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
 		return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "sum"}}}}, nil
 	})
-	s.AddReceivingMiddleware(p.Middleware())
+	s.AddReceivingMiddleware(p.Middleware(rates))
 	return s
 }
 
 func token(t *testing.T, scope string, roles ...string) string {
 	t.Helper()
-	b := jwt.NewBuilder().Audience([]string{audience}).Subject("u").Expiration(time.Now().Add(time.Hour)).Claim("scope", "mcp "+scope)
+	return tokenFor(t, "u", scope, roles...)
+}
+
+func tokenFor(t *testing.T, sub, scope string, roles ...string) string {
+	t.Helper()
+	b := jwt.NewBuilder().Audience([]string{audience}).Subject(sub).Expiration(time.Now().Add(time.Hour)).Claim("scope", "mcp "+scope)
 	if roles != nil {
 		b = b.Claim("roles", roles)
 	}
@@ -60,6 +65,35 @@ func token(t *testing.T, scope string, roles ...string) string {
 		t.Fatal(err)
 	}
 	return string(signed)
+}
+
+// serve mounts srv behind mcpws.New with a verifier that passes the
+// roles claim on, and returns its URL.
+func serve(t *testing.T, srv *mcp.Server) string {
+	t.Helper()
+	v, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: audience, Algorithm: jwa.HS256, Key: []byte(secret), Claims: []string{"roles"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return srv }, &mcpws.Options{Verifier: v, Resource: audience, AuthorizationServers: []string{"https://idp.example"}})
+	ts := httptest.NewServer(endpoint)
+	t.Cleanup(func() { _ = endpoint.Shutdown(context.Background()); ts.Close() })
+	return ts.URL
+}
+
+// connectTo opens a session at url over "ws" or "http" with tok.
+func connectTo(t *testing.T, url, transport, tok string) *mcp.ClientSession {
+	t.Helper()
+	var tr mcp.Transport = &wsmcp.ClientTransport{URL: "ws" + strings.TrimPrefix(url, "http"), Header: http.Header{"Authorization": {"Bearer " + tok}}}
+	if transport == "http" {
+		tr = &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearerTransport(tok)}, MaxRetries: -1}
+	}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(t.Context(), tr, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
 }
 
 type bearerTransport string
@@ -80,27 +114,9 @@ func TestMiddlewareEnforces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := middleware.NewJWTVerifier(t.Context(), middleware.JWTOptions{Audience: audience, Algorithm: jwa.HS256, Key: []byte(secret), Claims: []string{"roles"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := docsServer(p)
-	endpoint := mcpws.New(func(*http.Request) *mcp.Server { return srv }, &mcpws.Options{Verifier: v, Resource: audience, AuthorizationServers: []string{"https://idp.example"}})
-	ts := httptest.NewServer(endpoint)
-	t.Cleanup(func() { _ = endpoint.Shutdown(context.Background()); ts.Close() })
-
-	connect := func(t *testing.T, transport, tok string) *mcp.ClientSession {
-		var tr mcp.Transport = &wsmcp.ClientTransport{URL: "ws" + strings.TrimPrefix(ts.URL, "http"), Header: http.Header{"Authorization": {"Bearer " + tok}}}
-		if transport == "http" {
-			tr = &mcp.StreamableClientTransport{Endpoint: ts.URL, HTTPClient: &http.Client{Transport: bearerTransport(tok)}, MaxRetries: -1}
-		}
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "c", Version: "1"}, nil).Connect(t.Context(), tr, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cs.Close() })
-		return cs
-	}
+	srv := docsServer(p, nil)
+	url := serve(t, srv)
+	connect := func(t *testing.T, transport, tok string) *mcp.ClientSession { return connectTo(t, url, transport, tok) }
 	refusedWith := func(t *testing.T, err error, scope string) {
 		t.Helper()
 		var je *jsonrpc.Error

@@ -25,6 +25,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Effect is what a policy does with what its rules do not name.
@@ -64,7 +65,40 @@ type Rule struct {
 	Resources []string `json:"resources,omitempty"`
 	Scopes    []string `json:"scopes,omitempty"`
 	Values    []string `json:"values,omitempty"`
+	// Rate, when set, bounds how often each caller may use what the rule
+	// names (an expensive search: 10 calls a minute), whatever rule
+	// allowed it: tools/call, prompts/get and resources/read count.
+	Rate *Rate `json:"rate,omitempty"`
 }
+
+// Rate is Calls per window Per, per identity (issuer and subject; per
+// session without authentication), counted in sliding windows by a
+// middleware.RateCounter: in this process, or shared by an endpoint's
+// replicas (mcpws.Options.SharedLimits).
+type Rate struct {
+	Calls int      `json:"calls"`
+	Per   Duration `json:"per"`
+}
+
+// Duration is a time.Duration written as in Go ("1m", "30s") in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads "1m", "30s" and the like.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("a duration is a string such as \"1m\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalJSON writes the duration as Go does.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
 // Kind is what a name names.
 type Kind int
@@ -113,6 +147,9 @@ func Compile(cfg Config) (*Policy, error) {
 		}
 		if len(r.Values) > 0 && cfg.Claim == "" {
 			return nil, fmt.Errorf("policy: rule %d needs claim values, but the policy names no claim", i)
+		}
+		if r.Rate != nil && (r.Rate.Calls <= 0 || r.Rate.Per <= 0) {
+			return nil, fmt.Errorf("policy: rule %d: a rate needs calls and per above zero", i)
 		}
 		c := rule{Rule: r, index: i}
 		for k, names := range [3][]string{r.Tools, r.Resources, r.Prompts} {
@@ -209,6 +246,24 @@ func (p *Policy) Check(c Caller, k Kind, name string) Decision {
 
 // Claim returns the claim whose values the policy's rules require, or "".
 func (p *Policy) Claim() string { return p.cfg.Claim }
+
+// rates returns the rates of the rules that name k's name, with their
+// rules' indexes.
+func (p *Policy) rates(k Kind, name string) []limited {
+	var out []limited
+	for i := range p.rules {
+		r := &p.rules[i]
+		if r.Rate != nil && r.names[k].match(name) {
+			out = append(out, limited{rule: r.index, rate: *r.Rate})
+		}
+	}
+	return out
+}
+
+type limited struct {
+	rule int
+	rate Rate
+}
 
 // Scopes returns every scope the policy's rules use, sorted: what the
 // protected resource metadata should list as scopes_supported.

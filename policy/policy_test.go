@@ -129,3 +129,18 @@ func TestScopesAndUnused(t *testing.T) {
 		t.Error("Load of a missing file succeeded")
 	}
 }
+
+func TestRateErrors(t *testing.T) {
+	for _, tt := range []struct{ name, json, want string }{
+		{"no calls", `{"default":"deny","rules":[{"tools":["x"],"rate":{"per":"1m"}}]}`, "calls and per above zero"},
+		{"not a duration", `{"default":"deny","rules":[{"tools":["x"],"rate":{"calls":1,"per":60}}]}`, `a duration is a string such as "1m"`},
+		{"bad duration", `{"default":"deny","rules":[{"tools":["x"],"rate":{"calls":1,"per":"1 minute"}}]}`, "time: unknown unit"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := policy.Parse([]byte(tt.json))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Parse = %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
