@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpws/mcpws/middleware"
+	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -85,6 +87,15 @@ type Options struct {
 	// Required with MemoryLimit or FilesLimit.
 	LimitsHelper []string
 
+	// Policy, when set, decides what each caller may do in its session,
+	// enforced by reading the messages relayed (see policy.Relay): calls,
+	// reads, gets and subscriptions it refuses are answered by the gateway
+	// and never reach the process, list results are filtered, updates of
+	// resources the caller may not read are dropped, and the rates of its
+	// rules are counted in this process. The caller is the identity that
+	// opened the session: a token refreshed within it keeps that caller.
+	Policy *policy.Policy
+
 	// Logger receives the gateway's log: processes started and stopped,
 	// their stderr line by line (at most 100 lines a second per process).
 	// Nil means slog.Default().
@@ -110,6 +121,7 @@ type Gateway struct {
 	reaper  *reaper
 	metrics *metrics
 	caps    caps
+	rates   middleware.RateCounter // the policy's rates
 
 	mu       sync.Mutex
 	live     map[*child]struct{} // started, not yet reaped
@@ -168,6 +180,9 @@ func New(opts *Options) (*Gateway, error) {
 		o.Logger = slog.Default()
 	}
 	g := &Gateway{opts: o, log: o.Logger, lookup: os.LookupEnv, live: map[*child]struct{}{}, stopReaper: make(chan struct{})}
+	if o.Policy != nil {
+		g.rates = middleware.NewLocalRateCounter()
+	}
 	if len(o.LimitsHelper) > 0 {
 		o.LimitsHelper = slices.Clone(o.LimitsHelper)
 		if o.LimitsHelper[0], err = exec.LookPath(o.LimitsHelper[0]); err != nil {

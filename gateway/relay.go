@@ -25,6 +25,7 @@ import (
 	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/lines"
 	"github.com/mcpws/mcpws/internal/textconn"
+	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
 
@@ -63,6 +64,17 @@ func (g *Gateway) Session(r *http.Request) (wsmcp.ServeConnFunc, error) {
 			return fmt.Errorf("gateway: a session of type %T cannot be relayed", conn)
 		}
 		s := &relay{g: g, front: wsFront{conn, tc}, key: key, env: env}
+		if p := g.opts.Policy; p != nil {
+			who := key
+			if who == "" {
+				who = "session\x00" + conn.SessionID()
+			}
+			var c policy.Caller
+			if info != nil {
+				c = policy.CallerOf(info, p.Claim())
+			}
+			s.guard = p.Relay(c, who, g.rates)
+		}
 		go s.run(ctx)
 		return nil
 	}, nil
@@ -127,6 +139,7 @@ type relay struct {
 	front front
 	key   string
 	env   []string
+	guard *policy.Relay // the policy on this session's messages; nil for none
 	// leave gives back the session's place in its caller's share, and
 	// release the process's place in the total.
 	leave, release func()
@@ -193,7 +206,8 @@ func (s *relay) run(ctx context.Context) {
 	// stopped reading and the pipe is full.
 	data := first
 	for {
-		if !in.push(oneLine(data)) {
+		// A message the policy refuses is answered, not pushed.
+		if s.admit(ctx, data) && !in.push(oneLine(data)) {
 			log.Warn("gateway: process is not reading its input; ending the session", "backlog", maxStdinBacklog)
 			s.stuck.Store(true)
 			s.front.fail(failStuck)
@@ -210,6 +224,19 @@ func (s *relay) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// admit reports whether a client's message goes on to the process; one
+// the policy refuses is answered here instead.
+func (s *relay) admit(ctx context.Context, data []byte) bool {
+	if s.guard == nil {
+		return true
+	}
+	answer, pass := s.guard.FromClient(ctx, data)
+	if answer != nil {
+		_ = s.front.WriteText(ctx, answer)
+	}
+	return pass
 }
 
 // toChild writes what the client sent to the child's stdin, until the
@@ -246,9 +273,13 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 			why = failTooBig
 			break
 		}
-		if len(bytes.TrimSpace(line)) > 0 && writing {
+		out := line
+		if s.guard != nil && len(bytes.TrimSpace(line)) > 0 {
+			out = s.guard.FromServer(line) // nil: not for this caller
+		}
+		if len(bytes.TrimSpace(out)) > 0 && writing {
 			// Checked, and sent as the process wrote it.
-			werr := s.front.WriteText(ctx, line)
+			werr := s.front.WriteText(ctx, out)
 			if errors.Is(werr, wsmcp.ErrInvalidMessage) {
 				// Not protocol: a server that prints to stdout by mistake.
 				log.Warn("gateway: process wrote a line on stdout that is not JSON-RPC; dropped", "bytes", len(line))

@@ -78,8 +78,7 @@ func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
 
 // count counts a call against the rates of the rules that name it.
 func (p *Policy) count(ctx context.Context, rates middleware.RateCounter, req mcp.Request, k Kind, name string) error {
-	limits := p.rates(k, name)
-	if len(limits) == 0 {
+	if len(p.rates(k, name)) == 0 {
 		return nil
 	}
 	who := ""
@@ -91,7 +90,16 @@ func (p *Policy) count(ctx context.Context, rates middleware.RateCounter, req mc
 			who = "session\x00" + ss.ID()
 		}
 	}
-	for _, l := range limits {
+	if err := p.countWho(ctx, rates, who, k, name); err != nil {
+		return err
+	}
+	return nil
+}
+
+// countWho counts a call of who's against the rates of the rules that
+// name it, and returns the error that refuses it, if one does.
+func (p *Policy) countWho(ctx context.Context, rates middleware.RateCounter, who string, k Kind, name string) *jsonrpc.Error {
+	for _, l := range p.rates(k, name) {
 		key := fmt.Sprintf("rule:%d:%s", l.rule, who)
 		ok, retry, err := rates.Allow(ctx, key, middleware.Rate{Requests: l.rate.Calls, Window: time.Duration(l.rate.Per)})
 		if err != nil {
@@ -190,7 +198,7 @@ func CallerOf(info *auth.TokenInfo, claim string) Caller {
 }
 
 // refusal is the error that answers a refused request.
-func refusal(method, name string, d Decision) error {
+func refusal(method, name string, d Decision) *jsonrpc.Error {
 	if len(d.Missing) > 0 {
 		scope := strings.Join(d.Missing, " ")
 		data, _ := json.Marshal(map[string]string{"error": "insufficient_scope", "scope": scope})

@@ -119,6 +119,7 @@ func (c *serveConfig) gateway(logger *slog.Logger) (*gateway.Options, error) {
 		MaxMessageBytes:         c.maxLineBytes,
 		MemoryLimit:             c.childMemory,
 		FilesLimit:              c.childFiles,
+		Policy:                  c.policy,
 		Logger:                  logger,
 	}
 	if len(c.envFromClaim) > 0 {

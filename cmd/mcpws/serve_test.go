@@ -214,6 +214,16 @@ func token(t *testing.T, sub string) string {
 
 // TestServeBadFlags checks that every usage error exits 2 with a message
 // that names the problem.
+// writePolicy writes a policy file for the test and returns its path.
+func writePolicy(t *testing.T, json string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "policy.json")
+	if err := os.WriteFile(path, []byte(json), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 func TestServeBadFlags(t *testing.T) {
 	tests := []struct {
 		name string
@@ -237,6 +247,9 @@ func TestServeBadFlags(t *testing.T) {
 		{"no jwt-secret flag", "", []string{"-jwt-secret", "x", "--", "/bin/cat"}, "flag provided but not defined: -jwt-secret"},
 		{"secret set but empty", "set but empty", []string{"-audience", testAudience, "--", "/bin/cat"}, "JWT_SECRET is set but empty: give the secret, or unset it to serve without authentication"},
 		{"jwks url empty", "", []string{"-jwks-url", "", "-audience", testAudience, "--", "/bin/cat"}, "-jwks-url is empty: give the URL, or leave the flag out to serve without authentication"},
+		{"policy file missing", "", []string{"-policy", "/no/such/policy.json", "--", "/bin/cat"}, "-policy: policy: open /no/such/policy.json"},
+		{"policy not valid", "", []string{"-policy", writePolicy(t, `{"default":"maybe","rules":[]}`), "--", "/bin/cat"}, `policy: default "maybe": want "allow" or "deny"`},
+		{"policy claim without auth", "", []string{"-policy", writePolicy(t, `{"default":"deny","claim":"roles","rules":[{"tools":["x"],"values":["admin"]}]}`), "--", "/bin/cat"}, `-policy: its rules need the "roles" claim`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mcpws/mcpws/gateway"
 	"github.com/mcpws/mcpws/internal/stackflags"
+	"github.com/mcpws/mcpws/policy"
 )
 
 // serveConfig is the command line of "mcpws serve": the stack's flags,
@@ -34,6 +35,7 @@ type serveConfig struct {
 	childMemory   int64 // RLIMIT_AS, bytes; 0: none
 	childFiles    uint64
 	maxLineBytes  int
+	policy        *policy.Policy // from -policy FILE; nil for none
 }
 
 // claimEnv is one --env-from-claim NAME=claim.
@@ -84,6 +86,7 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Int64Var(&c.childMemory, "child-memory", 0, "address-space limit of each process in bytes (RLIMIT_AS; 0: none)")
 	fs.Uint64Var(&c.childFiles, "child-files", 0, "open-file limit of each process (RLIMIT_NOFILE; 0: inherited)")
 	fs.IntVar(&c.maxLineBytes, "max-message-bytes", gateway.DefaultMaxMessageBytes, "largest message a process may write on stdout; larger ends the session")
+	policyFile := fs.String("policy", "", "a JSON policy file (docs/authorization.md): what each caller may list, call, read and get, enforced on the messages relayed")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -137,6 +140,14 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	}
 	if len(c.envFromClaim) > 0 && !c.Authenticated() {
 		return bad("-env-from-claim needs authentication (JWT_SECRET or -jwks-url): without it there is no claim")
+	}
+	if *policyFile != "" {
+		if c.policy, err = policy.Load(*policyFile); err != nil {
+			return bad("-policy: %v", err)
+		}
+		if c.policy.Claim() != "" && !c.Authenticated() {
+			return bad("-policy: its rules need the %q claim, and there is no token without authentication (JWT_SECRET or -jwks-url)", c.policy.Claim())
+		}
 	}
 	return c, nil
 }
