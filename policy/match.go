@@ -35,10 +35,20 @@ func compileMatcher(k Kind, source string) (matcher, error) {
 		if _, err := path.Match(source, ""); err != nil {
 			return matcher{}, fmt.Errorf("%s pattern %q: %w", k, source, err)
 		}
-		if !strings.ContainsAny(source, `*?[\`) {
+		meta := strings.IndexAny(source, `*?[\`)
+		if meta < 0 {
 			return matcher{source, func(name string) bool { return name == source }}, nil
 		}
-		return matcher{source, func(name string) bool { ok, _ := path.Match(source, name); return ok }}, nil
+		// The literal part before the first special character rejects
+		// most names without a match.
+		lit := source[:meta]
+		return matcher{source, func(name string) bool {
+			if !strings.HasPrefix(name, lit) {
+				return false
+			}
+			ok, _ := path.Match(source, name)
+			return ok
+		}}, nil
 	}
 	if !strings.ContainsAny(source, "{}") {
 		return matcher{source, func(uri string) bool { return strings.HasPrefix(uri, source) }}, nil
@@ -47,8 +57,12 @@ func compileMatcher(k Kind, source string) (matcher, error) {
 	if err != nil {
 		return matcher{}, fmt.Errorf("resource template %q: %w", source, err)
 	}
-	// A template also matches itself, as resources/templates/list shows it.
-	return matcher{source, func(uri string) bool { return uri == source || re.MatchString(uri) }}, nil
+	// A template also matches itself, as resources/templates/list shows it;
+	// its literal start rejects most URIs without the regexp.
+	lit := source[:strings.IndexByte(source, '{')]
+	return matcher{source, func(uri string) bool {
+		return uri == source || strings.HasPrefix(uri, lit) && re.MatchString(uri)
+	}}, nil
 }
 
 // templateRegexp compiles a URI template of the forms {x} (one or more
