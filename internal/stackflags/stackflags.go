@@ -49,6 +49,10 @@ type Flags struct {
 	// Secret is the HS256 secret: JWT_SECRET, read by Check, unless the
 	// program set it from a flag of its own.
 	Secret string
+	// Claims names the token claims the verifier passes on in
+	// TokenInfo.Extra (middleware.JWTOptions.Claims): a program with a
+	// policy sets it to the policy's Claim. No flag sets it.
+	Claims []string
 }
 
 // Register defines the shared flags on fs.
@@ -116,7 +120,7 @@ func (f *Flags) Verifier(ctx context.Context) (auth.TokenVerifier, error) {
 	if !f.Authenticated() {
 		return nil, nil
 	}
-	opts := middleware.JWTOptions{Audience: f.Audience, Issuer: f.Issuer}
+	opts := middleware.JWTOptions{Audience: f.Audience, Issuer: f.Issuer, Claims: f.Claims}
 	if f.Secret != "" {
 		opts.Algorithm = "HS256"
 		opts.Key = []byte(f.Secret)

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	"go.uber.org/goleak"
 
 	"github.com/mcpws/mcpws"
@@ -84,5 +86,39 @@ func TestOptions(t *testing.T) {
 		t.Errorf("transports %v, HTTP options %+v", o.Transports, o.HTTP)
 	case f.HTTPServer(nil).MaxHeaderBytes != 1024:
 		t.Errorf("max header bytes not carried")
+	}
+}
+
+// Verifier passes on the claims the program names, such as a policy's
+// claim, and no other.
+func TestVerifierClaims(t *testing.T) {
+	const secret = "0123456789abcdef0123456789abcdef"
+	f, err := parse(t, map[string]string{"JWT_SECRET": secret}, "-audience", "https://a/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Claims = []string{"roles"}
+	verify, err := f.Verifier(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := jwt.NewBuilder().Audience([]string{"https://a/mcp"}).Subject("ada").Expiration(time.Now().Add(time.Hour)).
+		Claim("roles", "editor").Claim("groups", "staff").Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(secret)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := verify(t.Context(), string(signed), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Extra["roles"] != "editor" {
+		t.Errorf("Extra[roles] = %v, want editor", info.Extra["roles"])
+	}
+	if _, ok := info.Extra["groups"]; ok {
+		t.Errorf("a claim not named was passed on: %v", info.Extra)
 	}
 }
