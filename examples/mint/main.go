@@ -5,13 +5,19 @@
 // provider.
 //
 //	JWT_SECRET=S go -C examples run ./mint -aud http://127.0.0.1:8080/mcp -sub ada -scope "mcp"
+//
+// -claim adds a claim of its own, such as the roles a policy decides on
+// (docs/authorization.md): -claim roles=admin.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"log"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -25,6 +31,18 @@ func main() {
 	iss := flag.String("iss", "", "issuer, if the server checks one")
 	scope := flag.String("scope", "", "space-separated scopes")
 	ttl := flag.Duration("ttl", time.Hour, "lifetime")
+	claims := map[string]string{}
+	flag.Func("claim", "NAME=VALUE: a further claim, as a string (repeat for more), e.g. roles=admin; a policy reads space-separated values", func(s string) error {
+		name, value, ok := strings.Cut(s, "=")
+		switch {
+		case !ok || name == "":
+			return errors.New("want NAME=VALUE")
+		case slices.Contains([]string{"sub", "aud", "iss", "scope", "exp", "iat"}, name):
+			return fmt.Errorf("%s has a flag of its own", name)
+		}
+		claims[name] = value
+		return nil
+	})
 	flag.Parse()
 	if *secret == "" {
 		log.Fatal("no secret: set JWT_SECRET (or -secret) to the server's")
@@ -35,6 +53,9 @@ func main() {
 	}
 	if *scope != "" {
 		b = b.Claim("scope", *scope)
+	}
+	for name, value := range claims {
+		b = b.Claim(name, value)
 	}
 	tok, err := b.Build()
 	if err != nil {
