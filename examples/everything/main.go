@@ -25,6 +25,11 @@
 // called on any of them, reaches the subscribers of all, and with -resume
 // sessions survive a replica's death (docs/scaling.md).
 //
+// With -policy FILE, a policy (docs/authorization.md) decides what each
+// caller may list, call, read and get, by its token's scopes and claim
+// values; policy.example.json is one with three roles. With -audit, each
+// tool call, resource read and prompt get is logged as "mcpws: audit".
+//
 // With -debug-addr 127.0.0.1:6060, pprof and expvar are served there (a
 // second line on stdout, "debug on ADDR", names it), never on the MCP
 // listener.
@@ -96,6 +101,22 @@ func main() {
 		log.Fatal(err)
 	}
 	opts := c.Options(verifier, logger, nil)
+	if c.policy != nil {
+		// A rule that names nothing this server has is most likely a typo.
+		tools, resources, prompts, err := inventory(ctx, server)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, line := range c.policy.Unused(tools, resources, prompts) {
+			logger.Warn("everything: "+line, "policy", c.policyPath)
+		}
+		opts.Policy = c.policy
+	}
+	if c.audit {
+		// The records are Info events: on a logger of their own, so that
+		// they show without -v.
+		opts.Audit = &mcpws.AuditOptions{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+	}
 	if rdb != nil {
 		// Connection caps and upgrade rates hold across all replicas.
 		limits := redismcpws.NewLimits(rdb, c.limitsOptions(logger))
