@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -100,6 +101,10 @@ func TestPolicyRoles(t *testing.T) {
 				if got := toolNames(ctx, t, cs); !slices.Equal(got, sorted(r.tools)) {
 					t.Errorf("tools/list = %v\nwant %v", got, sorted(r.tools))
 				}
+				// Every role may read every resource and get every prompt.
+				if got := catalog(ctx, t, cs); got != allCatalog {
+					t.Errorf("resources, templates and prompts: %s, want %s", got, allCatalog)
+				}
 
 				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: r.call, Arguments: json.RawMessage(strings.ReplaceAll(r.args, "%s", transport))})
 				if err != nil || res.IsError || len(res.Content) == 0 {
@@ -130,6 +135,25 @@ func TestPolicyRoles(t *testing.T) {
 			})
 		}
 	}
+
+	t.Run("no role", func(t *testing.T) {
+		// Every tool and prompt is named by a rule (the admin's "*"), and
+		// a token with neither scope nor role satisfies none.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "authz", Version: "1"}, nil).Connect(ctx,
+			&wsmcp.ClientTransport{URL: "ws://" + p.addr + "/mcp", Header: http.Header{"Authorization": {"Bearer " + mint("-sub", "nobody")}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		if got := toolNames(ctx, t, cs); len(got) != 0 {
+			t.Errorf("tools/list = %v, want none", got)
+		}
+		if got := catalog(ctx, t, cs); got != "resources [] templates [] prompts []" {
+			t.Errorf("resources, templates and prompts: %s, want none", got)
+		}
+	})
 
 	t.Run("roles as an array", func(t *testing.T) {
 		// Identity providers write roles as an array of strings.
@@ -244,6 +268,36 @@ func toolNames(ctx context.Context, t *testing.T, cs *mcp.ClientSession) []strin
 		names = append(names, tool.Name)
 	}
 	return sorted(names)
+}
+
+// allCatalog is what catalog prints for a caller that may use every
+// resource, template and prompt of examples/everything.
+const allCatalog = "resources [test://static-binary test://static-text test://watched-resource] templates [test://template/{id}/data] " +
+	"prompts [test_prompt_with_arguments test_prompt_with_embedded_resource test_prompt_with_image test_simple_prompt]"
+
+// catalog lists the session's resources, templates and prompts, sorted.
+func catalog(ctx context.Context, t *testing.T, cs *mcp.ClientSession) string {
+	t.Helper()
+	var resources, templates, prompts []string
+	for r, err := range cs.Resources(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		resources = append(resources, r.URI)
+	}
+	for r, err := range cs.ResourceTemplates(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		templates = append(templates, r.URITemplate)
+	}
+	for p, err := range cs.Prompts(ctx, nil) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		prompts = append(prompts, p.Name)
+	}
+	return fmt.Sprintf("resources %v templates %v prompts %v", sorted(resources), sorted(templates), sorted(prompts))
 }
 
 func sorted(s []string) []string { return slices.Sorted(slices.Values(s)) }
