@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/rpcerr"
@@ -55,12 +56,26 @@ const (
 	AuditTimedOut  AuditOutcome = "timed_out" // its context's deadline passed
 )
 
+// auditor returns what records one AuditRecord under o.
+func auditor(o AuditOptions) func(context.Context, AuditRecord) {
+	if o.Sink != nil {
+		return o.Sink
+	}
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return func(_ context.Context, rec AuditRecord) {
+		logger.Info("mcpws: audit", "subject", rec.Subject, "issuer", rec.Issuer, "client", rec.Client,
+			"session", rec.Session, "transport", rec.Transport, "method", rec.Method, "name", rec.Name,
+			"argument_bytes", rec.ArgumentBytes, "outcome", string(rec.Outcome), "code", rec.Code,
+			"duration", rec.Duration)
+	}
+}
+
 // auditMiddleware records the requests it passes, outermost so that it
 // sees the policy's refusals.
-func auditMiddleware(o AuditOptions) mcp.Middleware {
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+func auditMiddleware(record func(context.Context, AuditRecord)) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			rec, audited := newAuditRecord(ctx, method, req)
@@ -70,14 +85,7 @@ func auditMiddleware(o AuditOptions) mcp.Middleware {
 			res, err := next(ctx, method, req)
 			rec.Duration = time.Since(rec.Time)
 			rec.Outcome, rec.Code = outcome(ctx, res, err)
-			if o.Sink != nil {
-				o.Sink(ctx, rec)
-			} else {
-				o.Logger.Info("mcpws: audit", "subject", rec.Subject, "issuer", rec.Issuer, "client", rec.Client,
-					"session", rec.Session, "transport", rec.Transport, "method", rec.Method, "name", rec.Name,
-					"argument_bytes", rec.ArgumentBytes, "outcome", string(rec.Outcome), "code", rec.Code,
-					"duration", rec.Duration)
-			}
+			record(ctx, rec)
 			return res, err
 		}
 	}
@@ -108,15 +116,22 @@ func newAuditRecord(ctx context.Context, method string, req mcp.Request) (AuditR
 	if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
 		rec.Session = ss.ID()
 	}
-	if extra := req.GetExtra(); extra != nil && extra.TokenInfo != nil {
-		info := extra.TokenInfo
-		rec.Subject = info.UserID
-		rec.Issuer, _ = info.Extra["iss"].(string)
-		if rec.Client, _ = info.Extra["azp"].(string); rec.Client == "" {
-			rec.Client, _ = info.Extra["client_id"].(string)
-		}
+	if extra := req.GetExtra(); extra != nil {
+		rec.caller(extra.TokenInfo)
 	}
 	return rec, true
+}
+
+// caller sets who called, from the token's identity.
+func (rec *AuditRecord) caller(info *auth.TokenInfo) {
+	if info == nil {
+		return
+	}
+	rec.Subject = info.UserID
+	rec.Issuer, _ = info.Extra["iss"].(string)
+	if rec.Client, _ = info.Extra["azp"].(string); rec.Client == "" {
+		rec.Client, _ = info.Extra["client_id"].(string)
+	}
 }
 
 // outcome classifies how a request ended.

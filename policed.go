@@ -9,8 +9,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 	"weak"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
@@ -74,12 +76,15 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	var m struct {
-		Method string `json:"method"`
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
 		Params struct {
-			Name string `json:"name"`
-			URI  string `json:"uri"`
+			Name      string          `json:"name"`
+			URI       string          `json:"uri"`
+			Arguments json.RawMessage `json:"arguments"`
 		} `json:"params"`
 	}
+	start := time.Now()
 	if json.Unmarshal(head, &m) != nil {
 		return false // a batch or not JSON: the go-sdk answers
 	}
@@ -105,6 +110,31 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 		challenge += `, resource_metadata="` + h.metadataURL + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
-	http.Error(w, "Forbidden: insufficient_scope: "+m.Method+" needs scope "+strings.Join(d.Missing, " "), http.StatusForbidden)
+	// The body is the JSON-RPC error the policy answers over WebSocket,
+	// with the request's id, for a client that reads it.
+	refused := d.Err(m.Method, name)
+	body := []byte(`{"jsonrpc":"2.0","id":null}`)
+	if id, err := jsonrpc.MakeID(rawJSON(m.ID)); err == nil {
+		if b, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: refused}); err == nil {
+			body = b
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusForbidden)
+	w.Write(body)
+	if h.audit != nil {
+		rec := AuditRecord{Time: start, Session: r.Header.Get("Mcp-Session-Id"), Transport: "http", Method: m.Method, Name: name,
+			ArgumentBytes: len(m.Params.Arguments), Outcome: AuditRefused, Code: policy.CodeInsufficientScope}
+		rec.caller(info)
+		rec.Duration = time.Since(start)
+		h.audit(r.Context(), rec)
+	}
 	return true
+}
+
+// rawJSON decodes a JSON-RPC id for jsonrpc.MakeID.
+func rawJSON(raw json.RawMessage) any {
+	var v any
+	_ = json.Unmarshal(raw, &v)
+	return v
 }

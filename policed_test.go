@@ -31,7 +31,11 @@ func TestPolicyStepUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := newStack(t, func(o *mcpws.Options) { o.Policy = p })
+	audited := make(chan mcpws.AuditRecord, 16)
+	s := newStack(t, func(o *mcpws.Options) {
+		o.Policy = p
+		o.Audit = &mcpws.AuditOptions{Sink: func(_ context.Context, r mcpws.AuditRecord) { audited <- r }}
+	})
 	tok := s.token(t, nil) // scope "mcp read"
 	admin := s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "mcp admin") })
 
@@ -44,6 +48,14 @@ func TestPolicyStepUp(t *testing.T) {
 	want := `Bearer error="insufficient_scope", scope="admin mcp read", resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource/mcp"`
 	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("WWW-Authenticate") != want {
 		t.Errorf("HTTP call without the scope: %d %q, challenge %q; want 403 with %q", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"), want)
+	}
+	// Its body is the policy's JSON-RPC error, with the request's id.
+	if !strings.HasPrefix(body, `{"jsonrpc":"2.0","id":2,"error":{"code":-32015,`) || !strings.Contains(body, `"scope":"admin"`) {
+		t.Errorf("403 body %s", body)
+	}
+	// And it is audited, as a refusal over WebSocket is.
+	if r := <-audited; r.Transport != "http" || r.Outcome != mcpws.AuditRefused || r.Name != "whoami" || r.Subject != "alice" || r.Session == "" {
+		t.Errorf("audit record of the 403: %+v", r)
 	}
 	// The refused request left the session as it was: it still serves.
 	if resp, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`); resp.StatusCode != http.StatusOK || strings.Contains(body, "whoami") {

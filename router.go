@@ -154,7 +154,7 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 		// The audit first, so outermost: it sees the policy's refusals.
 		var mws []mcp.Middleware
 		if opts.Audit != nil {
-			mws = append(mws, auditMiddleware(*opts.Audit))
+			mws = append(mws, auditMiddleware(auditor(*opts.Audit)))
 		}
 		if opts.Policy != nil {
 			var rates middleware.RateCounter
@@ -171,6 +171,9 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide {
 			h := newHTTPSide(getServer, o.HTTP, hopts)
 			h.policy, h.metadataURL = o.Policy, metadataURL(o.Resource)
+			if o.Audit != nil {
+				h.audit = auditor(*o.Audit)
+			}
 			return h
 		})
 }

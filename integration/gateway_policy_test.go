@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lestrrat-go/jwx/v2/jwa"
+	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -27,9 +29,10 @@ import (
 // bounds each caller's calls.
 func TestGatewayPolicy(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "policy.json")
-	if err := os.WriteFile(file, []byte(`{"default": "deny", "rules": [
+	if err := os.WriteFile(file, []byte(`{"default": "deny", "claim": "roles", "rules": [
 		{"tools": ["echo", "whoami"], "scopes": ["read"]},
-		{"tools": ["increment"], "scopes": ["read", "write"], "rate": {"calls": 2, "per": "1m"}}
+		{"tools": ["increment"], "scopes": ["read", "write"], "rate": {"calls": 2, "per": "1m"}},
+		{"tools": ["increment"], "values": ["admin"]}
 	]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +89,17 @@ func TestGatewayPolicy(t *testing.T) {
 			}
 			if _, err := writer.CallTool(ctx, &mcp.CallToolParams{Name: "increment"}); code(err) != policy.CodeRateLimited {
 				t.Errorf("writer's third increment: %v, want code %d", err, policy.CodeRateLimited)
+			}
+			// A role in the token's roles claim, which the gateway's verifier
+			// passes on for the policy, allows without any scope.
+			tok, _ := jwt.NewBuilder().Subject("admin-"+transport).Audience([]string{testAudience}).
+				Expiration(time.Now().Add(time.Hour)).Claim("roles", []string{"admin"}).Build()
+			signed, err := jwt.Sign(tok, jwt.WithKey(jwa.HS256, []byte(testSecret)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := connect(t, transport, string(signed)).CallTool(ctx, &mcp.CallToolParams{Name: "increment"}); err != nil {
+				t.Errorf("admin's increment: %v", err)
 			}
 		})
 	}

@@ -33,8 +33,9 @@ const CodeRateLimited = wsmcp.CodeRateLimited
 // tools/list, resources/list, resources/templates/list and prompts/list
 // show each caller only what it may use (a page may come back shorter, its
 // cursor still works); tools/call, prompts/get, resources/read and
-// resources/subscribe outside the policy are refused with
-// CodeInsufficientScope before any handler runs. A caller that cannot
+// resources/subscribe outside the policy, and completion/complete for a
+// prompt or template outside it, are refused with CodeInsufficientScope
+// before any handler runs. A caller that cannot
 // subscribe to a resource is never sent its updates.
 //
 // The caller is the token of the request (mcp.RequestExtra.TokenInfo): its
@@ -59,9 +60,9 @@ func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
 			}
 			if guarded {
 				if d := p.Check(c, k, name); !d.Allowed {
-					return nil, refusal(method, name, d)
+					return nil, d.Err(method, name)
 				}
-				if method != "resources/subscribe" {
+				if method != "resources/subscribe" && method != "completion/complete" {
 					if err := p.count(ctx, rates, req, k, name); err != nil {
 						return nil, err
 					}
@@ -125,6 +126,17 @@ func target(method string, req mcp.Request) (Kind, string, bool) {
 		return Resource, params.URI, method == "resources/read"
 	case *mcp.SubscribeParams:
 		return Resource, params.URI, method == "resources/subscribe"
+	case *mcp.CompleteParams:
+		// Completions tell what a prompt's or a template's arguments may
+		// be: only for a caller that may use it.
+		if params.Ref != nil && method == "completion/complete" {
+			switch params.Ref.Type {
+			case "ref/prompt":
+				return Prompt, params.Ref.Name, true
+			case "ref/resource":
+				return Resource, params.Ref.URI, true
+			}
+		}
 	}
 	return 0, "", false
 }
@@ -197,8 +209,14 @@ func CallerOf(info *auth.TokenInfo, claim string) Caller {
 	return c
 }
 
-// refusal is the error that answers a refused request.
-func refusal(method, name string, d Decision) *jsonrpc.Error {
+// Err returns the JSON-RPC error that answers a request for name (by
+// method) that d refuses, or nil when d allows it: the code is
+// CodeInsufficientScope, and the data names the missing scopes when
+// scopes alone would allow it.
+func (d Decision) Err(method, name string) *jsonrpc.Error {
+	if d.Allowed {
+		return nil
+	}
 	if len(d.Missing) > 0 {
 		scope := strings.Join(d.Missing, " ")
 		data, _ := json.Marshal(map[string]string{"error": "insufficient_scope", "scope": scope})

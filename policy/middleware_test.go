@@ -195,6 +195,8 @@ func TestMiddlewareEnforces(t *testing.T) {
 			}
 			_, err = admin.GetPrompt(ctx, &mcp.GetPromptParams{Name: "summarize"})
 			refusedWith(t, err, "docs:read")
+			_, err = admin.Complete(ctx, &mcp.CompleteParams{Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "summarize"}, Argument: mcp.CompleteParamsArgument{Name: "topic"}})
+			refusedWith(t, err, "docs:read")
 		})
 	}
 }

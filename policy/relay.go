@@ -44,6 +44,11 @@ type wire struct {
 	Params struct {
 		Name string `json:"name"`
 		URI  string `json:"uri"`
+		Ref  struct {
+			Type string `json:"type"`
+			Name string `json:"name"`
+			URI  string `json:"uri"`
+		} `json:"ref"`
 	} `json:"params"`
 	Result json.RawMessage `json:"result"`
 }
@@ -65,13 +70,22 @@ func (r *Relay) FromClient(ctx context.Context, data []byte) (answer []byte, pas
 		k = Prompt
 	case "resources/read", "resources/subscribe":
 		k, name = Resource, m.Params.URI
+	case "completion/complete":
+		switch m.Params.Ref.Type {
+		case "ref/prompt":
+			k, name = Prompt, m.Params.Ref.Name
+		case "ref/resource":
+			k, name = Resource, m.Params.Ref.URI
+		default:
+			return nil, true
+		}
 	default:
 		return nil, true
 	}
 	var err *jsonrpc.Error
 	if d := r.p.Check(r.c, k, name); !d.Allowed {
-		err = refusal(m.Method, name, d)
-	} else if m.Method != "resources/subscribe" {
+		err = d.Err(m.Method, name)
+	} else if m.Method != "resources/subscribe" && m.Method != "completion/complete" {
 		err = r.p.countWho(ctx, r.rates, r.who, k, name)
 	}
 	if err == nil {

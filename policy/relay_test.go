@@ -28,6 +28,8 @@ func TestRelay(t *testing.T) {
 		{"refused read", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"db://users/rows"}}`, false, `"scope":"docs:write"`},
 		{"refused subscribe", `{"jsonrpc":"2.0","id":2,"method":"resources/subscribe","params":{"uri":"db://users/rows"}}`, false, `-32015`},
 		{"refused prompt", `{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"other"}}`, false, `access_denied`},
+		{"refused completion of a prompt", `{"jsonrpc":"2.0","id":10,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"other"},"argument":{"name":"a","value":""}}}`, false, `"id":10,"error":{"code":-32015`},
+		{"allowed completion of a template", `{"jsonrpc":"2.0","id":11,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"docs://x"},"argument":{"name":"a","value":""}}}`, true, ""},
 		{"a list passes", `{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, true, ""},
 		{"a notification passes", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, true, ""},
 		{"a response passes", `{"jsonrpc":"2.0","id":9,"result":{}}`, true, ""},

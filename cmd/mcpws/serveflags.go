@@ -145,8 +145,11 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 		if c.policy, err = policy.Load(*policyFile); err != nil {
 			return bad("-policy: %v", err)
 		}
-		if c.policy.Claim() != "" && !c.Authenticated() {
-			return bad("-policy: its rules need the %q claim, and there is no token without authentication (JWT_SECRET or -jwks-url)", c.policy.Claim())
+		if claim := c.policy.Claim(); claim != "" {
+			if !c.Authenticated() {
+				return bad("-policy: its rules need the %q claim, and there is no token without authentication (JWT_SECRET or -jwks-url)", claim)
+			}
+			c.Claims = append(c.Claims, claim) // the verifier passes it on
 		}
 	}
 	return c, nil
