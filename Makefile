@@ -2,9 +2,10 @@
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp: WebSocket and HTTP);
 #               ADDR=host:port to serve elsewhere
-#   make bench  a short load test (about three minutes): WebSocket, and
-#               Streamable HTTP through the stack, against the go-sdk's
-#               Streamable HTTP handler alone, see docs/performance.md
+#   make bench  a short load test (about four minutes): WebSocket, with
+#               and without a 50-rule policy, and Streamable HTTP through
+#               the stack, against the go-sdk's Streamable HTTP handler
+#               alone, see docs/performance.md
 #   make dist   release archives of the mcpws command for every platform,
 #               with SHA256SUMS, in dist/ (VERSION=v0.1.0 names a release)
 #   make test   vet, unit tests with -race, integration tests (conformance,
@@ -152,7 +153,7 @@ bench-build:
 bench: bench-build
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario idle -sessions 1000 -settle 2s
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario open -sessions 1000 -rate 2000 -duration 10s
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,mcpws-http,http,ws,mcpws-http,http
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,ws+policy,mcpws-http,http,ws,ws+policy,mcpws-http,http
 
 # The full run behind docs/performance.md and its plots (about ten minutes).
 PERF := docs/performance

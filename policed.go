@@ -19,14 +19,14 @@ import (
 	"github.com/mcpws/mcpws/policy"
 )
 
-// withMiddleware returns getServer with mws added, once, to every server
-// it returns (the first outermost).
-func withMiddleware(getServer func(*http.Request) *mcp.Server, mws ...mcp.Middleware) func(*http.Request) *mcp.Server {
+// withSetup returns getServer with setup run, once, on every server it
+// returns.
+func withSetup(getServer func(*http.Request) *mcp.Server, setup func(*mcp.Server)) func(*http.Request) *mcp.Server {
 	var once onceEach
 	return func(r *http.Request) *mcp.Server {
 		s := getServer(r)
 		if s != nil {
-			once.do(s, func() { s.AddReceivingMiddleware(mws...) })
+			once.do(s, func() { setup(s) })
 		}
 		return s
 	}

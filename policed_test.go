@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -112,4 +113,145 @@ func TestNewConnEndpointRefusesPolicy(t *testing.T) {
 		}
 	}()
 	mcpws.NewConnEndpoint(func(*http.Request) (wsmcp.ServeConnFunc, error) { return nil, nil }, &mcpws.Options{Policy: p})
+}
+
+// policedServer has a tool and a resource that need the admin scope, one
+// resource anyone may read, and counts the runs of the tool.
+func policedServer(runs *atomic.Int32) (*mcp.Server, *policy.Policy) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:   func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler: func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "secret_tool"}, func(context.Context, *mcp.CallToolRequest, any) (*mcp.CallToolResult, any, error) {
+		runs.Add(1)
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "ran"}}}, nil, nil
+	})
+	read := func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "x"}}}, nil
+	}
+	srv.AddResource(&mcp.Resource{URI: "test://secret", Name: "secret"}, read)
+	srv.AddResource(&mcp.Resource{URI: "test://open", Name: "open"}, read)
+	p, err := policy.Parse([]byte(`{"default": "deny", "rules": [
+		{"tools": ["secret_tool"], "resources": ["test://secret"], "scopes": ["admin"]},
+		{"resources": ["test://open"]}
+	]}`))
+	if err != nil {
+		panic(err)
+	}
+	return srv, p
+}
+
+// swappableBearer sends whichever token it holds now: a client whose
+// token changes within its session, as after a refresh or a step-up.
+type swappableBearer struct{ tok atomic.Value }
+
+func (b *swappableBearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.tok.Load().(string))
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// The ways around a policy that a caller without the scope might try, each
+// on the path where it could work; none reaches the tool or learns what
+// the policy hides.
+func TestPolicyBypasses(t *testing.T) {
+	var runs atomic.Int32
+	srv, p := policedServer(&runs)
+	s := newStackServer(t, srv, func(o *mcpws.Options) { o.Policy = p })
+	reader := s.token(t, nil) // mcp read
+	admin := s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "mcp admin") })
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	t.Run("batch", func(t *testing.T) {
+		// 2025-03-26 sessions take batches: each message meets the policy.
+		h := bearer(reader)
+		resp, _ := post(t, s.httpURL(), h, strings.Replace(initialize, "2025-11-25", "2025-03-26", 1))
+		h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
+		h.Set("Mcp-Protocol-Version", "2025-03-26")
+		resp, body := post(t, s.httpURL(), h, `[{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"secret_tool"}},{"jsonrpc":"2.0","id":3,"method":"tools/list"}]`)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(body, `"id":2,"error":{"code":-32015`) || !strings.Contains(body, `"id":3,"result"`) || strings.Contains(body, `"name":"secret_tool"`) {
+			t.Errorf("batch: %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("cancel and retry", func(t *testing.T) {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "ws", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{URL: s.url, Header: bearer(reader)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		for i := range 20 {
+			cctx, ccancel := context.WithCancel(ctx)
+			if i%2 == 0 {
+				go ccancel() // races the call
+			}
+			_, err := cs.CallTool(cctx, &mcp.CallToolParams{Name: "secret_tool"})
+			ccancel()
+			var je *jsonrpc.Error
+			if err == nil || errors.As(err, &je) && je.Code != policy.CodeInsufficientScope {
+				t.Errorf("call %d: %v", i, err)
+			}
+		}
+	})
+
+	t.Run("name variants", func(t *testing.T) {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "ws", Version: "1"}, nil).Connect(ctx, &wsmcp.ClientTransport{URL: s.url, Header: bearer(admin)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		// With a default of deny, a name the policy does not name is
+		// refused, whether or not a tool has it.
+		for _, name := range []string{"Secret_tool", "secret_tool ", " secret_tool", "secret_tооl", "secret_tool\u200b"} {
+			_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name})
+			var je *jsonrpc.Error
+			if !errors.As(err, &je) || je.Code != policy.CodeInsufficientScope {
+				t.Errorf("%q: %v", name, err)
+			}
+		}
+	})
+
+	t.Run("token changes within an HTTP session", func(t *testing.T) {
+		var b swappableBearer
+		b.tok.Store(admin)
+		updated := make(chan string, 8)
+		client := mcp.NewClient(&mcp.Implementation{Name: "http", Version: "1"}, &mcp.ClientOptions{
+			ResourceUpdatedHandler: func(_ context.Context, req *mcp.ResourceUpdatedNotificationRequest) { updated <- req.Params.URI },
+		})
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: s.httpURL(), HTTPClient: &http.Client{Transport: &b}, MaxRetries: -1},
+			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		for _, uri := range []string{"test://secret", "test://open"} {
+			if err := cs.Subscribe(ctx, &mcp.SubscribeParams{URI: uri}); err != nil {
+				t.Fatalf("admin subscribes to %s: %v", uri, err)
+			}
+		}
+		before := runs.Load()
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "secret_tool"}); err != nil || runs.Load() != before+1 {
+			t.Fatalf("admin's call: %v", err)
+		}
+		// The same session, now with a narrower token: each request is
+		// judged by its own token, and so are the notifications that
+		// follow it.
+		b.tok.Store(reader)
+		if _, err := cs.ListTools(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://secret"})
+		srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: "test://open"})
+		if got := <-updated; got != "test://open" {
+			t.Errorf("the reader was sent the update of %s", got)
+		}
+		b.tok.Store(admin)
+		if runs.Load() != before+1 {
+			t.Errorf("the tool ran for the narrower token")
+		}
+	})
+	if n := runs.Load(); n != 1 {
+		t.Errorf("the tool ran %d times, want once (for the admin)", n)
+	}
 }

@@ -150,22 +150,24 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 	if getServer == nil {
 		panic("mcpws.New needs a getServer function")
 	}
-	if opts != nil {
+	if opts != nil && (opts.Audit != nil || opts.Policy != nil) {
 		// The audit first, so outermost: it sees the policy's refusals.
-		var mws []mcp.Middleware
+		var receiving, sending []mcp.Middleware
 		if opts.Audit != nil {
-			mws = append(mws, auditMiddleware(auditor(*opts.Audit)))
+			receiving = append(receiving, auditMiddleware(auditor(*opts.Audit)))
 		}
-		if opts.Policy != nil {
+		if p := opts.Policy; p != nil {
 			var rates middleware.RateCounter
 			if opts.SharedLimits != nil {
 				rates = opts.SharedLimits.RateCounter()
 			}
-			mws = append(mws, opts.Policy.Middleware(rates))
+			receiving = append(receiving, p.Middleware(rates))
+			sending = append(sending, p.SendingMiddleware())
 		}
-		if len(mws) > 0 {
-			getServer = withMiddleware(getServer, mws...)
-		}
+		getServer = withSetup(getServer, func(s *mcp.Server) {
+			s.AddReceivingMiddleware(receiving...)
+			s.AddSendingMiddleware(sending...)
+		})
 	}
 	return assemble(opts, func(hopts *wsmcp.HandlerOptions) *wsmcp.Handler { return wsmcp.NewHandler(getServer, hopts) },
 		func(o *Options, hopts *wsmcp.HandlerOptions) *httpSide {

@@ -58,6 +58,9 @@ func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
 			if guarded || isList(method) {
 				c = p.caller(req)
 			}
+			if ss, ok := req.GetSession().(*mcp.ServerSession); ok && req.GetExtra() != nil {
+				p.callers.set(ss, p.caller(req))
+			}
 			if guarded {
 				if d := p.Check(c, k, name); !d.Allowed {
 					return nil, d.Err(method, name)
@@ -113,6 +116,30 @@ func (p *Policy) countWho(ctx context.Context, rates middleware.RateCounter, who
 		}
 	}
 	return nil
+}
+
+// SendingMiddleware returns a sending middleware that keeps from each
+// session the resources/updated notifications of URIs its caller may not
+// read (add it with mcp.Server.AddSendingMiddleware, beside Middleware,
+// which tells it who the caller is). Middleware alone already refuses such
+// a subscription; this holds when the caller's token changes within a
+// session, as a Streamable HTTP client's may with each request: the caller
+// is the one of the session's latest request.
+func (p *Policy) SendingMiddleware() mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if method == "notifications/resources/updated" {
+				params, _ := req.GetParams().(*mcp.ResourceUpdatedNotificationParams)
+				ss, _ := req.GetSession().(*mcp.ServerSession)
+				if params != nil && ss != nil {
+					if c, known := p.callers.get(ss); known && !p.Check(c, Resource, params.URI).Allowed {
+						return nil, nil // not for this caller
+					}
+				}
+			}
+			return next(ctx, method, req)
+		}
+	}
 }
 
 // target returns what a request asks to use, if it asks to use one.

@@ -122,8 +122,9 @@ func (k Kind) String() string {
 
 // Policy is a compiled Config, safe for concurrent use.
 type Policy struct {
-	cfg   Config
-	rules []rule
+	cfg     Config
+	rules   []rule
+	callers callers // each session's latest caller, for SendingMiddleware
 }
 
 // rule is a Rule with its names compiled.

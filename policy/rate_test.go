@@ -39,7 +39,7 @@ func TestRuleRate(t *testing.T) {
 		t.Fatalf("third call: %v, want code %d", err, policy.CodeRateLimited)
 	}
 	var data struct{ RetryAfter int }
-	if json.Unmarshal(je.Data, &data) != nil || data.RetryAfter < 1 || data.RetryAfter > 60 {
+	if json.Unmarshal(je.Data, &data) != nil || data.RetryAfter < 1 || data.RetryAfter > 120 {
 		t.Errorf("retry-after data %s", je.Data)
 	}
 	// Other tools, and other identities, are not counted with ada's.

@@ -39,6 +39,7 @@ func main() {
 	parallel := flag.Int("connect-parallel", 32, "sessions opened at a time")
 	out := flag.String("out", "", "append each result as a JSON line to this file")
 	flag.StringVar(&protocolVersion, "protocol", "2025-11-25", "MCP protocol version of the sessions (2026-07-28 sends client metadata with every request)")
+	flag.StringVar(&policyFile, "policy", "bench/policy50.json", "the policy file of the transports written with +policy (ws+policy: WebSocket to a server enforcing it)")
 	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile here")
 	serverProfile := flag.String("server-cpuprofile", "", "write the server's CPU profile during the measured load here (last run)")
 	flag.Parse()
@@ -84,7 +85,12 @@ func main() {
 // run measures one scenario on one transport with a fresh server.
 func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle time.Duration, parallel int) (result, error) {
 	r := result{Scenario: scenario, Transport: transport, Sessions: n, Protocol: protocolVersion, Cores: runtime.NumCPU(), Go: runtime.Version()}
-	s, err := startServer(bin)
+	transport, policed := strings.CutSuffix(transport, "+policy")
+	file := ""
+	if policed {
+		file = policyFile
+	}
+	s, err := startServer(bin, file)
 	if err != nil {
 		return r, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 )
 
 // result is one scenario on one transport. Latencies are in milliseconds,
@@ -84,6 +85,15 @@ func printRatios(w io.Writer, results []result) {
 		s.rss += r.RSSPerSessionKB
 	}
 	for _, k := range order {
+		if base, ok := strings.CutSuffix(k.transport, "+policy"); ok && k.scenario != "idle" {
+			// What the policy costs the same transport.
+			pol, plain := sums[k], sums[key{k.scenario, base, k.sessions}]
+			if plain != nil {
+				mean := func(s *sum, v float64) float64 { return v / float64(s.n) }
+				fmt.Fprintf(w, "ratio %s %d (%d+%d runs): throughput %s/%s = %.3f, p99 %s/%s = %.2f\n", k.scenario, k.sessions, pol.n, plain.n,
+					k.transport, base, mean(pol, pol.throughput)/mean(plain, plain.throughput), k.transport, base, mean(pol, pol.p99)/mean(plain, plain.p99))
+			}
+		}
 		if k.transport == "mcpws-http" && k.scenario != "idle" {
 			// What the stack costs the go-sdk's own handler.
 			st, h := sums[k], sums[key{k.scenario, "http", k.sessions}]

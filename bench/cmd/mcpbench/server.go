@@ -27,11 +27,19 @@ type server struct {
 	debug string // its pprof and expvar listener
 }
 
-// startServer spawns bin on a free loopback port.
-func startServer(bin string) (*server, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0", "-sdk-http",
+// startServer spawns bin on a free loopback port, with the go-sdk's
+// handler alone beside /mcp, or, given a policy file, with that policy
+// instead.
+func startServer(bin, policyFile string) (*server, error) {
+	args := []string{"-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0",
 		"-audience", audience, "-origins", origin,
-		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1")
+		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1"}
+	if policyFile != "" {
+		args = append(args, "-policy", policyFile)
+	} else {
+		args = append(args, "-sdk-http")
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "JWT_SECRET="+secret)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
@@ -128,6 +136,9 @@ func (s *server) stats() (stats, error) {
 
 // profilePath, if set, receives the server's CPU profile of a load phase.
 var profilePath string
+
+// policyFile is the policy of the +policy transports (-policy).
+var policyFile string
 
 // profile starts fetching a CPU profile of the server covering d, and
 // returns a function that waits for it.
