@@ -17,6 +17,7 @@ import (
 const (
 	secret   = "mcpbench-secret-0123456789abcdef0123"
 	audience = "http://mcpbench.test/mcp"
+	issuer   = "http://mcpbench.test"
 	origin   = "http://mcpbench.test"
 )
 
@@ -32,7 +33,7 @@ type server struct {
 // instead.
 func startServer(bin, policyFile string) (*server, error) {
 	args := []string{"-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0",
-		"-audience", audience, "-origins", origin,
+		"-audience", audience, "-issuer", issuer, "-origins", origin,
 		"-rate", "100000", "-max-conns-per-user", "4", "-max-conns", "30000", "-upgrades-per-ip", "-1"}
 	if policyFile != "" {
 		args = append(args, "-policy", policyFile)

@@ -21,7 +21,7 @@ var protocolVersion string
 // token mints an access token for one benchmark user: one identity per
 // session, as real clients are, so that per-identity caps do not bind.
 func token(i int) (string, error) {
-	tok, err := jwt.NewBuilder().Subject(fmt.Sprintf("user-%d", i)).Audience([]string{audience}).
+	tok, err := jwt.NewBuilder().Subject(fmt.Sprintf("user-%d", i)).Audience([]string{audience}).Issuer(issuer).
 		Expiration(time.Now().Add(24 * time.Hour)).Build()
 	if err != nil {
 		return "", err
