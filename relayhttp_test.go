@@ -296,44 +296,14 @@ func TestRelayHTTPCapsAndIdleTimeout(t *testing.T) {
 // call, before the call's answer, as the specification asks: a client that
 // opens no GET stream gets them, and in order.
 func TestRelayHTTPProgressOnItsPOST(t *testing.T) {
-	type textConn interface {
-		ReadText(context.Context) ([]byte, error)
-		WriteText(context.Context, []byte) error
-	}
-	echo := func(ctx context.Context, conn mcp.Connection) error {
-		tc := conn.(textConn)
-		go func() {
-			defer conn.Close()
-			for {
-				data, err := tc.ReadText(ctx)
-				if err != nil {
-					return
-				}
-				var m struct {
-					ID     json.RawMessage
-					Method string
-				}
-				_ = json.Unmarshal(data, &m)
-				switch m.Method {
-				case "initialize":
-					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"echo","version":"1"}}}`))
-				case "tools/call":
-					// Not in the call's context: a relay has only the text.
-					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-1","progress":1}}`))
-					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"content":[]}}`))
-				}
-			}
-		}()
-		return nil
-	}
 	s := buildStack(t, nil, func(o *mcpws.Options) *mcpws.Endpoint {
-		return mcpws.NewConnEndpoint(func(*http.Request) (wsmcp.ServeConnFunc, error) { return echo, nil }, o)
+		return mcpws.NewConnEndpoint(func(*http.Request) (wsmcp.ServeConnFunc, error) { return textProcess(nil), nil }, o)
 	})
 	h := bearer(s.token(t, nil))
 	resp, _ := post(t, s.httpURL(), h, initialize)
 	h.Set("Mcp-Session-Id", resp.Header.Get("Mcp-Session-Id"))
 	h.Set("Mcp-Protocol-Version", "2025-11-25")
-	_, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","_meta":{"progressToken":"tok-1"}}}`)
+	_, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"progress","_meta":{"progressToken":"tok-1"}}}`)
 	progress, result := strings.Index(body, `"notifications/progress"`), strings.Index(body, `"id":5,"result"`)
 	if progress < 0 || result < 0 || progress > result {
 		t.Errorf("the call's POST stream = %q, want the progress notification, then the answer", body)
@@ -341,9 +311,11 @@ func TestRelayHTTPProgressOnItsPOST(t *testing.T) {
 }
 
 // textProcess is a relayed process that moves text, as the gateway does:
-// it answers initialize and tools/call "quick", reports each other
-// tools/call on got and never answers it, and, as the TypeScript SDK's
-// servers do, sends no answer for a call the client cancelled.
+// it answers initialize and tools/call "quick"; for tools/call "progress"
+// it sends a progress notification (token tok-1, not in the call's
+// context: a relay has only the text), then its answer; it reports each
+// other tools/call on got and never answers it, and, as the TypeScript
+// SDK's servers do, sends no answer for a call the client cancelled.
 func textProcess(got chan<- string) wsmcp.ServeConnFunc {
 	type textConn interface {
 		ReadText(context.Context) ([]byte, error)
@@ -369,6 +341,9 @@ func textProcess(got chan<- string) wsmcp.ServeConnFunc {
 					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"protocolVersion":"2025-11-25","capabilities":{},"serverInfo":{"name":"p","version":"1"}}}`))
 				case m.Method == "tools/call" && m.Params.Name == "quick":
 					tc.WriteText(ctx, []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"content":[]}}`))
+				case m.Method == "tools/call" && m.Params.Name == "progress":
+					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok-1","progress":1}}`))
+					tc.WriteText(context.Background(), []byte(`{"jsonrpc":"2.0","id":`+string(m.ID)+`,"result":{"content":[]}}`))
 				case m.Method == "tools/call":
 					got <- string(m.ID)
 				}
