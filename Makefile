@@ -2,10 +2,10 @@
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp: WebSocket and HTTP);
 #               ADDR=host:port to serve elsewhere
-#   make bench  a short load test (about four minutes): WebSocket, with
+#   make bench  a short load test (about five minutes): WebSocket, with
 #               and without a 50-rule policy, and Streamable HTTP through
 #               the stack, against the go-sdk's Streamable HTTP handler
-#               alone, see docs/performance.md
+#               alone and mcp-go's, see docs/performance.md
 #   make dist   release archives of the mcpws command for every platform,
 #               with SHA256SUMS, in dist/ (VERSION=v0.1.0 names a release)
 #   make test   vet, unit tests with -race, integration tests (conformance,
@@ -148,12 +148,12 @@ BENCH := .bench
 bench-build:
 	mkdir -p $(BENCH)
 	$(GO) -C examples build -o ../$(BENCH)/everything ./everything
-	cd bench && $(GO) build -o ../$(BENCH)/mcpbench ./cmd/mcpbench && $(GO) build -o ../$(BENCH)/mcpplot ./cmd/mcpplot
+	cd bench && $(GO) build -o ../$(BENCH)/mcpbench ./cmd/mcpbench && $(GO) build -o ../$(BENCH)/mcpplot ./cmd/mcpplot && $(GO) build -o ../$(BENCH)/mcpgo ./cmd/mcpgo
 
 bench: bench-build
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario idle -sessions 1000 -settle 2s
 	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario open -sessions 1000 -rate 2000 -duration 10s
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,ws+policy,mcpws-http,http,ws,ws+policy,mcpws-http,http
+	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,ws+policy,mcpws-http,http,mcp-go,ws,ws+policy,mcpws-http,http,mcp-go
 
 # The full run behind docs/performance.md and its plots (about ten minutes).
 PERF := docs/performance

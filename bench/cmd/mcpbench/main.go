@@ -29,9 +29,10 @@ import (
 
 func main() {
 	bin := flag.String("server", "", "path of a built examples/everything binary (required)")
+	flag.StringVar(&mcpgoBin, "mcpgo", ".bench/mcpgo", "path of a built bench/cmd/mcpgo binary, for the mcp-go transport")
 	scenario := flag.String("scenario", "closed", "idle (hold sessions, measure memory), open (fixed request rate) or closed (back-to-back calls)")
 	sessionList := flag.String("sessions", "50", "concurrent sessions; a comma-separated list runs each")
-	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (the go-sdk's Streamable HTTP handler alone, SSE responses), httpjson (JSON responses), mcpws-http (the go-sdk's handler through the mcpws stack at /mcp)")
+	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (the go-sdk's Streamable HTTP handler alone, SSE responses), httpjson (JSON responses), mcpws-http (the go-sdk's handler through the mcpws stack at /mcp), mcp-go (mcp-go's Streamable HTTP server, bench/cmd/mcpgo)")
 	rate := flag.Float64("rate", 2000, "open loop: requests per second, in all")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per run")
 	warmup := flag.Duration("warmup", 3*time.Second, "load before measuring, the same as the measured one")
@@ -90,7 +91,13 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 	if policed {
 		file = policyFile
 	}
-	s, err := startServer(bin, file)
+	var s *server
+	var err error
+	if transport == "mcp-go" {
+		s, err = startMCPGo(mcpgoBin)
+	} else {
+		s, err = startServer(bin, file)
+	}
 	if err != nil {
 		return r, err
 	}

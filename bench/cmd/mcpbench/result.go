@@ -106,7 +106,7 @@ func printRatios(w io.Writer, results []result) {
 		if k.transport != "ws" {
 			continue
 		}
-		for _, other := range []string{"http", "httpjson"} {
+		for _, other := range []string{"http", "httpjson", "mcp-go"} {
 			ws, h := sums[k], sums[key{k.scenario, other, k.sessions}]
 			if h == nil {
 				continue

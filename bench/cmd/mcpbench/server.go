@@ -40,6 +40,18 @@ func startServer(bin, policyFile string) (*server, error) {
 	} else {
 		args = append(args, "-sdk-http")
 	}
+	return spawn(bin, args...)
+}
+
+// startMCPGo spawns the mcp-go peer (bench/cmd/mcpgo) on a free loopback
+// port, with the same token verification.
+func startMCPGo(bin string) (*server, error) {
+	return spawn(bin, "-addr", "127.0.0.1:0", "-debug-addr", "127.0.0.1:0", "-audience", audience, "-issuer", issuer)
+}
+
+// spawn starts a server that prints "listening on ADDR" and "debug on
+// ADDR".
+func spawn(bin string, args ...string) (*server, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "JWT_SECRET="+secret)
 	cmd.Stderr = os.Stderr
@@ -140,6 +152,9 @@ var profilePath string
 
 // policyFile is the policy of the +policy transports (-policy).
 var policyFile string
+
+// mcpgoBin is the mcp-go peer's binary (-mcpgo).
+var mcpgoBin string
 
 // profile starts fetching a CPU profile of the server covering d, and
 // returns a function that waits for it.

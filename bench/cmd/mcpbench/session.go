@@ -89,13 +89,13 @@ func open(ctx context.Context, s *server, transport string, i int, shared *http.
 	switch transport {
 	case "ws":
 		t = &wsmcp.ClientTransport{URL: "ws://" + s.addr + "/mcp", Header: header}
-	case "http", "httpjson", "mcpws-http":
+	case "http", "httpjson", "mcpws-http", "mcp-go":
 		path := "/mcp-http"
 		switch transport {
 		case "httpjson":
 			path = "/mcp-http-json"
-		case "mcpws-http":
-			path = "/mcp" // the same handler, through the mcpws stack
+		case "mcpws-http", "mcp-go":
+			path = "/mcp" // the go-sdk's handler through the mcpws stack, or mcp-go's
 		}
 		t = &mcp.StreamableClientTransport{
 			Endpoint:   "http://" + s.addr + path,
