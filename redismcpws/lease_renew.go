@@ -134,9 +134,11 @@ func (l *Limits) heartbeat(ctx context.Context, keys []string, args []any) error
 }
 
 // settle is how long after Redis lost its state the caps are decided as
-// while it is unreachable: one renewal period and one probe, the longest
-// a live replica takes to re-register its connections.
-func (l *Limits) settle() time.Duration { return l.opts.LeaseTTL/3 + time.Second }
+// while it is unreachable: the longest a live replica takes to re-register
+// its connections (one probe and one renewal) with a renewal period to
+// spare, for a replica short of CPU (on two busy cores one was seen to
+// take over a second longer, and the others admitted past its leases).
+func (l *Limits) settle() time.Duration { return 2*l.opts.LeaseTTL/3 + time.Second }
 
 // settling reports whether the caps are still waiting for the replicas
 // to re-register after Redis lost its state.
