@@ -56,10 +56,6 @@ const (
 	AuditTimedOut  AuditOutcome = "timed_out" // its context's deadline passed
 )
 
-// Record delivers rec as o says: to Sink, else to the log. A relay that
-// audits its own sessions (the gateway) records through it.
-func (o *AuditOptions) Record(ctx context.Context, rec AuditRecord) { auditor(*o)(ctx, rec) }
-
 // auditor returns what records one AuditRecord under o.
 func auditor(o AuditOptions) func(context.Context, AuditRecord) {
 	if o.Sink != nil {

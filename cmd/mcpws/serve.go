@@ -122,9 +122,6 @@ func (c *serveConfig) gateway(logger *slog.Logger) (*gateway.Options, error) {
 		Policy:                  c.policy,
 		Logger:                  logger,
 	}
-	if c.audit {
-		o.Audit = &mcpws.AuditOptions{Logger: logger}
-	}
 	if len(c.envFromClaim) > 0 {
 		o.EnvFromClaim = map[string]string{}
 		for _, ce := range c.envFromClaim {
