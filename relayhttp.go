@@ -50,11 +50,12 @@ import (
 type relayHTTP struct {
 	side     *httpSide
 	getServe func(*http.Request) (wsmcp.ServeConnFunc, error)
+	versions []string // the protocol versions with sessions, which a relay serves
 }
 
 func newRelaySide(getServe func(*http.Request) (wsmcp.ServeConnFunc, error), ho HTTPOptions, t *wsmcp.HandlerOptions) *httpSide {
 	h := newSide(ho, t)
-	h.relay = &relayHTTP{side: h, getServe: getServe}
+	h.relay = &relayHTTP{side: h, getServe: getServe, versions: legacyVersions()}
 	return h
 }
 
@@ -69,7 +70,7 @@ func (x *relayHTTP) open(w http.ResponseWriter, r *http.Request, req httpRequest
 		notAllowed(w)
 		return
 	}
-	if !checkHeaders(w, r) || !checkPOST(w, r) {
+	if !x.checkHeaders(w, r) || !checkPOST(w, r) {
 		return
 	}
 	body, ok := readBody(w, r, x.side.bodyMax)
@@ -196,7 +197,7 @@ func (x *relayHTTP) refuseModern(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	requested := r.Header.Get("Mcp-Protocol-Version")
-	data, _ := json.Marshal(mcp.UnsupportedProtocolVersionData{Supported: legacyVersions(), Requested: requested})
+	data, _ := json.Marshal(mcp.UnsupportedProtocolVersionData{Supported: x.versions, Requested: requested})
 	resp, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{
 		Code:    mcp.CodeUnsupportedProtocolVersion,
 		Message: fmt.Sprintf("protocol version %q is not supported by this server", requested),
@@ -248,7 +249,7 @@ type call struct {
 
 // serve serves a request to the session.
 func (s *relayedSession) serve(w http.ResponseWriter, r *http.Request) {
-	if !checkHeaders(w, r) {
+	if !s.side.relay.checkHeaders(w, r) {
 		return
 	}
 	switch r.Method {
@@ -760,13 +761,13 @@ func accepts(r *http.Request) (json, stream bool) {
 // reached a loopback listener under another host name (DNS rebinding of a
 // local server: 403) and one whose Mcp-Protocol-Version names a version
 // that no session can have (400). It reports whether r passed.
-func checkHeaders(w http.ResponseWriter, r *http.Request) bool {
+func (x *relayHTTP) checkHeaders(w http.ResponseWriter, r *http.Request) bool {
 	if rebinding(r) {
 		http.Error(w, fmt.Sprintf("Forbidden: invalid Host header %q", r.Host), http.StatusForbidden)
 		return false
 	}
-	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && !slices.Contains(legacyVersions(), v) {
-		http.Error(w, "Bad Request: Unsupported protocol version (supported versions: "+strings.Join(legacyVersions(), ",")+")", http.StatusBadRequest)
+	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && !slices.Contains(x.versions, v) {
+		http.Error(w, "Bad Request: Unsupported protocol version (supported versions: "+strings.Join(x.versions, ",")+")", http.StatusBadRequest)
 		return false
 	}
 	return true
