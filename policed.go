@@ -12,10 +12,10 @@ import (
 	"time"
 	"weak"
 
-	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws/internal/identity"
+	"github.com/mcpws/mcpws/internal/rpcerr"
 	"github.com/mcpws/mcpws/policy"
 )
 
@@ -113,11 +113,9 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 	// The body is the JSON-RPC error the policy answers over WebSocket,
 	// with the request's id, for a client that reads it.
 	refused := d.Err(m.Method, name)
-	body := []byte(`{"jsonrpc":"2.0","id":null}`)
-	if id, err := jsonrpc.MakeID(rawJSON(m.ID)); err == nil {
-		if b, err := jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: refused}); err == nil {
-			body = b
-		}
+	body, ok := rpcerr.Answer(m.ID, refused)
+	if !ok {
+		body, _ = rpcerr.Answer(nil, refused) // id null
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
@@ -130,11 +128,4 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 		h.audit(r.Context(), rec)
 	}
 	return true
-}
-
-// rawJSON decodes a JSON-RPC id for jsonrpc.MakeID.
-func rawJSON(raw json.RawMessage) any {
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	return v
 }

@@ -54,21 +54,16 @@ func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 			k, name, guarded := target(method, req)
-			var c Caller
-			if guarded || isList(method) {
-				c = p.caller(req)
-			}
+			c := p.caller(req)
 			if ss, ok := req.GetSession().(*mcp.ServerSession); ok && req.GetExtra() != nil {
-				p.callers.set(ss, p.caller(req))
+				p.callers.set(ss, c)
 			}
 			if guarded {
 				if d := p.Check(c, k, name); !d.Allowed {
 					return nil, d.Err(method, name)
 				}
-				if method != "resources/subscribe" && method != "completion/complete" {
-					if err := p.count(ctx, rates, req, k, name); err != nil {
-						return nil, err
-					}
+				if err := p.limit(ctx, rates, method, k, name, func() string { return who(req) }); err != nil {
+					return nil, err
 				}
 			}
 			res, err := next(ctx, method, req)
@@ -80,31 +75,35 @@ func (p *Policy) Middleware(rates middleware.RateCounter) mcp.Middleware {
 	}
 }
 
-// count counts a call against the rates of the rules that name it.
-func (p *Policy) count(ctx context.Context, rates middleware.RateCounter, req mcp.Request, k Kind, name string) error {
-	if len(p.rates(k, name)) == 0 {
-		return nil
-	}
-	who := ""
+// who is the identity a request's calls are counted under: its token's,
+// or, without one, its session's.
+func who(req mcp.Request) string {
 	if extra := req.GetExtra(); extra != nil {
-		who = identity.Key(extra.TokenInfo)
-	}
-	if who == "" {
-		if ss := req.GetSession(); ss != nil {
-			who = "session\x00" + ss.ID()
+		if key := identity.Key(extra.TokenInfo); key != "" {
+			return key
 		}
 	}
-	if err := p.countWho(ctx, rates, who, k, name); err != nil {
-		return err
+	if ss := req.GetSession(); ss != nil {
+		return "session\x00" + ss.ID()
 	}
-	return nil
+	return ""
 }
 
-// countWho counts a call of who's against the rates of the rules that
-// name it, and returns the error that refuses it, if one does.
-func (p *Policy) countWho(ctx context.Context, rates middleware.RateCounter, who string, k Kind, name string) *jsonrpc.Error {
-	for _, l := range p.rates(k, name) {
-		key := fmt.Sprintf("rule:%d:%s", l.rule, who)
+// limit counts a call, read or get (not a subscription or a completion)
+// of the caller that who names against the rates of the rules that name
+// it, and returns the error that refuses it, if one does. who runs only
+// when a rule has a rate.
+func (p *Policy) limit(ctx context.Context, rates middleware.RateCounter, method string, k Kind, name string, who func() string) *jsonrpc.Error {
+	if method == "resources/subscribe" || method == "completion/complete" {
+		return nil
+	}
+	limits := p.rates(k, name)
+	if len(limits) == 0 {
+		return nil
+	}
+	caller := who()
+	for _, l := range limits {
+		key := fmt.Sprintf("rule:%d:%s", l.rule, caller)
 		ok, retry, err := rates.Allow(ctx, key, middleware.Rate{Requests: l.rate.Calls, Window: time.Duration(l.rate.Per)})
 		if err != nil {
 			return &jsonrpc.Error{Code: CodeRateLimited, Message: "rate limit unavailable: retry later"}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 
+	"github.com/mcpws/mcpws/internal/rpcerr"
 	"github.com/mcpws/mcpws/middleware"
 )
 
@@ -85,8 +86,8 @@ func (r *Relay) FromClient(ctx context.Context, data []byte) (answer []byte, pas
 	var err *jsonrpc.Error
 	if d := r.p.Check(r.c, k, name); !d.Allowed {
 		err = d.Err(m.Method, name)
-	} else if m.Method != "resources/subscribe" && m.Method != "completion/complete" {
-		err = r.p.countWho(ctx, r.rates, r.who, k, name)
+	} else {
+		err = r.p.limit(ctx, r.rates, m.Method, k, name, func() string { return r.who })
 	}
 	if err == nil {
 		return nil, true
@@ -94,19 +95,8 @@ func (r *Relay) FromClient(ctx context.Context, data []byte) (answer []byte, pas
 	if len(m.ID) == 0 {
 		return nil, false
 	}
-	id, idErr := jsonrpc.MakeID(rawID(m.ID))
-	if idErr != nil {
-		return nil, false
-	}
-	answer, _ = jsonrpc.EncodeMessage(&jsonrpc.Response{ID: id, Error: err})
+	answer, _ = rpcerr.Answer(m.ID, err)
 	return answer, false
-}
-
-// rawID decodes an id for jsonrpc.MakeID: a string or a number.
-func rawID(raw json.RawMessage) any {
-	var v any
-	_ = json.Unmarshal(raw, &v)
-	return v
 }
 
 // listKeys are the arrays of the list results, and the field of an item
