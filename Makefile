@@ -70,6 +70,9 @@ vet:
 	@# the build cache a run takes seconds.
 	@for p in $(PLATFORMS); do echo "GOOS=$${p%/*} GOARCH=$${p#*/} go vet (every module)"; \
 		GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) vet $(EVERY) || exit 1; done
+	@# Every module's go.mod and go.sum are tidy on their own, outside the
+	@# workspace (as a user building one module sees them).
+	@for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy -diff >/dev/null) || { echo "$$m: go.mod or go.sum not tidy (cd $$m && GOWORK=off go mod tidy)"; exit 1; }; done
 	@# The core module depends on neither Redis nor OpenTelemetry nor Prometheus.
 	@deps=$$(GOWORK=off $(GO) list -deps ./... | grep -E '^(github.com/redis|go.opentelemetry.io|github.com/prometheus)/'); \
 	if [ -n "$$deps" ]; then echo "the core module depends on:"; echo "$$deps"; exit 1; fi
