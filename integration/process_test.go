@@ -25,8 +25,23 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binDir = dir
+	// MCPWS_EVERYTHING names a prebuilt examples/everything to test
+	// instead, such as one built against a patched go-sdk
+	// (bench/sdkfix/build.sh, make sdkfix-check).
+	prebuilt := os.Getenv("MCPWS_EVERYTHING")
 	for _, pkg := range []string{"everything", "hello", "hello/client", "chi", "servemux", "prometheus", "client", "mint"} {
 		out := filepath.Join(dir, strings.ReplaceAll(pkg, "/", "-"))
+		if pkg == "everything" && prebuilt != "" {
+			if !filepath.IsAbs(prebuilt) {
+				fmt.Fprintf(os.Stderr, "MCPWS_EVERYTHING=%s: give an absolute path\n", prebuilt)
+				os.Exit(1)
+			}
+			if err := os.Symlink(prebuilt, out); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			continue
+		}
 		// The examples are a module of their own, so that their
 		// dependencies (Prometheus, the OpenTelemetry SDK) stay out of the
 		// library's.
