@@ -162,11 +162,25 @@ bench-build:
 	mkdir -p $(BENCH)
 	$(GO) -C examples build -o ../$(BENCH)/everything ./everything
 	cd bench && $(GO) build -o ../$(BENCH)/mcpbench ./cmd/mcpbench && $(GO) build -o ../$(BENCH)/mcpplot ./cmd/mcpplot && $(GO) build -o ../$(BENCH)/mcpgo ./cmd/mcpgo
+	bench/sdkfix/build.sh $(BENCH)
 
+# make bench measures, in one run and with one load generator
+# (mcpbench-sdkfix: the same client for every column, built with the fixed
+# go-sdk so that its own decoding leaves the two cores to the server):
+# mcpws over WebSocket with the released go-sdk (ws) and with the fix of
+# bench/sdkfix (ws+sdkfix), the go-sdk's own Streamable HTTP handler with
+# and without the fix (http, http+sdkfix) and mcp-go's (mcp-go); then
+# what a 50-rule policy and the stack in front of the go-sdk's handler
+# cost. It ends with the table of docs/performance.md (about six minutes).
+BENCH_OUT := $(BENCH)/results.jsonl
+BENCH_RUN := $(BENCH)/mcpbench-sdkfix -server $(BENCH)/everything -server-sdkfix $(BENCH)/everything-sdkfix -mcpgo $(BENCH)/mcpgo -out $(BENCH_OUT)
+COLUMNS := ws,ws+sdkfix,http,http+sdkfix,mcp-go
 bench: bench-build
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario idle -sessions 1000 -settle 2s
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario open -sessions 1000 -rate 2000 -duration 10s
-	$(BENCH)/mcpbench -server $(BENCH)/everything -scenario closed -sessions 50 -duration 10s -transports ws,ws+policy,mcpws-http,http,mcp-go,ws,ws+policy,mcpws-http,http,mcp-go
+	rm -f $(BENCH_OUT)
+	$(BENCH_RUN) -scenario idle -sessions 5000 -settle 2s -transports ws,ws+sdkfix,http,mcp-go
+	$(BENCH_RUN) -scenario open -sessions 1000 -rate 2000 -duration 10s -transports $(COLUMNS)
+	$(BENCH_RUN) -scenario closed -sessions 50 -duration 10s -transports $(COLUMNS),ws+policy,mcpws-http,$(COLUMNS),ws+policy,mcpws-http
+	$(BENCH)/mcpplot -in $(BENCH_OUT) -compare $(COLUMNS)
 
 # The full run behind docs/performance.md and its plots (about ten minutes).
 PERF := docs/performance

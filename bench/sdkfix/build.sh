@@ -5,13 +5,16 @@
 # internal-json.patch applied, for measuring the fix beside the released
 # SDK (make bench). Nothing of the SDK is committed and the repository's
 # go.mod files are not touched: the copy is made from the module cache
-# into OUT/go-sdk, and the build uses a temporary go.mod (OUT/sdkfix.mod,
-# examples/go.mod plus a replace of the go-sdk by the copy) through
+# into OUT/go-sdk, and each build uses a temporary go.mod (OUT/NAME.mod:
+# the module's go.mod plus a replace of the go-sdk by the copy) through
 # -modfile, outside the workspace.
 #
-# Writes OUT/everything-sdkfix. With "check", also runs the patched SDK's
-# own tests (internal/json, jsonrpc2 and mcp: case sensitivity, the depth
-# limit, trailing data, the decoder's agreement with the released one).
+# Writes OUT/everything-sdkfix, and OUT/mcpbench-sdkfix, the load
+# generator on the same copy (its client decodes with the fix, leaving more
+# of the machine to the server under test). With "check", also runs the
+# patched SDK's own tests (internal/json, jsonrpc2 and mcp: case
+# sensitivity, the depth limit, trailing data, the decoder's agreement
+# with the released one).
 set -eu
 
 out=$1
@@ -35,18 +38,24 @@ if ! patch -s -p1 -d "$out/go-sdk" <"$root/bench/sdkfix/internal-json.patch"; th
 	exit 1
 fi
 
-cp "$root/examples/go.mod" "$out/sdkfix.mod"
-# Outside the workspace the examples need the sums of every module in it.
-cat "$root/go.sum" "$root/go.work.sum" "$root"/*/go.sum | sort -u >"$out/sdkfix.sum"
-go mod edit -modfile="$out/sdkfix.mod" -replace "github.com/modelcontextprotocol/go-sdk=$out/go-sdk"
-(cd "$root/examples" && GOWORK=off go build -modfile="$out/sdkfix.mod" -o "$out/everything-sdkfix" ./everything)
-
-# The binary must carry the copy, not the released module.
-if ! go version -m "$out/everything-sdkfix" | grep -q "=>[[:space:]]*$out/go-sdk[[:space:]]"; then
-	echo "build.sh: $out/everything-sdkfix was not built with the patched go-sdk" >&2
-	exit 1
-fi
-echo "built $out/everything-sdkfix (go-sdk $version + internal-json.patch)"
+# build MODULE PACKAGE NAME builds PACKAGE of the repository's MODULE
+# against the copy, as OUT/NAME.
+build() {
+	mod="$out/$3.mod"
+	cp "$root/$1/go.mod" "$mod"
+	# Outside the workspace a module needs the sums of every module in it.
+	cat "$root/go.sum" "$root/go.work.sum" "$root"/*/go.sum | sort -u >"${mod%.mod}.sum"
+	go mod edit -modfile="$mod" -replace "github.com/modelcontextprotocol/go-sdk=$out/go-sdk"
+	(cd "$root/$1" && GOWORK=off go build -modfile="$mod" -o "$out/$3" "$2")
+	# The binary must carry the copy, not the released module.
+	if ! go version -m "$out/$3" | grep -q "=>[[:space:]]*$out/go-sdk[[:space:]]"; then
+		echo "build.sh: $out/$3 was not built with the patched go-sdk" >&2
+		exit 1
+	fi
+}
+build examples ./everything everything-sdkfix
+build bench ./cmd/mcpbench mcpbench-sdkfix
+echo "built $out/everything-sdkfix and $out/mcpbench-sdkfix (go-sdk $version + internal-json.patch)"
 
 if [ "${2:-}" = check ]; then
 	(cd "$out/go-sdk" && GOWORK=off GOFLAGS=-mod=mod go test -count=1 ./internal/json ./internal/jsonrpc2 ./mcp)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"runtime/metrics"
 	"time"
 )
 
@@ -33,14 +34,15 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// debugServer serves pprof profiles and expvar counters (memstats and
-// goroutines) under /debug/, for benchmarks, on its own loopback listener,
+// debugServer serves pprof profiles and expvar counters (memstats,
+// goroutines, the CPU time spent in garbage collection) under /debug/, for benchmarks, on its own loopback listener,
 // never on the MCP one: there it would sit outside the Origin and Host
 // checks. It answers only requests whose Host is loopback and that carry
 // no Origin, so that a DNS-rebinding page cannot read it either.
 func debugServer() *http.Server {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
+	vars.Set("gc_cpu_seconds", expvar.Func(gcCPUSeconds))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -59,6 +61,14 @@ func debugServer() *http.Server {
 		mux.ServeHTTP(w, r)
 	})
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+}
+
+// gcCPUSeconds is the runtime's estimate of the CPU time spent in garbage
+// collection so far (marking, assists, pauses).
+func gcCPUSeconds() any {
+	m := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(m)
+	return m[0].Value.Float64()
 }
 
 // varsWithoutCmdline is expvar.Handler without the "cmdline" variable: a

@@ -30,9 +30,10 @@ import (
 func main() {
 	bin := flag.String("server", "", "path of a built examples/everything binary (required)")
 	flag.StringVar(&mcpgoBin, "mcpgo", ".bench/mcpgo", "path of a built bench/cmd/mcpgo binary, for the mcp-go transport")
+	flag.StringVar(&sdkfixBin, "server-sdkfix", ".bench/everything-sdkfix", "path of examples/everything built against the patched go-sdk (bench/sdkfix/build.sh), for the transports written with +sdkfix")
 	scenario := flag.String("scenario", "closed", "idle (hold sessions, measure memory), open (fixed request rate) or closed (back-to-back calls)")
 	sessionList := flag.String("sessions", "50", "concurrent sessions; a comma-separated list runs each")
-	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (the go-sdk's Streamable HTTP handler alone, SSE responses), httpjson (JSON responses), mcpws-http (the go-sdk's handler through the mcpws stack at /mcp), mcp-go (mcp-go's Streamable HTTP server, bench/cmd/mcpgo)")
+	transports := flag.String("transports", "ws,http", "transports to drive, in this order (repeat to average): ws, http (the go-sdk's Streamable HTTP handler alone, SSE responses), httpjson (JSON responses), mcpws-http (the go-sdk's handler through the mcpws stack at /mcp), mcp-go (mcp-go's Streamable HTTP server, bench/cmd/mcpgo); a suffix +policy puts the -policy file on the server, +sdkfix runs the -server-sdkfix binary (ws+sdkfix, http+sdkfix)")
 	rate := flag.Float64("rate", 2000, "open loop: requests per second, in all")
 	duration := flag.Duration("duration", 10*time.Second, "measured time per run")
 	warmup := flag.Duration("warmup", 3*time.Second, "load before measuring, the same as the measured one")
@@ -86,10 +87,18 @@ func main() {
 // run measures one scenario on one transport with a fresh server.
 func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle time.Duration, parallel int) (result, error) {
 	r := result{Scenario: scenario, Transport: transport, Sessions: n, Protocol: protocolVersion, Cores: runtime.NumCPU(), Go: runtime.Version()}
-	transport, policed := strings.CutSuffix(transport, "+policy")
+	transport, mods, _ := strings.Cut(transport, "+")
 	file := ""
-	if policed {
-		file = policyFile
+	for _, mod := range strings.Split(mods, "+") {
+		switch mod {
+		case "":
+		case "policy":
+			file = policyFile
+		case "sdkfix":
+			bin = sdkfixBin
+		default:
+			return r, fmt.Errorf("unknown transport suffix +%s", mod)
+		}
 	}
 	var s *server
 	var err error
@@ -165,6 +174,12 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 		r.fill(l)
 		r.ServerRSSKB = after.RSSKB
 		r.ServerCPU = (after.CPU - before.CPU).Seconds() / l.elapsed.Seconds()
+		if l.requests > 0 {
+			r.AllocPerCall = (after.TotalAlloc - before.TotalAlloc) / float64(l.requests)
+		}
+		if cpu := (after.CPU - before.CPU).Seconds(); cpu > 0 {
+			r.GCShare = (after.GCCPU - before.GCCPU) / cpu
+		}
 		r.ClientCPU = (cpuSelf() - clientBefore).Seconds() / l.elapsed.Seconds()
 		return r, nil
 	}

@@ -34,6 +34,8 @@ type result struct {
 	HeapPerSessionKB     float64 `json:"heap_per_session_kb,omitempty"`
 	GoroutinesPerSession float64 `json:"goroutines_per_session,omitempty"`
 	ServerCPU            float64 `json:"server_cpu,omitempty"`
+	AllocPerCall         float64 `json:"alloc_per_call_bytes,omitempty"` // server heap allocation per request, whole process
+	GCShare              float64 `json:"gc_cpu_share,omitempty"`         // the server's CPU time spent in garbage collection, of all its CPU time
 	ClientCPU            float64 `json:"client_cpu,omitempty"`
 }
 
@@ -54,8 +56,8 @@ func (r result) print(w io.Writer) {
 			r.ServerRSSKB, r.RSSPerSessionKB, r.HeapPerSessionKB, r.GoroutinesPerSession)
 		return
 	}
-	fmt.Fprintf(w, " req=%d err=%d rate=%.0f/s p50=%.2fms p90=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms server_cpu=%.2f client_cpu=%.2f rss=%.0fKiB\n",
-		r.Requests, r.Errors, r.Throughput, r.P50, r.P90, r.P99, r.P999, r.Max, r.ServerCPU, r.ClientCPU, r.ServerRSSKB)
+	fmt.Fprintf(w, " req=%d err=%d rate=%.0f/s p50=%.2fms p90=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms server_cpu=%.2f client_cpu=%.2f alloc/call=%.1fKB gc_cpu=%.0f%% rss=%.0fKiB\n",
+		r.Requests, r.Errors, r.Throughput, r.P50, r.P90, r.P99, r.P999, r.Max, r.ServerCPU, r.ClientCPU, r.AllocPerCall/1000, 100*r.GCShare, r.ServerRSSKB)
 }
 
 // printRatios compares WebSocket with Streamable HTTP for each scenario
@@ -85,8 +87,9 @@ func printRatios(w io.Writer, results []result) {
 		s.rss += r.RSSPerSessionKB
 	}
 	for _, k := range order {
-		if base, ok := strings.CutSuffix(k.transport, "+policy"); ok && k.scenario != "idle" {
-			// What the policy costs the same transport.
+		if base, _, ok := strings.Cut(k.transport, "+"); ok && k.scenario != "idle" {
+			// What a policy costs the same transport, or what the
+			// patched go-sdk gains it.
 			pol, plain := sums[k], sums[key{k.scenario, base, k.sessions}]
 			if plain != nil {
 				mean := func(s *sum, v float64) float64 { return v / float64(s.n) }

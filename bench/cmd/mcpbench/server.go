@@ -94,6 +94,8 @@ func (s *server) stop() {
 type stats struct {
 	RSSKB      float64 // resident set, from /proc
 	HeapKB     float64 // HeapInuse, from expvar
+	TotalAlloc float64 // bytes allocated so far, from expvar
+	GCCPU      float64 // seconds of CPU spent in garbage collection so far, from expvar
 	Goroutines float64
 	CPU        time.Duration // user + system so far
 }
@@ -136,13 +138,18 @@ func (s *server) stats() (stats, error) {
 	}
 	defer resp.Body.Close()
 	var vars struct {
-		Memstats struct{ HeapInuse uint64 } `json:"memstats"`
-		Mcpws    struct{ Goroutines int }   `json:"mcpws"`
+		Memstats struct{ HeapInuse, TotalAlloc uint64 } `json:"memstats"`
+		Mcpws    struct {
+			Goroutines   int     `json:"goroutines"`
+			GCCPUSeconds float64 `json:"gc_cpu_seconds"`
+		} `json:"mcpws"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
 		return st, err
 	}
 	st.HeapKB = float64(vars.Memstats.HeapInuse) / 1024
+	st.TotalAlloc = float64(vars.Memstats.TotalAlloc)
+	st.GCCPU = vars.Mcpws.GCCPUSeconds
 	st.Goroutines = float64(vars.Mcpws.Goroutines)
 	return st, nil
 }
@@ -155,6 +162,11 @@ var policyFile string
 
 // mcpgoBin is the mcp-go peer's binary (-mcpgo).
 var mcpgoBin string
+
+// sdkfixBin is examples/everything built against the patched go-sdk
+// (bench/sdkfix/build.sh), the server of the +sdkfix transports
+// (-server-sdkfix).
+var sdkfixBin string
 
 // profile starts fetching a CPU profile of the server covering d, and
 // returns a function that waits for it.

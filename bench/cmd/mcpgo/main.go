@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/metrics"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -84,10 +85,16 @@ func main() {
 }
 
 // debugMux serves what mcpbench reads of a server: a GC through pprof's
-// heap handler, and memstats and goroutines through expvar.
+// heap handler, and memstats, goroutines and the CPU time spent in garbage
+// collection through expvar, under the names examples/everything uses.
 func debugMux() *http.ServeMux {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
+	vars.Set("gc_cpu_seconds", expvar.Func(func() any {
+		m := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+		metrics.Read(m)
+		return m[0].Value.Float64()
+	}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

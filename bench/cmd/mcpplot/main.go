@@ -1,9 +1,10 @@
 // Command mcpplot draws the figures of docs/performance.md from the JSON
 // lines that mcpbench -out writes: latency against concurrency (open-loop
 // runs) and server memory against sessions (idle runs), WebSocket next to
-// Streamable HTTP.
+// Streamable HTTP, or prints them as tables.
 //
 //	go run ./cmd/mcpplot -in results.jsonl -dir ../docs/performance
+//	go run ./cmd/mcpplot -in results.jsonl -compare ws,ws+sdkfix,http,mcp-go
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -43,6 +45,8 @@ type result struct {
 	ServerRSSKB          float64 `json:"server_rss_kb"`
 	ServerCPU            float64 `json:"server_cpu"`
 	ClientCPU            float64 `json:"client_cpu"`
+	AllocPerCall         float64 `json:"alloc_per_call_bytes"`
+	GCShare              float64 `json:"gc_cpu_share"`
 }
 
 var colors = map[string]color.Color{
@@ -56,10 +60,15 @@ func main() {
 	in := flag.String("in", "results.jsonl", "mcpbench -out file")
 	dir := flag.String("dir", ".", "where to write the PNG files")
 	table := flag.Bool("table", false, "print the results as Markdown tables instead of plotting")
+	compare := flag.String("compare", "", "print one Markdown table with a column per transport of this comma-separated list (e.g. ws,ws+sdkfix,http,mcp-go), each the mean of its runs, instead of plotting")
 	flag.Parse()
 	results, err := read(*in)
 	if err != nil {
 		log.Fatal(err)
+	}
+	if *compare != "" {
+		printComparison(os.Stdout, results, strings.Split(*compare, ","))
+		return
 	}
 	if *table {
 		printTables(os.Stdout, results)
