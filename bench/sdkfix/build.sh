@@ -38,15 +38,21 @@ if ! patch -s -p1 -d "$out/go-sdk" <"$root/bench/sdkfix/internal-json.patch"; th
 	exit 1
 fi
 
-# build MODULE PACKAGE NAME builds PACKAGE of the repository's MODULE
-# against the copy, as OUT/NAME.
-build() {
-	mod="$out/$3.mod"
+# modfile MODULE NAME writes OUT/NAME.mod, the go.mod of the repository's
+# MODULE with the go-sdk replaced by the copy, and its go.sum.
+modfile() {
+	mod="$out/$2.mod"
 	cp "$root/$1/go.mod" "$mod"
 	# Outside the workspace a module needs the sums of every module in it.
 	cat "$root/go.sum" "$root/go.work.sum" "$root"/*/go.sum | sort -u >"${mod%.mod}.sum"
 	go mod edit -modfile="$mod" -replace "github.com/modelcontextprotocol/go-sdk=$out/go-sdk"
-	(cd "$root/$1" && GOWORK=off go build -modfile="$mod" -o "$out/$3" "$2")
+}
+
+# build MODULE PACKAGE NAME builds PACKAGE of the repository's MODULE
+# against the copy, as OUT/NAME.
+build() {
+	modfile "$1" "$3"
+	(cd "$root/$1" && GOWORK=off go build -modfile="$out/$3.mod" -o "$out/$3" "$2")
 	# The binary must carry the copy, not the released module.
 	if ! go version -m "$out/$3" | grep -q "=>[[:space:]]*$out/go-sdk[[:space:]]"; then
 		echo "build.sh: $out/$3 was not built with the patched go-sdk" >&2
@@ -55,6 +61,9 @@ build() {
 }
 build examples ./everything everything-sdkfix
 build bench ./cmd/mcpbench mcpbench-sdkfix
+# For the library's own benchmarks on the copy (make bench-micro):
+#	GOWORK=off go test -modfile=OUT/mcpws-sdkfix.mod -bench . ./wsmcp
+modfile . mcpws-sdkfix
 echo "built $out/everything-sdkfix and $out/mcpbench-sdkfix (go-sdk $version + internal-json.patch)"
 
 if [ "${2:-}" = check ]; then

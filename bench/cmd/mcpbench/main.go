@@ -44,6 +44,7 @@ func main() {
 	flag.StringVar(&policyFile, "policy", "bench/policy50.json", "the policy file of the transports written with +policy (ws+policy: WebSocket to a server enforcing it)")
 	cpuprofile := flag.String("cpuprofile", "", "write this process's CPU profile here")
 	serverProfile := flag.String("server-cpuprofile", "", "write the server's CPU profile during the measured load here (last run)")
+	flag.StringVar(&heapProfilePath, "server-heapprofile", "", "idle: write the server's heap profile, with the sessions open, here (last run)")
 	flag.Parse()
 	if *bin == "" {
 		log.Fatal("-server is required")
@@ -135,9 +136,16 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 		if err != nil {
 			return r, err
 		}
+		if heapProfilePath != "" {
+			if err := s.fetch("/debug/pprof/heap", heapProfilePath); err != nil {
+				return r, err
+			}
+		}
 		r.ServerRSSKB = st.RSSKB
 		r.RSSPerSessionKB = (st.RSSKB - base.RSSKB) / float64(n)
 		r.HeapPerSessionKB = (st.HeapKB - base.HeapKB) / float64(n)
+		r.StackPerSessionKB = (st.StackKB - base.StackKB) / float64(n)
+		r.FreePerSessionKB = (st.FreeKB - base.FreeKB) / float64(n)
 		r.GoroutinesPerSession = (st.Goroutines - base.Goroutines) / float64(n)
 		// Every session still works.
 		l := closedLoop(ctx, sessions[:min(n, 100)], 500*time.Millisecond)

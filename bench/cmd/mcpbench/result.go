@@ -32,6 +32,8 @@ type result struct {
 	ServerRSSKB          float64 `json:"server_rss_kb"`
 	RSSPerSessionKB      float64 `json:"rss_per_session_kb,omitempty"`
 	HeapPerSessionKB     float64 `json:"heap_per_session_kb,omitempty"`
+	StackPerSessionKB    float64 `json:"stack_per_session_kb,omitempty"`
+	FreePerSessionKB     float64 `json:"free_per_session_kb,omitempty"` // freed heap kept from the OS
 	GoroutinesPerSession float64 `json:"goroutines_per_session,omitempty"`
 	ServerCPU            float64 `json:"server_cpu,omitempty"`
 	AllocPerCall         float64 `json:"alloc_per_call_bytes,omitempty"` // server heap allocation per request, whole process
@@ -52,8 +54,8 @@ func (r *result) fill(l load) {
 func (r result) print(w io.Writer) {
 	fmt.Fprintf(w, "%-6s %-4s sessions=%-5d connect=%.1fs", r.Scenario, r.Transport, r.Sessions, r.ConnectSeconds)
 	if r.Scenario == "idle" {
-		fmt.Fprintf(w, " rss=%.0fKiB rss/session=%.1fKiB heap/session=%.1fKiB goroutines/session=%.2f\n",
-			r.ServerRSSKB, r.RSSPerSessionKB, r.HeapPerSessionKB, r.GoroutinesPerSession)
+		fmt.Fprintf(w, " rss=%.0fKiB rss/session=%.1fKiB heap/session=%.1fKiB stack/session=%.1fKiB free/session=%.1fKiB goroutines/session=%.2f\n",
+			r.ServerRSSKB, r.RSSPerSessionKB, r.HeapPerSessionKB, r.StackPerSessionKB, r.FreePerSessionKB, r.GoroutinesPerSession)
 		return
 	}
 	fmt.Fprintf(w, " req=%d err=%d rate=%.0f/s p50=%.2fms p90=%.2fms p99=%.2fms p99.9=%.2fms max=%.2fms server_cpu=%.2f client_cpu=%.2f alloc/call=%.1fKB gc_cpu=%.0f%% rss=%.0fKiB\n",

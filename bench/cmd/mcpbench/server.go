@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"os"
 	"os/exec"
@@ -94,6 +95,8 @@ func (s *server) stop() {
 type stats struct {
 	RSSKB      float64 // resident set, from /proc
 	HeapKB     float64 // HeapInuse, from expvar
+	StackKB    float64 // StackInuse: goroutine stacks
+	FreeKB     float64 // HeapIdle - HeapReleased: freed heap the runtime has not returned to the OS
 	TotalAlloc float64 // bytes allocated so far, from expvar
 	GCCPU      float64 // seconds of CPU spent in garbage collection so far, from expvar
 	Goroutines float64
@@ -138,7 +141,7 @@ func (s *server) stats() (stats, error) {
 	}
 	defer resp.Body.Close()
 	var vars struct {
-		Memstats struct{ HeapInuse, TotalAlloc uint64 } `json:"memstats"`
+		Memstats struct{ HeapInuse, HeapIdle, HeapReleased, StackInuse, TotalAlloc uint64 } `json:"memstats"`
 		Mcpws    struct {
 			Goroutines   int     `json:"goroutines"`
 			GCCPUSeconds float64 `json:"gc_cpu_seconds"`
@@ -148,6 +151,8 @@ func (s *server) stats() (stats, error) {
 		return st, err
 	}
 	st.HeapKB = float64(vars.Memstats.HeapInuse) / 1024
+	st.StackKB = float64(vars.Memstats.StackInuse) / 1024
+	st.FreeKB = float64(vars.Memstats.HeapIdle-vars.Memstats.HeapReleased) / 1024
 	st.TotalAlloc = float64(vars.Memstats.TotalAlloc)
 	st.GCCPU = vars.Mcpws.GCCPUSeconds
 	st.Goroutines = float64(vars.Mcpws.Goroutines)
@@ -156,6 +161,10 @@ func (s *server) stats() (stats, error) {
 
 // profilePath, if set, receives the server's CPU profile of a load phase.
 var profilePath string
+
+// heapProfilePath, if set, receives the server's heap profile with the
+// idle sessions open.
+var heapProfilePath string
 
 // policyFile is the policy of the +policy transports (-policy).
 var policyFile string
@@ -177,17 +186,30 @@ func (s *server) profile(d time.Duration) func() {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", s.debug, int(d.Seconds())))
-		if err != nil {
-			return
+		if err := s.fetch(fmt.Sprintf("/debug/pprof/profile?seconds=%d", int(d.Seconds())), profilePath); err != nil {
+			log.Printf("server CPU profile: %v", err)
 		}
-		defer resp.Body.Close()
-		f, err := os.Create(profilePath)
-		if err != nil {
-			return
-		}
-		defer f.Close()
-		io.Copy(f, resp.Body)
 	}()
 	return func() { <-done }
+}
+
+// fetch writes what the server's debug listener answers at path to file.
+func (s *server) fetch(path, file string) error {
+	resp, err := http.Get("http://" + s.debug + path)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", path, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -32,6 +32,8 @@ func printComparison(w io.Writer, results []result, columns []string) {
 		{"open", "open loop, server CPU (cores)", func(r result) float64 { return r.ServerCPU }, "%.2f"},
 		{"idle", "idle, RSS per session", func(r result) float64 { return r.RSSPerSessionKB }, "%.1f KiB"},
 		{"idle", "idle, heap per session", func(r result) float64 { return r.HeapPerSessionKB }, "%.1f KiB"},
+		{"idle", "idle, goroutine stacks per session", func(r result) float64 { return r.StackPerSessionKB }, "%.1f KiB"},
+		{"idle", "idle, freed heap not yet returned, per session", func(r result) float64 { return r.FreePerSessionKB }, "%.1f KiB"},
 		{"idle", "idle, goroutines per session", func(r result) float64 { return r.GoroutinesPerSession }, "%.2f"},
 	}
 	runs := map[string]int{}

@@ -41,6 +41,8 @@ type result struct {
 	P999                 float64 `json:"p999_ms"`
 	RSSPerSessionKB      float64 `json:"rss_per_session_kb"`
 	HeapPerSessionKB     float64 `json:"heap_per_session_kb"`
+	StackPerSessionKB    float64 `json:"stack_per_session_kb"`
+	FreePerSessionKB     float64 `json:"free_per_session_kb"`
 	GoroutinesPerSession float64 `json:"goroutines_per_session"`
 	ServerRSSKB          float64 `json:"server_rss_kb"`
 	ServerCPU            float64 `json:"server_cpu"`
