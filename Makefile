@@ -33,7 +33,7 @@ run:
 # and the load generator.
 MODULES := . redismcpws otelmcpws integration examples bench
 # Packages with tests, in every module, for one go test run.
-TESTED := ./... ./redismcpws/... ./otelmcpws/... ./integration/...
+TESTED := ./... ./redismcpws/... ./otelmcpws/... ./integration/... ./bench/...
 # Every package of every module (go.work joins them), for vet.
 EVERY := ./... $(patsubst %,./%/...,$(filter-out .,$(MODULES)))
 # The systems and architectures everything must build for: mcpws connect
