@@ -52,7 +52,7 @@ test: vet node-deps system-deps
 # patched SDK passes its own JSON, JSON-RPC and mcp tests, and
 # examples/everything built with it passes the conformance suite over
 # WebSocket.
-sdkfix-check: node-deps
+sdkfix-check: node-deps system-deps
 	bench/sdkfix/build.sh $(BENCH) check
 	MCPWS_EVERYTHING=$(CURDIR)/$(BENCH)/everything-sdkfix $(GO) test -race -count=1 -run '^TestConformance$$' -v ./integration
 
@@ -140,10 +140,11 @@ $(NODE_MODS): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 	@touch $@
 
 # Debian's Chromium (browser test), nginx (ingress test), redis-server
-# (scale-out tests) and 64-bit Wine (the Windows build of mcpws connect).
-# Installed when missing, as root or through sudo.
+# (scale-out tests), 64-bit Wine (the Windows build of mcpws connect) and
+# patch (bench/sdkfix). Installed when missing, as root or through sudo.
 system-deps:
 	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v patch >/dev/null || missing="$$missing patch"; \
 	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
 	[ -x /usr/bin/redis-server ] || missing="$$missing redis-server"; \
 	[ -x /usr/lib/wine/wine64 ] || missing="$$missing wine64"; \

@@ -22,11 +22,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-# The go-sdk the examples are built with, from the module cache.
-sdk=$(cd "$root/examples" && go list -m -f '{{.Dir}}' github.com/modelcontextprotocol/go-sdk)
-version=$(cd "$root/examples" && go list -m -f '{{.Version}}' github.com/modelcontextprotocol/go-sdk)
-if [ -z "$sdk" ]; then
-	echo "build.sh: the go-sdk is not in the module cache (go mod download in examples/)" >&2
+# The go-sdk the examples are built with, from the module cache (fetched
+# into it if need be).
+sdk=$(cd "$root/examples" && GOWORK=off go mod download -json github.com/modelcontextprotocol/go-sdk | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+version=$(cd "$root/examples" && GOWORK=off go list -m -f '{{.Version}}' github.com/modelcontextprotocol/go-sdk)
+if [ ! -f "$sdk/go.mod" ]; then
+	echo "build.sh: cannot find go-sdk $version in the module cache" >&2
 	exit 1
 fi
 
