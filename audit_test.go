@@ -12,6 +12,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -36,10 +37,10 @@ func TestAuditTrail(t *testing.T) {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
-	var records []mcpws.AuditRecord
+	var records []audit.Record
 	s := newStackServer(t, srv, func(o *mcpws.Options) {
 		o.Policy = p
-		o.Audit = &mcpws.AuditOptions{Sink: func(_ context.Context, r mcpws.AuditRecord) {
+		o.Audit = &audit.Options{Sink: func(_ context.Context, r audit.Record) {
 			mu.Lock()
 			records = append(records, r)
 			mu.Unlock()
@@ -84,13 +85,13 @@ func TestAuditTrail(t *testing.T) {
 	defer mu.Unlock()
 	want := []struct {
 		name, transport string
-		outcome         mcpws.AuditOutcome
+		outcome         audit.Outcome
 		code            int64
 	}{
-		{"echo-less", "websocket", mcpws.AuditError, -32602},
-		{"whoami", "websocket", mcpws.AuditRefused, policy.CodeInsufficientScope},
-		{"boom", "http", mcpws.AuditError, 0},
-		{"wait", "websocket", mcpws.AuditCancelled, 0},
+		{"echo-less", "websocket", audit.Error, -32602},
+		{"whoami", "websocket", audit.Refused, policy.CodeInsufficientScope},
+		{"boom", "http", audit.Error, 0},
+		{"wait", "websocket", audit.Cancelled, 0},
 	}
 	if len(records) != len(want) {
 		t.Fatalf("%d records, want %d: %+v", len(records), len(want), records)
@@ -111,7 +112,7 @@ func TestAuditTrail(t *testing.T) {
 
 // Without a sink the records go to the log, without the arguments.
 func TestAuditLog(t *testing.T) {
-	s := newStack(t, func(o *mcpws.Options) { o.Audit = &mcpws.AuditOptions{Logger: o.Logger} })
+	s := newStack(t, func(o *mcpws.Options) { o.Audit = &audit.Options{Logger: o.Logger} })
 	cs, err := connectHTTP(t, s, s.token(t, nil), "2025-11-25")
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/internal/identity"
 	"github.com/mcpws/mcpws/internal/rpcerr"
 	"github.com/mcpws/mcpws/policy"
@@ -121,9 +122,9 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 	w.WriteHeader(http.StatusForbidden)
 	w.Write(body)
 	if h.audit != nil {
-		rec := AuditRecord{Time: start, Session: r.Header.Get("Mcp-Session-Id"), Transport: "http", Method: m.Method, Name: name,
-			ArgumentBytes: len(m.Params.Arguments), Outcome: AuditRefused, Code: policy.CodeInsufficientScope}
-		rec.caller(info)
+		rec := audit.Record{Time: start, Session: r.Header.Get("Mcp-Session-Id"), Transport: "http", Method: m.Method, Name: name,
+			ArgumentBytes: len(m.Params.Arguments), Outcome: audit.Refused, Code: policy.CodeInsufficientScope}
+		rec.SetCaller(info)
 		rec.Duration = time.Since(start)
 		h.audit(r.Context(), rec)
 	}

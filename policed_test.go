@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
 )
@@ -32,10 +33,10 @@ func TestPolicyStepUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audited := make(chan mcpws.AuditRecord, 16)
+	audited := make(chan audit.Record, 16)
 	s := newStack(t, func(o *mcpws.Options) {
 		o.Policy = p
-		o.Audit = &mcpws.AuditOptions{Sink: func(_ context.Context, r mcpws.AuditRecord) { audited <- r }}
+		o.Audit = &audit.Options{Sink: func(_ context.Context, r audit.Record) { audited <- r }}
 	})
 	tok := s.token(t, nil) // scope "mcp read"
 	admin := s.token(t, func(tk jwt.Token) { _ = tk.Set("scope", "mcp admin") })
@@ -55,7 +56,7 @@ func TestPolicyStepUp(t *testing.T) {
 		t.Errorf("403 body %s", body)
 	}
 	// And it is audited, as a refusal over WebSocket is.
-	if r := <-audited; r.Transport != "http" || r.Outcome != mcpws.AuditRefused || r.Name != "whoami" || r.Subject != "alice" || r.Session == "" {
+	if r := <-audited; r.Transport != "http" || r.Outcome != audit.Refused || r.Name != "whoami" || r.Subject != "alice" || r.Session == "" {
 		t.Errorf("audit record of the 403: %+v", r)
 	}
 	// The refused request left the session as it was: it still serves.

@@ -337,6 +337,9 @@ func (s *relayedSession) end(reason string) {
 	})
 }
 
+// Transport names the session's transport, for a relay's audit records.
+func (s *relayedSession) Transport() string { return "http" }
+
 // SessionID returns the session's id, without the routing key that leads
 // it on the wire.
 func (s *relayedSession) SessionID() string { return s.info.SessionID }

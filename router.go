@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/policy"
@@ -81,9 +82,9 @@ type Options struct {
 	Policy *policy.Policy
 	// Audit, when set, records every tool call, resource read and prompt
 	// get of New's sessions, over both transports, refusals of the Policy
-	// included (see AuditRecord): to the log by default, or to a sink of
+	// included (see audit.Record): to the log by default, or to a sink of
 	// the program's. NewConnEndpoint does not record a relay's requests.
-	Audit *AuditOptions
+	Audit *audit.Options
 
 	// Upgrade rates, per minute; zero means the defaults, negative means
 	// no limit.
@@ -154,7 +155,7 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 		// The audit first, so outermost: it sees the policy's refusals.
 		var receiving, sending []mcp.Middleware
 		if opts.Audit != nil {
-			receiving = append(receiving, auditMiddleware(auditor(*opts.Audit)))
+			receiving = append(receiving, auditMiddleware(opts.Audit.Record))
 		}
 		if p := opts.Policy; p != nil {
 			var rates middleware.RateCounter
@@ -174,7 +175,7 @@ func New(getServer func(*http.Request) *mcp.Server, opts *Options) *Endpoint {
 			h := newHTTPSide(getServer, o.HTTP, hopts)
 			h.policy, h.metadataURL = o.Policy, metadataURL(o.Resource)
 			if o.Audit != nil {
-				h.audit = auditor(*o.Audit)
+				h.audit = o.Audit.Record
 			}
 			return h
 		})

@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/time/rate"
 
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/internal/bound"
 	"github.com/mcpws/mcpws/internal/closehook"
 	"github.com/mcpws/mcpws/internal/headers"
@@ -135,17 +136,17 @@ type httpSide struct {
 	mu           sync.Mutex
 	sessions     map[string]*httpSession // live 2025-x sessions by id
 	listens      map[*context.CancelFunc]struct{}
-	busy         int                                // HTTP calls running, and POSTs to sessions (which deliver their answers)
-	timeout      time.Duration                      // the idle timeout of a session; 0 for none
-	bodyMax      int64                              // the body bound; 0 for none
-	bytesMax     int64                              // the in-flight bytes of one identity; 0 for none
-	maxInFlight  int                                // the calls running on one relayed session; 0 for none
-	writeTimeout time.Duration                      // bounds a write of a relayed session's stream
-	policy       *policy.Policy                     // answers 403 for want of scopes; nil for none
-	metadataURL  string                             // named in that 403's challenge
-	audit        func(context.Context, AuditRecord) // records that 403; nil for none
-	inFlight     map[string]int64                   // request bytes running, by identity
-	idle         chan struct{}                      // closed when busy drops to 0 while draining
+	busy         int                                 // HTTP calls running, and POSTs to sessions (which deliver their answers)
+	timeout      time.Duration                       // the idle timeout of a session; 0 for none
+	bodyMax      int64                               // the body bound; 0 for none
+	bytesMax     int64                               // the in-flight bytes of one identity; 0 for none
+	maxInFlight  int                                 // the calls running on one relayed session; 0 for none
+	writeTimeout time.Duration                       // bounds a write of a relayed session's stream
+	policy       *policy.Policy                      // answers 403 for want of scopes; nil for none
+	metadataURL  string                              // named in that 403's challenge
+	audit        func(context.Context, audit.Record) // records that 403; nil for none
+	inFlight     map[string]int64                    // request bytes running, by identity
+	idle         chan struct{}                       // closed when busy drops to 0 while draining
 	draining     bool
 }
 

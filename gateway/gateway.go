@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/middleware"
 	"github.com/mcpws/mcpws/policy"
 	"github.com/mcpws/mcpws/wsmcp"
@@ -95,6 +96,14 @@ type Options struct {
 	// rules are counted in this process. The caller is the identity that
 	// opened the session: a token refreshed within it keeps that caller.
 	Policy *policy.Policy
+
+	// Audit, when set, receives one record per tool call, resource read
+	// and prompt get of every session, as mcpws.Options.Audit does for a
+	// server's: matched to the process's answer by its id; refusals of
+	// the Policy, cancellations by the client, and calls left waiting when
+	// the session ends (as cancelled) included. Records hold the size of
+	// the arguments, never the arguments.
+	Audit *audit.Options
 
 	// Logger receives the gateway's log: processes started and stopped,
 	// their stderr line by line (at most 100 lines a second per process).

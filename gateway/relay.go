@@ -75,6 +75,13 @@ func (g *Gateway) Session(r *http.Request) (wsmcp.ServeConnFunc, error) {
 			}
 			s.guard = p.Relay(c, who, g.rates)
 		}
+		if g.opts.Audit != nil {
+			transport := "websocket"
+			if t, ok := conn.(interface{ Transport() string }); ok {
+				transport = t.Transport()
+			}
+			s.audit = newAuditTrail(ctx, g.opts.Audit.Record, info, conn.SessionID(), transport)
+		}
 		go s.run(ctx)
 		return nil
 	}, nil
@@ -140,6 +147,7 @@ type relay struct {
 	key   string
 	env   []string
 	guard *policy.Relay // the policy on this session's messages; nil for none
+	audit *auditTrail   // nil for none
 	// leave gives back the session's place in its caller's share, and
 	// release the process's place in the total.
 	leave, release func()
@@ -229,12 +237,16 @@ func (s *relay) run(ctx context.Context) {
 // admit reports whether a client's message goes on to the process; one
 // the policy refuses is answered here instead.
 func (s *relay) admit(ctx context.Context, data []byte) bool {
-	if s.guard == nil {
-		return true
+	pass := true
+	var answer []byte
+	if s.guard != nil {
+		answer, pass = s.guard.FromClient(ctx, data)
+		if answer != nil {
+			_ = s.front.WriteText(ctx, answer)
+		}
 	}
-	answer, pass := s.guard.FromClient(ctx, data)
-	if answer != nil {
-		_ = s.front.WriteText(ctx, answer)
+	if s.audit != nil {
+		s.audit.fromClient(data, answer)
 	}
 	return pass
 }
@@ -272,6 +284,9 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 			log.Warn("gateway: process sent a message over the limit; ending the session", "limit", s.g.opts.MaxMessageBytes)
 			why = failTooBig
 			break
+		}
+		if s.audit != nil && len(bytes.TrimSpace(line)) > 0 {
+			s.audit.fromProcess(line)
 		}
 		out := line
 		if s.guard != nil && len(bytes.TrimSpace(line)) > 0 {
@@ -315,6 +330,9 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 		log.Warn("gateway: process ended the session", append(attrs, "close", why.String())...)
 	} else {
 		log.Info("gateway: process stopped", attrs...)
+	}
+	if s.audit != nil {
+		s.audit.end()
 	}
 	s.front.Close()
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +37,7 @@ func TestGatewayPolicy(t *testing.T) {
 	]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startGateway(t, []string{"JWT_SECRET=" + testSecret}, append([]string{"-audience", testAudience, "-policy", file}, everythingChild()...)...)
+	p := startGateway(t, []string{"JWT_SECRET=" + testSecret}, append([]string{"-audience", testAudience, "-policy", file, "-audit"}, everythingChild()...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	connect := func(t *testing.T, transport, tok string) *mcp.ClientSession {
@@ -98,10 +99,34 @@ func TestGatewayPolicy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := connect(t, transport, string(signed)).CallTool(ctx, &mcp.CallToolParams{Name: "increment"}); err != nil {
-				t.Errorf("admin's increment: %v", err)
+			if res, err := connect(t, transport, string(signed)).CallTool(ctx, &mcp.CallToolParams{Name: "increment", Arguments: map[string]any{"key": "k"}}); err != nil || res.IsError {
+				t.Errorf("admin's increment: %v %v", res, err)
 			}
+			// -audit: one record per call, refusals included, matched to
+			// the process's answers.
+			transportName := map[string]string{"ws": "websocket", "http": "http"}[transport]
+			waitLogLine(t, p, `msg="mcpws: audit"`, "subject=reader-"+transport, "transport="+transportName, "name=echo", "outcome=ok")
+			waitLogLine(t, p, `msg="mcpws: audit"`, "subject=reader-"+transport, "name=increment", "outcome=refused", "code=-32015")
+			waitLogLine(t, p, `msg="mcpws: audit"`, "subject=writer-"+transport, "name=increment", "outcome=refused", "code=-32011")
+			waitLogLine(t, p, `msg="mcpws: audit"`, "subject=admin-"+transport, "name=increment", "outcome=ok")
 		})
+	}
+}
+
+// waitLogLine waits for a line of p's log that has every one of parts.
+func waitLogLine(t *testing.T, p *proc, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for line := range strings.Lines(p.Logs()) {
+			if !slices.ContainsFunc(parts, func(part string) bool { return !strings.Contains(line, part) }) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no log line with all of %q:\n%s", parts, p.Logs())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
-	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/internal/labels"
 )
 
@@ -22,7 +22,7 @@ const (
 	AttrArgumentBytes = attribute.Key("mcpws.audit.argument_bytes")
 )
 
-// AuditSink returns an mcpws.AuditOptions.Sink that records each audit
+// AuditSink returns an audit.Options.Sink that records each audit
 // record as a span of its own ("mcp.audit tools/call"), from the request's
 // arrival to its answer, with the record's fields as attributes, in the
 // trace of the context's span if there is one (an instrumented router's,
@@ -31,13 +31,13 @@ const (
 // span of [Tracing] added to the server does not see: the policy answers
 // them before it runs.
 //
-//	opts.Audit = &mcpws.AuditOptions{Sink: otelmcpws.AuditSink(tp, nil)}
-func AuditSink(tp trace.TracerProvider, next func(context.Context, mcpws.AuditRecord)) func(context.Context, mcpws.AuditRecord) {
+//	opts.Audit = &audit.Options{Sink: otelmcpws.AuditSink(tp, nil)}
+func AuditSink(tp trace.TracerProvider, next func(context.Context, audit.Record)) func(context.Context, audit.Record) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
 	tracer := tp.Tracer(ScopeName)
-	return func(ctx context.Context, rec mcpws.AuditRecord) {
+	return func(ctx context.Context, rec audit.Record) {
 		method := labels.Method(rec.Method)
 		attrs := []attribute.KeyValue{
 			AttrMethod.String(method),
@@ -58,7 +58,7 @@ func AuditSink(tp trace.TracerProvider, next func(context.Context, mcpws.AuditRe
 			attrs = append(attrs, AttrErrorCode.Int64(rec.Code))
 		}
 		_, span := tracer.Start(ctx, "mcp.audit "+method, trace.WithTimestamp(rec.Time), trace.WithAttributes(attrs...))
-		if rec.Outcome != mcpws.AuditOK {
+		if rec.Outcome != audit.OK {
 			span.SetStatus(codes.Error, string(rec.Outcome))
 		}
 		span.End(trace.WithTimestamp(rec.Time.Add(rec.Duration)))

@@ -10,7 +10,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/otelmcpws"
 )
 
@@ -20,12 +20,12 @@ func TestAuditSink(t *testing.T) {
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	defer tp.Shutdown(context.Background())
-	var passed []mcpws.AuditRecord
-	sink := otelmcpws.AuditSink(tp, func(_ context.Context, r mcpws.AuditRecord) { passed = append(passed, r) })
+	var passed []audit.Record
+	sink := otelmcpws.AuditSink(tp, func(_ context.Context, r audit.Record) { passed = append(passed, r) })
 	start := time.Now().Add(-time.Second)
-	rec := mcpws.AuditRecord{
+	rec := audit.Record{
 		Time: start, Subject: "ada", Issuer: "https://idp", Client: "cli", Session: "s1", Transport: "http",
-		Method: "tools/call", Name: "delete_repo", ArgumentBytes: 12, Outcome: mcpws.AuditRefused, Code: -32015, Duration: 3 * time.Millisecond,
+		Method: "tools/call", Name: "delete_repo", ArgumentBytes: 12, Outcome: audit.Refused, Code: -32015, Duration: 3 * time.Millisecond,
 	}
 	sink(context.Background(), rec)
 	ended := spans.Ended()

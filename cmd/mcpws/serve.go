@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/gateway"
 	"github.com/mcpws/mcpws/internal/rlimit"
 	"github.com/mcpws/mcpws/wsmcp"
@@ -121,6 +122,9 @@ func (c *serveConfig) gateway(logger *slog.Logger) (*gateway.Options, error) {
 		FilesLimit:              c.childFiles,
 		Policy:                  c.policy,
 		Logger:                  logger,
+	}
+	if c.audit {
+		o.Audit = &audit.Options{Logger: logger}
 	}
 	if len(c.envFromClaim) > 0 {
 		o.EnvFromClaim = map[string]string{}

@@ -36,6 +36,7 @@ type serveConfig struct {
 	childFiles    uint64
 	maxLineBytes  int
 	policy        *policy.Policy // from -policy FILE; nil for none
+	audit         bool
 }
 
 // claimEnv is one --env-from-claim NAME=claim.
@@ -86,6 +87,7 @@ func parseServe(args []string, lookupEnv func(string) (string, bool), stderr io.
 	fs.Int64Var(&c.childMemory, "child-memory", 0, "address-space limit of each process in bytes (RLIMIT_AS; 0: none)")
 	fs.Uint64Var(&c.childFiles, "child-files", 0, "open-file limit of each process (RLIMIT_NOFILE; 0: inherited)")
 	fs.IntVar(&c.maxLineBytes, "max-message-bytes", gateway.DefaultMaxMessageBytes, "largest message a process may write on stdout; larger ends the session")
+	fs.BoolVar(&c.audit, "audit", false, "log one \"mcpws: audit\" record per tool call, resource read and prompt get (refusals included), on stderr at info level")
 	policyFile := fs.String("policy", "", "a JSON policy file (docs/authorization.md): what each caller may list, call, read and get, enforced on the messages relayed")
 
 	if err := fs.Parse(args); err != nil {

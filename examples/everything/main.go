@@ -51,6 +51,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
+	"github.com/mcpws/mcpws/audit"
 	"github.com/mcpws/mcpws/internal/rlimit"
 	"github.com/mcpws/mcpws/redismcpws"
 )
@@ -115,7 +116,7 @@ func main() {
 	if c.audit {
 		// The records are Info events: on a logger of their own, so that
 		// they show without -v.
-		opts.Audit = &mcpws.AuditOptions{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
+		opts.Audit = &audit.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, nil))}
 	}
 	if rdb != nil {
 		// Connection caps and upgrade rates hold across all replicas.
