@@ -79,27 +79,15 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 	var m struct {
 		ID     json.RawMessage `json:"id"`
 		Method string          `json:"method"`
-		Params struct {
-			Name      string          `json:"name"`
-			URI       string          `json:"uri"`
-			Arguments json.RawMessage `json:"arguments"`
-		} `json:"params"`
+		Params json.RawMessage `json:"params"`
 	}
 	start := time.Now()
 	if json.Unmarshal(head, &m) != nil {
 		return false // a batch or not JSON: the go-sdk answers
 	}
-	var k policy.Kind
-	name := m.Params.Name
-	switch m.Method {
-	case "tools/call":
-		k = policy.Tool
-	case "prompts/get":
-		k = policy.Prompt
-	case "resources/read", "resources/subscribe":
-		k, name = policy.Resource, m.Params.URI
-	default:
-		return false
+	k, name, decided, bad := policy.Target(m.Method, m.Params)
+	if !decided || bad != nil {
+		return false // the go-sdk refuses params it cannot read
 	}
 	d := h.policy.Check(policy.CallerOf(info, h.policy.Claim()), k, name)
 	if d.Allowed || len(d.Missing) == 0 {
@@ -121,9 +109,13 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	w.Write(body)
-	if h.audit != nil {
+	if h.audit != nil && (m.Method == "tools/call" || m.Method == "resources/read" || m.Method == "prompts/get") {
+		var args struct {
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		_ = json.Unmarshal(m.Params, &args)
 		rec := audit.Record{Time: start, Session: r.Header.Get("Mcp-Session-Id"), Transport: "http", Method: m.Method, Name: name,
-			ArgumentBytes: len(m.Params.Arguments), Outcome: audit.Refused, Code: policy.CodeInsufficientScope}
+			ArgumentBytes: len(args.Arguments), Outcome: audit.Refused, Code: policy.CodeInsufficientScope}
 		rec.SetCaller(info)
 		rec.Duration = time.Since(start)
 		h.audit(r.Context(), rec)

@@ -29,7 +29,7 @@ import (
 // needs), while over WebSocket the same call gets the policy's JSON-RPC
 // error; with the scope, both pass.
 func TestPolicyStepUp(t *testing.T) {
-	p, err := policy.Parse([]byte(`{"default":"allow","rules":[{"tools":["whoami"],"scopes":["admin"]}]}`))
+	p, err := policy.Parse([]byte(`{"default":"allow","rules":[{"tools":["whoami"],"scopes":["admin"]},{"prompts":["secret"],"scopes":["admin"]}]}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +58,20 @@ func TestPolicyStepUp(t *testing.T) {
 	// And it is audited, as a refusal over WebSocket is.
 	if r := <-audited; r.Transport != "http" || r.Outcome != audit.Refused || r.Name != "whoami" || r.Subject != "alice" || r.Session == "" {
 		t.Errorf("audit record of the 403: %+v", r)
+	}
+	// A completion of a prompt the caller may not get is refused the same
+	// way; it is not a call, read or get, so it is not audited.
+	complete := `{"jsonrpc":"2.0","id":4,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"secret"},"argument":{"name":"a","value":"b"}}}`
+	if resp, body := post(t, s.httpURL(), h, complete); resp.StatusCode != http.StatusForbidden || resp.Header.Get("WWW-Authenticate") != want ||
+		!strings.HasPrefix(body, `{"jsonrpc":"2.0","id":4,"error":{"code":-32015,`) {
+		t.Errorf("HTTP completion without the scope: %d %q, challenge %q; want 403 with %q", resp.StatusCode, body, resp.Header.Get("WWW-Authenticate"), want)
+	}
+	// The next record is that of the next refused call, not the completion's.
+	if resp, _ := post(t, s.httpURL(), h, strings.Replace(call, `"id":2`, `"id":5`, 1)); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("second HTTP call without the scope: %d", resp.StatusCode)
+	}
+	if r := <-audited; r.Method != "tools/call" || r.Name != "whoami" {
+		t.Errorf("record after the completion: %+v; want the second call's", r)
 	}
 	// The refused request left the session as it was: it still serves.
 	if resp, body := post(t, s.httpURL(), h, `{"jsonrpc":"2.0","id":3,"method":"tools/list"}`); resp.StatusCode != http.StatusOK || strings.Contains(body, "whoami") {

@@ -141,32 +141,6 @@ func (p *Policy) SendingMiddleware() mcp.Middleware {
 	}
 }
 
-// target returns what a request asks to use, if it asks to use one.
-func target(method string, req mcp.Request) (Kind, string, bool) {
-	switch params := req.GetParams().(type) {
-	case *mcp.CallToolParamsRaw:
-		return Tool, params.Name, method == "tools/call"
-	case *mcp.GetPromptParams:
-		return Prompt, params.Name, method == "prompts/get"
-	case *mcp.ReadResourceParams:
-		return Resource, params.URI, method == "resources/read"
-	case *mcp.SubscribeParams:
-		return Resource, params.URI, method == "resources/subscribe"
-	case *mcp.CompleteParams:
-		// Completions tell what a prompt's or a template's arguments may
-		// be: only for a caller that may use it.
-		if params.Ref != nil && method == "completion/complete" {
-			switch params.Ref.Type {
-			case "ref/prompt":
-				return Prompt, params.Ref.Name, true
-			case "ref/resource":
-				return Resource, params.Ref.URI, true
-			}
-		}
-	}
-	return 0, "", false
-}
-
 func isList(method string) bool {
 	switch method {
 	case "tools/list", "prompts/list", "resources/list", "resources/templates/list":

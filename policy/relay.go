@@ -42,49 +42,28 @@ func (p *Policy) Relay(c Caller, who string, rates middleware.RateCounter) *Rela
 type wire struct {
 	ID     json.RawMessage `json:"id"`
 	Method string          `json:"method"`
-	Params struct {
-		Name string `json:"name"`
-		URI  string `json:"uri"`
-		Ref  struct {
-			Type string `json:"type"`
-			Name string `json:"name"`
-			URI  string `json:"uri"`
-		} `json:"ref"`
-	} `json:"params"`
+	Params json.RawMessage `json:"params"`
 	Result json.RawMessage `json:"result"`
 }
 
 // FromClient decides on a message of the client's: pass reports whether
 // it goes on to the server; when it does not, answer is the JSON-RPC
-// error to send the client instead (nil for a notification).
+// error to send the client in its place (nil for a notification). A
+// request the policy decides on whose params cannot be read is refused as
+// invalid (-32602): the server might read them more leniently.
 func (r *Relay) FromClient(ctx context.Context, data []byte) (answer []byte, pass bool) {
 	var m wire
 	if json.Unmarshal(data, &m) != nil || m.Method == "" {
 		return nil, true // a response, or what the transport refuses anyway
 	}
-	var k Kind
-	name := m.Params.Name
-	switch m.Method {
-	case "tools/call":
-		k = Tool
-	case "prompts/get":
-		k = Prompt
-	case "resources/read", "resources/subscribe":
-		k, name = Resource, m.Params.URI
-	case "completion/complete":
-		switch m.Params.Ref.Type {
-		case "ref/prompt":
-			k, name = Prompt, m.Params.Ref.Name
-		case "ref/resource":
-			k, name = Resource, m.Params.Ref.URI
-		default:
-			return nil, true
-		}
-	default:
+	k, name, decided, bad := Target(m.Method, m.Params)
+	if !decided {
 		return nil, true
 	}
 	var err *jsonrpc.Error
-	if d := r.p.Check(r.c, k, name); !d.Allowed {
+	if bad != nil {
+		err = &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid params: " + bad.Error()}
+	} else if d := r.p.Check(r.c, k, name); !d.Allowed {
 		err = d.Err(m.Method, name)
 	} else {
 		err = r.p.limit(ctx, r.rates, m.Method, k, name, func() string { return r.who })
@@ -123,7 +102,10 @@ func (r *Relay) FromServer(data []byte) []byte {
 		return data
 	}
 	if m.Method == "notifications/resources/updated" {
-		if !r.p.Check(r.c, Resource, m.Params.URI).Allowed {
+		var p struct {
+			URI string `json:"uri"`
+		}
+		if json.Unmarshal(m.Params, &p) != nil || !r.p.Check(r.c, Resource, p.URI).Allowed {
 			return nil
 		}
 		return data

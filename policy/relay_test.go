@@ -30,6 +30,9 @@ func TestRelay(t *testing.T) {
 		{"refused prompt", `{"jsonrpc":"2.0","id":3,"method":"prompts/get","params":{"name":"other"}}`, false, `access_denied`},
 		{"refused completion of a prompt", `{"jsonrpc":"2.0","id":10,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"other"},"argument":{"name":"a","value":""}}}`, false, `"id":10,"error":{"code":-32015`},
 		{"allowed completion of a template", `{"jsonrpc":"2.0","id":11,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"docs://x"},"argument":{"name":"a","value":""}}}`, true, ""},
+		{"unreadable params refused, not passed", `{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":["search"]}}`, false, `"id":12,"error":{"code":-32602`},
+		{"params not an object", `{"jsonrpc":"2.0","id":13,"method":"resources/read","params":"db://users/rows"}`, false, `"id":13,"error":{"code":-32602`},
+		{"call without params", `{"jsonrpc":"2.0","id":14,"method":"tools/call"}`, false, `"id":14,"error":{"code":-32015`},
 		{"a list passes", `{"jsonrpc":"2.0","id":4,"method":"tools/list"}`, true, ""},
 		{"a notification passes", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, true, ""},
 		{"a response passes", `{"jsonrpc":"2.0","id":9,"result":{}}`, true, ""},
@@ -53,6 +56,9 @@ func TestRelay(t *testing.T) {
 	}
 	if got := r.FromServer([]byte(`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"db://users/rows"}}`)); got != nil {
 		t.Errorf("an update for a hidden resource passed: %s", got)
+	}
+	if got := r.FromServer([]byte(`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":["docs://guide"]}}`)); got != nil {
+		t.Errorf("an update whose URI cannot be read passed: %s", got)
 	}
 	for _, same := range []string{
 		`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"docs://guide"}}`,
