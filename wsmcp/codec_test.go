@@ -1,6 +1,7 @@
 package wsmcp
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -55,7 +56,13 @@ func TestDecodeMatchesSDK(t *testing.T) {
 
 func checkDecode(t *testing.T, data []byte) {
 	t.Helper()
-	got, gotErr := decodeMessage(data)
+	// The message must not keep data, which the reader reuses: decode a
+	// copy and overwrite it before comparing.
+	buf := bytes.Clone(data)
+	got, gotErr := decodeMessage(buf)
+	for i := range buf {
+		buf[i] = 'X'
+	}
 	want, wantErr := jsonrpc.DecodeMessage(data)
 	switch {
 	case gotErr != nil && wantErr != nil:

@@ -286,6 +286,10 @@ func (c *conn) noRoom(logFull bool) error {
 	return st.err
 }
 
+// keptBatch is the largest queue array a connection keeps between writes;
+// a larger one, left by a burst, is given back to the collector.
+const keptBatch = 16
+
 // writeLoop sends queued messages until the queue is empty, then exits: an
 // idle connection has no writer goroutine. Inline, in an enqueuing caller's
 // goroutine, it sends one batch and leaves the rest to a goroutine.
@@ -294,6 +298,11 @@ func (c *conn) writeLoop(inline bool) {
 	for first := true; ; first = false {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
+			if c.queue == nil && cap(batch) <= keptBatch {
+				// The emptied batch (its entries cleared) holds the next
+				// messages: no allocation per message on a quiet connection.
+				c.queue = batch[:0]
+			}
 			c.writing = false
 			c.broadcastLocked()
 			c.mu.Unlock()
