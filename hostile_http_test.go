@@ -165,16 +165,24 @@ func TestHostileHTTPSessionStorm(t *testing.T) {
 		name     string
 		cap      int // Options.MaxConnsPerIdentity
 		accepted int
+		relayed  bool // NewConnEndpoint's sessions, each handed to a relay
 	}{
-		{"without a cap", -1, storm},
-		{"default cap", 0, mcpws.DefaultMaxConnsPerIdentity},
+		{"without a cap", -1, storm, false},
+		{"default cap", 0, mcpws.DefaultMaxConnsPerIdentity, false},
+		{"relayed, default cap", 0, mcpws.DefaultMaxConnsPerIdentity, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			s := newStack(t, func(o *mcpws.Options) {
+			mutate := func(o *mcpws.Options) {
 				o.MaxConnsPerIdentity = tt.cap
 				// The cap is under test, not the upgrade rates.
 				o.UpgradesPerIdentity, o.UpgradesPerIP = -1, -1
-			})
+			}
+			var s *stack
+			if tt.relayed {
+				s, _ = newRelayStack(t, nil, mutate)
+			} else {
+				s = newStack(t, mutate)
+			}
 			h := bearer(s.token(t, nil))
 			c := newClient(t)
 			base := runtime.NumGoroutine()
