@@ -2,19 +2,21 @@
 #
 #   make run    start examples/everything on 127.0.0.1:8080 (/mcp: WebSocket and HTTP);
 #               ADDR=host:port to serve elsewhere
-#   make bench  a short load test (about five minutes): WebSocket, with
-#               and without a 50-rule policy, and Streamable HTTP through
-#               the stack, against the go-sdk's Streamable HTTP handler
-#               alone and mcp-go's, see docs/performance.md
+#   make bench  a short load test (about five minutes): WebSocket with the
+#               released go-sdk and with the fix of bench/sdkfix, with and
+#               without a 50-rule policy, and Streamable HTTP through the
+#               stack, against the go-sdk's Streamable HTTP handler alone
+#               and mcp-go's, in one table; see docs/performance.md
 #   make dist   release archives of the mcpws command for every platform,
 #               with SHA256SUMS, in dist/ (VERSION=v0.1.0 names a release)
 #   make test   vet, unit tests with -race, integration tests (conformance,
 #               TypeScript SDK client over WebSocket and HTTP, the MCP
 #               Inspector's and Claude Code's CLIs, headless Chromium,
 #               cross-process Go client, nginx, replicas on Redis, the
-#               Windows build of mcpws under Wine), then a short fuzz run;
-#               installs Node 22, npm packages, Chromium, nginx,
-#               redis-server and Wine first
+#               Windows build of mcpws under Wine), then a short fuzz run
+#               and the checks of the go-sdk fix (bench/sdkfix); installs
+#               Node 22, npm packages, Chromium, nginx, redis-server, Wine
+#               and patch first
 
 GO       ?= go
 NODE_DIR := integration/node
@@ -51,10 +53,10 @@ test: vet node-deps system-deps
 # keeps what it claims: the patch applies to the go-sdk in go.mod, the
 # patched SDK passes its own JSON, JSON-RPC and mcp tests, and
 # examples/everything built with it passes the conformance suite over
-# WebSocket.
+# WebSocket and Streamable HTTP.
 sdkfix-check: node-deps system-deps
 	bench/sdkfix/build.sh $(BENCH) check
-	MCPWS_EVERYTHING=$(CURDIR)/$(BENCH)/everything-sdkfix $(GO) test -race -count=1 -run '^TestConformance$$' -v ./integration
+	MCPWS_EVERYTHING=$(abspath $(BENCH))/everything-sdkfix $(GO) test -race -count=1 -run '^TestConformance(HTTP)?$$' -v ./integration
 
 # A short run of every fuzz target, from the seed corpus in testdata/. The
 # budgets are execution counts (about five seconds each on two cores), not
@@ -172,7 +174,7 @@ bench-build:
 # bench/sdkfix (ws+sdkfix), the go-sdk's own Streamable HTTP handler with
 # and without the fix (http, http+sdkfix) and mcp-go's (mcp-go); then
 # what a 50-rule policy and the stack in front of the go-sdk's handler
-# cost. It ends with the table of docs/performance.md (about six minutes).
+# cost. It ends with the table of docs/performance.md (about five minutes).
 BENCH_OUT := $(BENCH)/results.jsonl
 BENCH_RUN := $(BENCH)/mcpbench-sdkfix -server $(BENCH)/everything -server-sdkfix $(BENCH)/everything-sdkfix -mcpgo $(BENCH)/mcpgo -out $(BENCH_OUT)
 COLUMNS := ws,ws+sdkfix,http,http+sdkfix,mcp-go

@@ -31,10 +31,12 @@ if [ ! -f "$sdk/go.mod" ]; then
 	exit 1
 fi
 
+command -v patch >/dev/null || { echo "build.sh: needs patch (make system-deps installs it)" >&2; exit 1; }
 rm -rf "$out/go-sdk"
 cp -R "$sdk" "$out/go-sdk"
 chmod -R u+w "$out/go-sdk"
-if ! patch -s -p1 -d "$out/go-sdk" <"$root/bench/sdkfix/internal-json.patch"; then
+# Exactly as written (no fuzz), never interactively, never reversed.
+if ! patch --batch --forward --fuzz=0 -s -p1 -d "$out/go-sdk" <"$root/bench/sdkfix/internal-json.patch"; then
 	echo "build.sh: internal-json.patch does not apply to go-sdk $version: update the patch" >&2
 	exit 1
 fi
@@ -46,7 +48,7 @@ modfile() {
 	cp "$root/$1/go.mod" "$mod"
 	# Outside the workspace a module needs the sums of every module in it.
 	cat "$root/go.sum" "$root/go.work.sum" "$root"/*/go.sum | sort -u >"${mod%.mod}.sum"
-	go mod edit -modfile="$mod" -replace "github.com/modelcontextprotocol/go-sdk=$out/go-sdk"
+	go mod edit -replace "github.com/modelcontextprotocol/go-sdk=$out/go-sdk" "$mod"
 }
 
 # build MODULE PACKAGE NAME builds PACKAGE of the repository's MODULE
@@ -55,7 +57,7 @@ build() {
 	modfile "$1" "$3"
 	(cd "$root/$1" && GOWORK=off go build -modfile="$out/$3.mod" -o "$out/$3" "$2")
 	# The binary must carry the copy, not the released module.
-	if ! go version -m "$out/$3" | grep -q "=>[[:space:]]*$out/go-sdk[[:space:]]"; then
+	if ! go version -m "$out/$3" | grep -qF "=>	$out/go-sdk	"; then
 		echo "build.sh: $out/$3 was not built with the patched go-sdk" >&2
 		exit 1
 	fi
@@ -67,6 +69,8 @@ build bench ./cmd/mcpbench mcpbench-sdkfix
 modfile . mcpws-sdkfix
 echo "built $out/everything-sdkfix and $out/mcpbench-sdkfix (go-sdk $version + internal-json.patch)"
 
+# The SDK's tests run on the SDK's own go.mod, which may name older
+# versions of its dependencies than the builds above resolve to.
 if [ "${2:-}" = check ]; then
 	(cd "$out/go-sdk" && GOWORK=off GOFLAGS=-mod=mod go test -count=1 ./internal/json ./internal/jsonrpc2 ./mcp)
 fi

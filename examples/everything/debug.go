@@ -35,14 +35,15 @@ func loopbackHost(host string) bool {
 }
 
 // debugServer serves pprof profiles and expvar counters (memstats,
-// goroutines, the CPU time spent in garbage collection) under /debug/, for benchmarks, on its own loopback listener,
+// goroutines, the runtime's CPU classes) under /debug/, for benchmarks, on
+// its own loopback listener,
 // never on the MCP one: there it would sit outside the Origin and Host
 // checks. It answers only requests whose Host is loopback and that carry
 // no Origin, so that a DNS-rebinding page cannot read it either.
 func debugServer() *http.Server {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	vars.Set("gc_cpu_seconds", expvar.Func(gcCPUSeconds))
+	vars.Set("cpu_seconds", expvar.Func(cpuClasses))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -63,12 +64,19 @@ func debugServer() *http.Server {
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 }
 
-// gcCPUSeconds is the runtime's estimate of the CPU time spent in garbage
-// collection so far (marking, assists, pauses).
-func gcCPUSeconds() any {
-	m := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+// cpuClasses is the runtime's estimate of its CPU time so far, in seconds:
+// in garbage collection (gc), available to the process (total, GOMAXPROCS
+// times the time it has run) and idle. mcpbench reads it as
+// mcpws.cpu_seconds (bench/cmd/mcpbench/server.go; bench/cmd/mcpgo serves
+// the same): these estimates are only comparable with one another.
+func cpuClasses() any {
+	m := []metrics.Sample{
+		{Name: "/cpu/classes/gc/total:cpu-seconds"},
+		{Name: "/cpu/classes/total:cpu-seconds"},
+		{Name: "/cpu/classes/idle:cpu-seconds"},
+	}
 	metrics.Read(m)
-	return m[0].Value.Float64()
+	return map[string]float64{"gc": m[0].Value.Float64(), "total": m[1].Value.Float64(), "idle": m[2].Value.Float64()}
 }
 
 // varsWithoutCmdline is expvar.Handler without the "cmdline" variable: a

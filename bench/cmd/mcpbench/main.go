@@ -63,17 +63,25 @@ func main() {
 	}
 	profilePath = *serverProfile
 
+	// Every transport is checked before the first run: a typo at the end
+	// of the list must not fail minutes in.
+	names := strings.Split(*transports, ",")
+	for _, name := range names {
+		if _, err := parseTransport(name); err != nil {
+			log.Fatal(err)
+		}
+	}
 	var results []result
 	for _, field := range strings.Split(*sessionList, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(field))
 		if err != nil || n <= 0 {
 			log.Fatalf("-sessions: %q", field)
 		}
-		for _, transport := range strings.Split(*transports, ",") {
+		for _, transport := range names {
 			r, err := run(*bin, *scenario, transport, n, *rate, *duration, *warmup, *settle, *parallel)
 			if err != nil {
-				log.Printf("%s %s %d: %v", *scenario, transport, n, err)
-				return
+				pprof.StopCPUProfile()
+				log.Fatalf("%s %s %d: %v", *scenario, transport, n, err)
 			}
 			results = append(results, r)
 			r.print(os.Stdout)
@@ -88,21 +96,19 @@ func main() {
 // run measures one scenario on one transport with a fresh server.
 func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle time.Duration, parallel int) (result, error) {
 	r := result{Scenario: scenario, Transport: transport, Sessions: n, Protocol: protocolVersion, Cores: runtime.NumCPU(), Go: runtime.Version()}
-	transport, mods, _ := strings.Cut(transport, "+")
+	spec, err := parseTransport(transport)
+	if err != nil {
+		return r, err
+	}
+	transport = spec.base
 	file := ""
-	for _, mod := range strings.Split(mods, "+") {
-		switch mod {
-		case "":
-		case "policy":
-			file = policyFile
-		case "sdkfix":
-			bin = sdkfixBin
-		default:
-			return r, fmt.Errorf("unknown transport suffix +%s", mod)
-		}
+	if spec.policed {
+		file = policyFile
+	}
+	if spec.sdkfix {
+		bin = sdkfixBin
 	}
 	var s *server
-	var err error
 	if transport == "mcp-go" {
 		s, err = startMCPGo(mcpgoBin)
 	} else {
@@ -185,8 +191,8 @@ func run(bin, scenario, transport string, n int, rate float64, d, warmup, settle
 		if l.requests > 0 {
 			r.AllocPerCall = (after.TotalAlloc - before.TotalAlloc) / float64(l.requests)
 		}
-		if cpu := (after.CPU - before.CPU).Seconds(); cpu > 0 {
-			r.GCShare = (after.GCCPU - before.GCCPU) / cpu
+		if busy := after.BusyCPU - before.BusyCPU; busy > 0 {
+			r.GCShare = (after.GCCPU - before.GCCPU) / busy
 		}
 		r.ClientCPU = (cpuSelf() - clientBefore).Seconds() / l.elapsed.Seconds()
 		return r, nil

@@ -32,13 +32,16 @@ type result struct {
 	ServerRSSKB          float64 `json:"server_rss_kb"`
 	RSSPerSessionKB      float64 `json:"rss_per_session_kb,omitempty"`
 	HeapPerSessionKB     float64 `json:"heap_per_session_kb,omitempty"`
-	StackPerSessionKB    float64 `json:"stack_per_session_kb,omitempty"`
-	FreePerSessionKB     float64 `json:"free_per_session_kb,omitempty"` // freed heap kept from the OS
+	StackPerSessionKB    float64 `json:"stack_per_session_kb"`
+	FreePerSessionKB     float64 `json:"free_per_session_kb"` // freed heap kept from the OS (an upper bound: it counts pages never touched)
 	GoroutinesPerSession float64 `json:"goroutines_per_session,omitempty"`
 	ServerCPU            float64 `json:"server_cpu,omitempty"`
-	AllocPerCall         float64 `json:"alloc_per_call_bytes,omitempty"` // server heap allocation per request, whole process
-	GCShare              float64 `json:"gc_cpu_share,omitempty"`         // the server's CPU time spent in garbage collection, of all its CPU time
-	ClientCPU            float64 `json:"client_cpu,omitempty"`
+	AllocPerCall         float64 `json:"alloc_per_call_bytes"` // server heap allocation per request, whole process
+	// GCShare is the share of the server's busy CPU time spent in garbage
+	// collection, both from the runtime's CPU classes (estimates, which
+	// count idle-time marking and GOMAXPROCS times each pause as GC).
+	GCShare   float64 `json:"gc_cpu_share"`
+	ClientCPU float64 `json:"client_cpu,omitempty"`
 }
 
 func (r *result) fill(l load) {

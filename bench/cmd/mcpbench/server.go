@@ -98,7 +98,8 @@ type stats struct {
 	StackKB    float64 // StackInuse: goroutine stacks
 	FreeKB     float64 // HeapIdle - HeapReleased: freed heap the runtime has not returned to the OS
 	TotalAlloc float64 // bytes allocated so far, from expvar
-	GCCPU      float64 // seconds of CPU spent in garbage collection so far, from expvar
+	GCCPU      float64 // the runtime's estimate of its CPU seconds in garbage collection so far
+	BusyCPU    float64 // and of its CPU seconds not idle (total minus idle), comparable with GCCPU
 	Goroutines float64
 	CPU        time.Duration // user + system so far
 }
@@ -143,8 +144,9 @@ func (s *server) stats() (stats, error) {
 	var vars struct {
 		Memstats struct{ HeapInuse, HeapIdle, HeapReleased, StackInuse, TotalAlloc uint64 } `json:"memstats"`
 		Mcpws    struct {
-			Goroutines   int     `json:"goroutines"`
-			GCCPUSeconds float64 `json:"gc_cpu_seconds"`
+			Goroutines int `json:"goroutines"`
+			// The runtime's CPU classes (examples/everything's debug.go).
+			CPU struct{ GC, Total, Idle float64 } `json:"cpu_seconds"`
 		} `json:"mcpws"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&vars); err != nil {
@@ -154,7 +156,8 @@ func (s *server) stats() (stats, error) {
 	st.StackKB = float64(vars.Memstats.StackInuse) / 1024
 	st.FreeKB = float64(vars.Memstats.HeapIdle-vars.Memstats.HeapReleased) / 1024
 	st.TotalAlloc = float64(vars.Memstats.TotalAlloc)
-	st.GCCPU = vars.Mcpws.GCCPUSeconds
+	st.GCCPU = vars.Mcpws.CPU.GC
+	st.BusyCPU = vars.Mcpws.CPU.Total - vars.Mcpws.CPU.Idle
 	st.Goroutines = float64(vars.Mcpws.Goroutines)
 	return st, nil
 }

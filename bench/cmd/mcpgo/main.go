@@ -85,15 +85,20 @@ func main() {
 }
 
 // debugMux serves what mcpbench reads of a server: a GC through pprof's
-// heap handler, and memstats, goroutines and the CPU time spent in garbage
-// collection through expvar, under the names examples/everything uses.
+// heap handler, and memstats, goroutines and the runtime's CPU classes
+// through expvar, under the names examples/everything uses.
 func debugMux() *http.ServeMux {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	vars.Set("gc_cpu_seconds", expvar.Func(func() any {
-		m := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	// As examples/everything's debug.go publishes it (cpuClasses there).
+	vars.Set("cpu_seconds", expvar.Func(func() any {
+		m := []metrics.Sample{
+			{Name: "/cpu/classes/gc/total:cpu-seconds"},
+			{Name: "/cpu/classes/total:cpu-seconds"},
+			{Name: "/cpu/classes/idle:cpu-seconds"},
+		}
 		metrics.Read(m)
-		return m[0].Value.Float64()
+		return map[string]float64{"gc": m[0].Value.Float64(), "total": m[1].Value.Float64(), "idle": m[2].Value.Float64()}
 	}))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

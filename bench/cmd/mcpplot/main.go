@@ -27,28 +27,29 @@ import (
 
 // result holds the fields of mcpbench's output that the plots use.
 type result struct {
-	Scenario             string  `json:"scenario"`
-	Transport            string  `json:"transport"`
-	Sessions             int     `json:"sessions"`
-	Protocol             string  `json:"protocol"`
-	TargetRate           float64 `json:"target_rate"`
-	Requests             int64   `json:"requests"`
-	Errors               int64   `json:"errors"`
-	Throughput           float64 `json:"throughput"`
-	P50                  float64 `json:"p50_ms"`
-	P90                  float64 `json:"p90_ms"`
-	P99                  float64 `json:"p99_ms"`
-	P999                 float64 `json:"p999_ms"`
-	RSSPerSessionKB      float64 `json:"rss_per_session_kb"`
-	HeapPerSessionKB     float64 `json:"heap_per_session_kb"`
-	StackPerSessionKB    float64 `json:"stack_per_session_kb"`
-	FreePerSessionKB     float64 `json:"free_per_session_kb"`
-	GoroutinesPerSession float64 `json:"goroutines_per_session"`
-	ServerRSSKB          float64 `json:"server_rss_kb"`
-	ServerCPU            float64 `json:"server_cpu"`
-	ClientCPU            float64 `json:"client_cpu"`
-	AllocPerCall         float64 `json:"alloc_per_call_bytes"`
-	GCShare              float64 `json:"gc_cpu_share"`
+	Scenario         string  `json:"scenario"`
+	Transport        string  `json:"transport"`
+	Sessions         int     `json:"sessions"`
+	Protocol         string  `json:"protocol"`
+	TargetRate       float64 `json:"target_rate"`
+	Requests         int64   `json:"requests"`
+	Errors           int64   `json:"errors"`
+	Throughput       float64 `json:"throughput"`
+	P50              float64 `json:"p50_ms"`
+	P90              float64 `json:"p90_ms"`
+	P99              float64 `json:"p99_ms"`
+	P999             float64 `json:"p999_ms"`
+	RSSPerSessionKB  float64 `json:"rss_per_session_kb"`
+	HeapPerSessionKB float64 `json:"heap_per_session_kb"`
+	// Measures that older runs did not record: nil there.
+	StackPerSessionKB    *float64 `json:"stack_per_session_kb"`
+	FreePerSessionKB     *float64 `json:"free_per_session_kb"`
+	AllocPerCall         *float64 `json:"alloc_per_call_bytes"`
+	GCShare              *float64 `json:"gc_cpu_share"`
+	GoroutinesPerSession float64  `json:"goroutines_per_session"`
+	ServerRSSKB          float64  `json:"server_rss_kb"`
+	ServerCPU            float64  `json:"server_cpu"`
+	ClientCPU            float64  `json:"client_cpu"`
 }
 
 var colors = map[string]color.Color{
