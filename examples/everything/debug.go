@@ -7,8 +7,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
-	"runtime/metrics"
 	"time"
+
+	"github.com/mcpws/mcpws/internal/cpuclasses"
 )
 
 // listenDebug opens the debug listener. It refuses any address that is not
@@ -43,7 +44,8 @@ func loopbackHost(host string) bool {
 func debugServer() *http.Server {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	vars.Set("cpu_seconds", expvar.Func(cpuClasses))
+	// Read by bench/cmd/mcpbench (server.go) as mcpws.cpu_seconds.
+	vars.Set("cpu_seconds", expvar.Func(cpuclasses.Seconds))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -62,21 +64,6 @@ func debugServer() *http.Server {
 		mux.ServeHTTP(w, r)
 	})
 	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-}
-
-// cpuClasses is the runtime's estimate of its CPU time so far, in seconds:
-// in garbage collection (gc), available to the process (total, GOMAXPROCS
-// times the time it has run) and idle. mcpbench reads it as
-// mcpws.cpu_seconds (bench/cmd/mcpbench/server.go; bench/cmd/mcpgo serves
-// the same): these estimates are only comparable with one another.
-func cpuClasses() any {
-	m := []metrics.Sample{
-		{Name: "/cpu/classes/gc/total:cpu-seconds"},
-		{Name: "/cpu/classes/total:cpu-seconds"},
-		{Name: "/cpu/classes/idle:cpu-seconds"},
-	}
-	metrics.Read(m)
-	return map[string]float64{"gc": m[0].Value.Float64(), "total": m[1].Value.Float64(), "idle": m[2].Value.Float64()}
 }
 
 // varsWithoutCmdline is expvar.Handler without the "cmdline" variable: a

@@ -23,7 +23,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"runtime/metrics"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -31,6 +30,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
+	"github.com/mcpws/mcpws/internal/cpuclasses"
 	"github.com/mcpws/mcpws/middleware"
 )
 
@@ -90,16 +90,8 @@ func main() {
 func debugMux() *http.ServeMux {
 	vars := expvar.NewMap("mcpws")
 	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	// As examples/everything's debug.go publishes it (cpuClasses there).
-	vars.Set("cpu_seconds", expvar.Func(func() any {
-		m := []metrics.Sample{
-			{Name: "/cpu/classes/gc/total:cpu-seconds"},
-			{Name: "/cpu/classes/total:cpu-seconds"},
-			{Name: "/cpu/classes/idle:cpu-seconds"},
-		}
-		metrics.Read(m)
-		return map[string]float64{"gc": m[0].Value.Float64(), "total": m[1].Value.Float64(), "idle": m[2].Value.Float64()}
-	}))
+	// As examples/everything publishes it, for mcpbench.
+	vars.Set("cpu_seconds", expvar.Func(cpuclasses.Seconds))
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
