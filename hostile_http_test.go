@@ -296,18 +296,26 @@ func TestHostileHTTPBytesInFlight(t *testing.T) {
 		perIdentity = 2 * mib
 	)
 	for _, tt := range []struct {
-		name  string
-		bound int64 // HandlerOptions.MaxInFlightBytesPerIdentity
+		name    string
+		bound   int64 // HandlerOptions.MaxInFlightBytesPerIdentity
+		relayed bool  // NewConnEndpoint's sessions, each handed to a relay
 	}{
-		{"without a bound", -1},
-		{"2 MiB per identity", perIdentity},
+		{"without a bound", -1, false},
+		{"2 MiB per identity", perIdentity, false},
+		{"relayed, 2 MiB per identity", perIdentity, true},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			release := make(chan struct{})
 			started := make(chan struct{}, calls)
-			s := newStackServer(t, holdServer(release, started), func(o *mcpws.Options) {
+			mutate := func(o *mcpws.Options) {
 				o.Transport = &wsmcp.HandlerOptions{MaxInFlightBytesPerIdentity: tt.bound, ConnOptions: wsmcp.ConnOptions{ReadLimit: 2 * mib}}
-			})
+			}
+			var s *stack
+			if tt.relayed {
+				s, _ = newRelayStack(t, holdServer(release, started), mutate)
+			} else {
+				s = newStackServer(t, holdServer(release, started), mutate)
+			}
 			free := sync.OnceFunc(func() { close(release) })
 			t.Cleanup(free) // before the endpoint's drain, which waits for the calls
 			c := newClient(t)
