@@ -72,5 +72,5 @@ echo "built $out/everything-sdkfix and $out/mcpbench-sdkfix (go-sdk $version + i
 # The SDK's tests run on the SDK's own go.mod, which may name older
 # versions of its dependencies than the builds above resolve to.
 if [ "${2:-}" = check ]; then
-	(cd "$out/go-sdk" && GOWORK=off GOFLAGS=-mod=mod go test -count=1 ./internal/json ./internal/jsonrpc2 ./mcp)
+	(cd "$out/go-sdk" && GOWORK=off go test -count=1 ./internal/json ./internal/jsonrpc2 ./mcp)
 fi
