@@ -46,7 +46,7 @@ func newAuditRecord(ctx context.Context, method string, req mcp.Request) (audit.
 	default:
 		return rec, false
 	}
-	if method != "tools/call" && method != "prompts/get" && method != "resources/read" {
+	if !audit.Audited(method) {
 		return rec, false
 	}
 	if ctx.Value(httpKey{}) != nil {

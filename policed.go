@@ -109,7 +109,7 @@ func (h *httpSide) stepUp(w http.ResponseWriter, r *http.Request) bool {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusForbidden)
 	w.Write(body)
-	if h.audit != nil && (m.Method == "tools/call" || m.Method == "resources/read" || m.Method == "prompts/get") {
+	if h.audit != nil && audit.Audited(m.Method) {
 		var args struct {
 			Arguments json.RawMessage `json:"arguments"`
 		}

@@ -15,6 +15,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/auth"
 )
 
+// Audited reports whether the trail records requests of method: tools/call,
+// resources/read and prompts/get.
+func Audited(method string) bool {
+	return method == "tools/call" || method == "resources/read" || method == "prompts/get"
+}
+
 // Options says where the records go. The zero value logs them to
 // slog.Default().
 type Options struct {

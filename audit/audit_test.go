@@ -53,3 +53,14 @@ func TestSetCaller(t *testing.T) {
 		})
 	}
 }
+
+func TestAudited(t *testing.T) {
+	for method, want := range map[string]bool{
+		"tools/call": true, "resources/read": true, "prompts/get": true,
+		"tools/list": false, "resources/subscribe": false, "completion/complete": false, "Tools/Call": false, "": false,
+	} {
+		if got := audit.Audited(method); got != want {
+			t.Errorf("Audited(%q) = %v, want %v", method, got, want)
+		}
+	}
+}

@@ -68,18 +68,14 @@ func (a *auditTrail) fromClient(data, answer []byte) {
 		a.finish(m.Params.RequestID, audit.Cancelled, 0)
 		return
 	}
-	rec := a.base
-	rec.Time, rec.Method = time.Now(), m.Method
-	switch m.Method {
-	case "tools/call", "prompts/get":
-		rec.Name, rec.ArgumentBytes = m.Params.Name, len(m.Params.Arguments)
-	case "resources/read":
-		rec.Name = m.Params.URI
-	default:
+	if !audit.Audited(m.Method) || len(m.ID) == 0 {
 		return
 	}
-	if len(m.ID) == 0 {
-		return
+	rec := a.base
+	rec.Time, rec.Method = time.Now(), m.Method
+	rec.Name, rec.ArgumentBytes = m.Params.Name, len(m.Params.Arguments)
+	if m.Method == "resources/read" {
+		rec.Name = m.Params.URI
 	}
 	if answer != nil {
 		var refused auditWire

@@ -285,14 +285,18 @@ func (s *relay) fromChild(ctx context.Context, c *child, log *slog.Logger) {
 			why = failTooBig
 			break
 		}
-		if s.audit != nil && len(bytes.TrimSpace(line)) > 0 {
-			s.audit.fromProcess(line)
-		}
 		out := line
-		if s.guard != nil && len(bytes.TrimSpace(line)) > 0 {
-			out = s.guard.FromServer(line) // nil: not for this caller
+		if len(bytes.TrimSpace(line)) == 0 {
+			out = nil
+		} else {
+			if s.audit != nil {
+				s.audit.fromProcess(line)
+			}
+			if s.guard != nil {
+				out = s.guard.FromServer(line) // nil: not for this caller
+			}
 		}
-		if len(bytes.TrimSpace(out)) > 0 && writing {
+		if out != nil && writing {
 			// Checked, and sent as the process wrote it.
 			werr := s.front.WriteText(ctx, out)
 			if errors.Is(werr, wsmcp.ErrInvalidMessage) {
