@@ -6,10 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"time"
 
-	"github.com/mcpws/mcpws/internal/cpuclasses"
+	"github.com/mcpws/mcpws/internal/debugvars"
 )
 
 // listenDebug opens the debug listener. It refuses any address that is not
@@ -35,17 +34,13 @@ func loopbackHost(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// debugServer serves pprof profiles and expvar counters (memstats,
-// goroutines, the runtime's CPU classes) under /debug/, for benchmarks, on
-// its own loopback listener,
-// never on the MCP one: there it would sit outside the Origin and Host
-// checks. It answers only requests whose Host is loopback and that carry
+// debugServer serves pprof profiles and expvar counters (memstats, and
+// what internal/debugvars publishes for mcpbench) under /debug/, for
+// benchmarks, on its own loopback listener, never on the MCP one: there it
+// would sit outside the Origin and Host checks. It answers only requests whose Host is loopback and that carry
 // no Origin, so that a DNS-rebinding page cannot read it either.
 func debugServer() *http.Server {
-	vars := expvar.NewMap("mcpws")
-	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	// Read by bench/cmd/mcpbench (server.go) as mcpws.cpu_seconds.
-	vars.Set("cpu_seconds", expvar.Func(cpuclasses.Seconds))
+	debugvars.Publish()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -145,7 +145,7 @@ func (s *server) stats() (stats, error) {
 		Memstats struct{ HeapInuse, HeapIdle, HeapReleased, StackInuse, TotalAlloc uint64 } `json:"memstats"`
 		Mcpws    struct {
 			Goroutines int `json:"goroutines"`
-			// The runtime's CPU classes (examples/everything's debug.go).
+			// The runtime's CPU classes (internal/debugvars).
 			CPU struct{ GC, Total, Idle float64 } `json:"cpu_seconds"`
 		} `json:"mcpws"`
 	}

@@ -22,7 +22,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
-	"runtime"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v2/jwa"
@@ -30,7 +29,7 @@ import (
 	"github.com/mark3labs/mcp-go/server"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 
-	"github.com/mcpws/mcpws/internal/cpuclasses"
+	"github.com/mcpws/mcpws/internal/debugvars"
 	"github.com/mcpws/mcpws/middleware"
 )
 
@@ -88,10 +87,7 @@ func main() {
 // heap handler, and memstats, goroutines and the runtime's CPU classes
 // through expvar, under the names examples/everything uses.
 func debugMux() *http.ServeMux {
-	vars := expvar.NewMap("mcpws")
-	vars.Set("goroutines", expvar.Func(func() any { return runtime.NumGoroutine() }))
-	// As examples/everything publishes it, for mcpbench.
-	vars.Set("cpu_seconds", expvar.Func(cpuclasses.Seconds))
+	debugvars.Publish()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -1,4 +1,4 @@
-package cpuclasses
+package debugvars
 
 import (
 	"testing"
