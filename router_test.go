@@ -86,16 +86,7 @@ func newStackServer(t *testing.T, srv *mcp.Server, mutate func(*mcpws.Options)) 
 // authentication and an Origin allow-list, on a test server.
 func buildStack(t *testing.T, mutate func(*mcpws.Options), newEndpoint func(*mcpws.Options) *mcpws.Endpoint) *stack {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
-		Audience: resource, Issuer: issuer, Algorithm: jwa.RS256, Key: &key.PublicKey, Leeway: time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, v := newIssuer(t)
 	logs := &testlog.Buffer{}
 	opts := &mcpws.Options{
 		Verifier: v, Resource: resource, Scopes: []string{"mcp"},
@@ -117,9 +108,33 @@ func buildStack(t *testing.T, mutate func(*mcpws.Options), newEndpoint func(*mcp
 	return &stack{url: "ws" + strings.TrimPrefix(ts.URL, "http") + "/mcp", key: key, logs: logs, srv: endpoint}
 }
 
-// claims are the defaults of a valid token; edits override them.
+// newIssuer returns a signing key and a verifier of its tokens for
+// resource, as the stacks of these tests use.
+func newIssuer(tb testing.TB) (*rsa.PrivateKey, auth.TokenVerifier) {
+	tb.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
+		Audience: resource, Issuer: issuer, Algorithm: jwa.RS256, Key: &key.PublicKey, Leeway: time.Second,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return key, v
+}
+
+// token signs a token of s's issuer.
 func (s *stack) token(t *testing.T, edit func(jwt.Token)) string {
 	t.Helper()
+	return signToken(t, s.key, edit)
+}
+
+// signToken signs with key a token whose claims are the defaults of a
+// valid one; edits override them.
+func signToken(tb testing.TB, key *rsa.PrivateKey, edit func(jwt.Token)) string {
+	tb.Helper()
 	tok := jwt.New()
 	_ = tok.Set(jwt.SubjectKey, "alice")
 	_ = tok.Set(jwt.IssuerKey, issuer)
@@ -129,9 +144,9 @@ func (s *stack) token(t *testing.T, edit func(jwt.Token)) string {
 	if edit != nil {
 		edit(tok)
 	}
-	b, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, s.key))
+	b, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return string(b)
 }

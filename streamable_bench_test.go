@@ -2,20 +2,14 @@ package mcpws_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwt"
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpws/mcpws"
-	"github.com/mcpws/mcpws/middleware"
 )
 
 // BenchmarkHTTPCall measures one tools/call over Streamable HTTP on a live
@@ -25,25 +19,8 @@ import (
 //
 //	go test -run '^$' -bench HTTPCall -benchmem .
 func BenchmarkHTTPCall(b *testing.B) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := middleware.NewJWTVerifier(context.Background(), middleware.JWTOptions{
-		Audience: resource, Issuer: issuer, Algorithm: jwa.RS256, Key: &key.PublicKey, Leeway: time.Second,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok := jwt.New()
-	_ = tok.Set(jwt.SubjectKey, "alice")
-	_ = tok.Set(jwt.IssuerKey, issuer)
-	_ = tok.Set(jwt.AudienceKey, []string{resource})
-	_ = tok.Set(jwt.ExpirationKey, time.Now().Add(time.Hour))
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.RS256, key))
-	if err != nil {
-		b.Fatal(err)
-	}
+	key, v := newIssuer(b)
+	signed := signToken(b, key, nil)
 	srv := whoamiServer()
 	getServer := func(*http.Request) *mcp.Server { return srv }
 	for _, bb := range []struct {
@@ -58,7 +35,7 @@ func BenchmarkHTTPCall(b *testing.B) {
 			defer ts.Close()
 			client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 			cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{
-				Endpoint: ts.URL, HTTPClient: bearerClient(string(signed)), DisableStandaloneSSE: true,
+				Endpoint: ts.URL, HTTPClient: bearerClient(signed), DisableStandaloneSSE: true,
 			}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 			if err != nil {
 				b.Fatal(err)
